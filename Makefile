@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := bin/redirector
+
+.PHONY: run test test-deps build lint bench bench-go chaos fuzz clean
+
+## run: the service in development mode (embedded store, sandbox platform, no configuration)
+run:
+	$(GO) run ./cmd/redirector -dev
+
+## build: a static, reproducible binary in bin/
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN) ./cmd/redirector
+
+## test: vet and every test with the race detector, against real redis-server processes
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-deps: what the tests need on this machine (redis-server), installed if missing
+test-deps:
+	@scripts/ensure-redis.sh
+
+## lint: formatting, vet and known vulnerabilities
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to rewrite:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	scripts/govulncheck.sh
+
+## bench: Go micro-benchmarks of the hot path, then a load test of the real binary
+bench: test-deps
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) run ./bench/cmd/loadtest
+
+## bench-go: the Go micro-benchmarks alone
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+## chaos: the long fault-injection suite (Redis killed, paused; platform failing; SIGTERM under load)
+chaos: test-deps
+	$(GO) test -race -count=1 -timeout 30m -tags chaos ./chaos/...
+
+## fuzz: ten minutes of fuzzing for each parser of outside input
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 10m ./internal/aliurl/
+
+clean:
+	rm -rf bin

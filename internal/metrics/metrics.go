@@ -1,0 +1,103 @@
+// Package metrics holds the redirector's Prometheus collectors, registered on a registry of its own.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Outcomes of a redirect, the values of the "outcome" label.
+const (
+	Tagged   = "tagged"   // sent to an affiliate link
+	Stale    = "stale"    // sent to an affiliate link past its TTL (stale-if-error / while revalidating)
+	Untagged = "untagged" // sent to the canonical page without tracking (fallback)
+	Rejected = "rejected" // 400: the URL was not accepted
+	NotFound = "notfound" // 404: unknown or deleted short link
+	Preview  = "preview"  // 200: a link-preview fetcher got an Open Graph page
+)
+
+// Metrics is the set of collectors. Its fields are safe for concurrent use; the
+// children that the hot path touches are bound once here so a redirect does no label lookup.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Redirects counts answers on the redirect routes by route ("go", "id") and outcome.
+	Redirects *prometheus.CounterVec
+	// GoTagged … IDNotFound are Redirects' children, pre-bound for the hot path.
+	GoTagged, GoStale, GoUntagged, GoRejected         prometheus.Counter
+	IDTagged, IDStale, IDUntagged, IDNotFound, IDPrev prometheus.Counter
+
+	// PlatformCalls counts calls to the AliExpress platform by result.
+	PlatformCalls *prometheus.CounterVec
+	// PlatformLatency observes the duration of platform calls.
+	PlatformLatency prometheus.Histogram
+	// BatchSize observes how many pages one platform call carried.
+	BatchSize prometheus.Histogram
+	// Panics counts handler panics that were recovered.
+	Panics prometheus.Counter
+}
+
+// New makes the collectors and registers them, with the Go runtime and process collectors,
+// on a new registry.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		Redirects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redirector_redirects_total",
+			Help: "Answers on the redirect routes by route and outcome.",
+		}, []string{"route", "outcome"}),
+		PlatformCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "redirector_platform_calls_total",
+			Help: "Calls to the AliExpress platform by result.",
+		}, []string{"result"}),
+		PlatformLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "redirector_platform_call_duration_seconds",
+			Help:    "Duration of calls to the AliExpress platform.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 5, 10},
+		}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "redirector_platform_batch_size",
+			Help:    "Pages carried by one platform call.",
+			Buckets: []float64{1, 2, 5, 10, 20, 30, 40, 50},
+		}),
+		Panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redirector_panics_total",
+			Help: "Handler panics recovered.",
+		}),
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.Redirects, m.PlatformCalls, m.PlatformLatency, m.BatchSize, m.Panics,
+	)
+	m.GoTagged = m.Redirects.WithLabelValues("go", Tagged)
+	m.GoStale = m.Redirects.WithLabelValues("go", Stale)
+	m.GoUntagged = m.Redirects.WithLabelValues("go", Untagged)
+	m.GoRejected = m.Redirects.WithLabelValues("go", Rejected)
+	m.IDTagged = m.Redirects.WithLabelValues("id", Tagged)
+	m.IDStale = m.Redirects.WithLabelValues("id", Stale)
+	m.IDUntagged = m.Redirects.WithLabelValues("id", Untagged)
+	m.IDNotFound = m.Redirects.WithLabelValues("id", NotFound)
+	m.IDPrev = m.Redirects.WithLabelValues("id", Preview)
+	return m
+}
+
+// CounterFunc registers a counter whose value is read from f at scrape time (for counts kept
+// as atomics by other packages, which then need no Prometheus dependency).
+func (m *Metrics) CounterFunc(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}
+
+// GaugeFunc registers a gauge whose value is read from f at scrape time.
+func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// Handler serves the registry in the Prometheus text exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
