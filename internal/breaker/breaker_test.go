@@ -1,0 +1,123 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redirector/redirector/internal/affiliate"
+	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
+	"github.com/redirector/redirector/internal/breaker"
+)
+
+// newClient returns a real client for the strict platform fake.
+func newClient(t *testing.T) (*affiliate.Client, *affiliatetest.Platform) {
+	t.Helper()
+	fake, srv := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
+	t.Cleanup(srv.Close)
+	cfg := fake.Config()
+	c, err := affiliate.New(affiliate.Config{
+		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: srv.URL + "/sync",
+		RatePerSecond: 1000, BatchWindow: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, fake
+}
+
+func product(n int) string {
+	return fmt.Sprintf("https://www.aliexpress.com/item/%d.html", 1005000000000000+n)
+}
+
+func TestBreakerOpensAfterFailuresAndRecovers(t *testing.T) {
+	client, fake := newClient(t)
+	g := breaker.New(client, breaker.Options{
+		Failures: 3, OpenFor: 300 * time.Millisecond,
+		IsSuccess: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
+	})
+	ctx := context.Background()
+	fake.FailAlways(affiliatetest.Fail5xx)
+	for i := range 3 {
+		if _, err := g.Generate(ctx, product(i)); err == nil || errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("call %d with the platform failing: err = %v, want a platform error", i, err)
+		}
+	}
+	if g.State() != "open" {
+		t.Fatalf("State() after 3 failures = %q, want open", g.State())
+	}
+	calls := fake.Calls()
+	if _, err := g.Generate(ctx, product(10)); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("Generate while open: err = %v, want ErrOpen", err)
+	}
+	if got := fake.Calls(); got != calls {
+		t.Errorf("platform calls while open = %d, want %d (none)", got, calls)
+	}
+
+	fake.FailAlways(affiliatetest.FailNone)
+	time.Sleep(350 * time.Millisecond) // past OpenFor: the next call is a half-open probe
+	link, err := g.Generate(ctx, product(11))
+	if err != nil || link != affiliatetest.Link(product(11)) {
+		t.Fatalf("probe after recovery = %q, %v; want %q", link, err, affiliatetest.Link(product(11)))
+	}
+	if g.State() != "closed" {
+		t.Errorf("State() after a good probe = %q, want closed", g.State())
+	}
+}
+
+func TestBreakerNotPromotableIsNotAFailure(t *testing.T) {
+	client, fake := newClient(t)
+	g := breaker.New(client, breaker.Options{
+		Failures:  2,
+		IsSuccess: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
+	})
+	for i := range 5 {
+		fake.SetNotPromotable(product(i))
+		if _, err := g.Generate(context.Background(), product(i)); !errors.Is(err, affiliate.ErrNotPromotable) {
+			t.Fatalf("Generate(%s) err = %v, want ErrNotPromotable", product(i), err)
+		}
+	}
+	if g.State() != "closed" {
+		t.Errorf("State() after not-promotable answers = %q, want closed", g.State())
+	}
+}
+
+// slowGen blocks until released, counting calls.
+type slowGen struct {
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (s *slowGen) Generate(ctx context.Context, source string) (string, error) {
+	s.calls.Add(1)
+	<-s.release
+	return "https://s.click.aliexpress.com/e/_x", nil
+}
+
+func TestBreakerCapsCallsInFlight(t *testing.T) {
+	gen := &slowGen{release: make(chan struct{})}
+	g := breaker.New(gen, breaker.Options{MaxInFlight: 4})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() { _, _ = g.Generate(context.Background(), product(i)) })
+	}
+	for g.InFlight() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := g.Generate(context.Background(), product(99)); !errors.Is(err, breaker.ErrBusy) {
+		t.Errorf("Generate past the cap: err = %v, want ErrBusy", err)
+	}
+	close(gen.release)
+	wg.Wait()
+	if got := gen.calls.Load(); got != 4 {
+		t.Errorf("calls reaching the platform = %d, want 4", got)
+	}
+	if got := g.Rejected(); got != 1 {
+		t.Errorf("Rejected() = %d, want 1", got)
+	}
+}
