@@ -1,0 +1,183 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ClickCount is what a batch of clicks adds to one short link's counters on one UTC day.
+type ClickCount struct {
+	ID     string // short-link id
+	Day    string // UTC day, "20060102"
+	Clicks int64  // human visits, scans included
+	Scans  int64  // the part of Clicks that came through the link's QR code
+}
+
+// DefaultRetention is how long a day's counts are kept when NewCounters is given no retention.
+const DefaultRetention = 90 * 24 * time.Hour
+
+// maxStatsDays bounds the days Stats reads at once.
+const maxStatsDays = 3660
+
+// Counter fields, in both the totals hash and the day hashes.
+const (
+	fieldClicks = "clicks"
+	fieldScans  = "scans"
+)
+
+// Counters keeps click counts per short link: totals for its whole life in the hash rd:v1:{<id>}:n and
+// one hash per UTC day, rd:v1:{<id>}:d:<YYYYMMDD>, which expires after the retention (counted from its
+// last write). Its methods are safe for concurrent use.
+type Counters struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+}
+
+// NewCounters returns Counters stored in rdb that keep each day's counts for retention; retention <= 0
+// means DefaultRetention.
+func NewCounters(rdb redis.UniversalClient, retention time.Duration) *Counters {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	return &Counters{rdb: rdb, retention: retention}
+}
+
+func counterKey(id string) string { return recordKeyPrefix + id + "}:n" }
+
+func dayKey(id, day string) string { return recordKeyPrefix + id + "}:d:" + day }
+
+// Stats is a short link's click counts.
+type Stats struct {
+	Clicks int64 // human visits over the link's life, scans included
+	Scans  int64 // the part of Clicks that came through its QR code
+	Daily  []Day // per UTC day, oldest first
+}
+
+// Day is one UTC day's counts.
+type Day struct {
+	Date   string // "2006-01-02"
+	Clicks int64
+	Scans  int64
+}
+
+// AddClicks adds each count to its link's totals and to its day, and sets the day's expiry to the
+// retention, all in one pipeline (one round trip per server). Counts are checked first: an empty or
+// brace-carrying id, a Day that is not a "20060102" date, or negative numbers make it return an error
+// having written nothing. Entries with nothing to add are skipped. The batch is not a transaction (its
+// keys lie in many cluster slots): when the store fails midway, an error is returned and part of the
+// batch may have been counted.
+func (c *Counters) AddClicks(ctx context.Context, counts []ClickCount) error {
+	n := 0
+	for _, cc := range counts {
+		if err := checkClickCount(cc); err != nil {
+			return fmt.Errorf("add clicks: %w", err)
+		}
+		if cc.Clicks != 0 || cc.Scans != 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, cc := range counts {
+			if cc.Clicks == 0 && cc.Scans == 0 {
+				continue
+			}
+			total, day := counterKey(cc.ID), dayKey(cc.ID, cc.Day)
+			if cc.Clicks != 0 {
+				p.HIncrBy(ctx, total, fieldClicks, cc.Clicks)
+				p.HIncrBy(ctx, day, fieldClicks, cc.Clicks)
+			}
+			if cc.Scans != 0 {
+				p.HIncrBy(ctx, total, fieldScans, cc.Scans)
+				p.HIncrBy(ctx, day, fieldScans, cc.Scans)
+			}
+			p.Expire(ctx, day, c.retention)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add clicks: %w", err)
+	}
+	return nil
+}
+
+func checkClickCount(cc ClickCount) error {
+	if err := checkID(cc.ID); err != nil {
+		return err
+	}
+	if len(cc.Day) != 8 {
+		return fmt.Errorf("%s: day %q is not YYYYMMDD", cc.ID, cc.Day)
+	}
+	if _, err := time.Parse("20060102", cc.Day); err != nil {
+		return fmt.Errorf("%s: day %q is not YYYYMMDD", cc.ID, cc.Day)
+	}
+	if cc.Clicks < 0 || cc.Scans < 0 {
+		return fmt.Errorf("%s: negative count", cc.ID)
+	}
+	return nil
+}
+
+// Stats returns the link's totals and its counts on each of the last days UTC days up to now's, oldest
+// first, days without clicks included as zeros, read in one round trip. An id never clicked has zero
+// Stats; that is not an error. days must be between 0 and 3660.
+func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time) (Stats, error) {
+	if err := checkID(id); err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	if days < 0 || days > maxStatsDays {
+		return Stats{}, fmt.Errorf("stats %s: days %d not in 0..%d", id, days, maxStatsDays)
+	}
+	today := now.UTC()
+	first := time.Date(today.Year(), today.Month(), today.Day()-days+1, 0, 0, 0, 0, time.UTC)
+	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HMGet(ctx, counterKey(id), fieldClicks, fieldScans)
+		for i := range days {
+			p.HMGet(ctx, dayKey(id, first.AddDate(0, 0, i).Format("20060102")), fieldClicks, fieldScans)
+		}
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats %s: %w", id, err)
+	}
+	var s Stats
+	if s.Clicks, s.Scans, err = parseCounts(cmds[0]); err != nil {
+		return Stats{}, fmt.Errorf("stats %s: %w", id, err)
+	}
+	s.Daily = make([]Day, days)
+	for i := range days {
+		d := &s.Daily[i]
+		d.Date = first.AddDate(0, 0, i).Format(time.DateOnly)
+		if d.Clicks, d.Scans, err = parseCounts(cmds[i+1]); err != nil {
+			return Stats{}, fmt.Errorf("stats %s: %s: %w", id, d.Date, err)
+		}
+	}
+	return s, nil
+}
+
+// parseCounts reads the reply of HMGET clicks scans; missing fields are zero.
+func parseCounts(cmd redis.Cmder) (clicks, scans int64, err error) {
+	vals := cmd.(*redis.SliceCmd).Val()
+	if len(vals) != 2 {
+		return 0, 0, fmt.Errorf("counts: %d values", len(vals))
+	}
+	var n [2]int64
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return 0, 0, fmt.Errorf("counts: got %T", v)
+		}
+		if n[i], err = strconv.ParseInt(s, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("counts: %w", err)
+		}
+	}
+	return n[0], n[1], nil
+}

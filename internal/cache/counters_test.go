@@ -1,0 +1,199 @@
+package cache_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redirector/redirector/internal/cache"
+)
+
+func TestCountersAddClicksStats(t *testing.T) { forEachBackend(t, countersAddClicksStats) }
+
+func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
+	const retention = 10 * 24 * time.Hour
+	now := time.Date(2025, 3, 3, 23, 59, 0, 0, time.UTC)
+	ctx := context.Background()
+	c := cache.NewCounters(rdb, retention)
+
+	batches := [][]cache.ClickCount{
+		{
+			{ID: "a", Day: "20250301", Clicks: 3, Scans: 1},
+			{ID: "a", Day: "20250303", Clicks: 2},
+			{ID: "b", Day: "20250303", Clicks: 5, Scans: 5},
+			{ID: "a", Day: "20250303", Clicks: 1, Scans: 1}, // the same day twice in one batch adds up
+		},
+		{
+			{ID: "a", Day: "20250227", Clicks: 4}, // across the month boundary
+			{ID: "a", Day: "20250303", Clicks: 10, Scans: 2},
+			{ID: "c", Day: "20250303"}, // nothing to add: skipped
+		},
+	}
+	for i, batch := range batches {
+		if err := c.AddClicks(ctx, batch); err != nil {
+			t.Fatalf("AddClicks(batch %d) = %v", i, err)
+		}
+	}
+
+	tests := []struct {
+		name string
+		id   string
+		days int
+		want cache.Stats
+	}{
+		{"a over 6 days", "a", 6, cache.Stats{Clicks: 20, Scans: 4, Daily: []cache.Day{
+			{Date: "2025-02-26"},
+			{Date: "2025-02-27", Clicks: 4},
+			{Date: "2025-02-28"},
+			{Date: "2025-03-01", Clicks: 3, Scans: 1},
+			{Date: "2025-03-02"},
+			{Date: "2025-03-03", Clicks: 13, Scans: 3},
+		}}},
+		{"a today only", "a", 1, cache.Stats{Clicks: 20, Scans: 4, Daily: []cache.Day{
+			{Date: "2025-03-03", Clicks: 13, Scans: 3},
+		}}},
+		{"a totals only", "a", 0, cache.Stats{Clicks: 20, Scans: 4, Daily: []cache.Day{}}},
+		{"b", "b", 2, cache.Stats{Clicks: 5, Scans: 5, Daily: []cache.Day{
+			{Date: "2025-03-02"},
+			{Date: "2025-03-03", Clicks: 5, Scans: 5},
+		}}},
+		{"never clicked", "c", 3, cache.Stats{Daily: []cache.Day{
+			{Date: "2025-03-01"}, {Date: "2025-03-02"}, {Date: "2025-03-03"},
+		}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := c.Stats(ctx, tc.id, tc.days, now)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Stats(%q, %d) = %+v, %v, want %+v", tc.id, tc.days, got, err, tc.want)
+			}
+		})
+	}
+
+	t.Run("now in another zone", func(t *testing.T) {
+		// 01:00 on March 4th in UTC+3 is still March 3rd in UTC.
+		east := time.Date(2025, 3, 4, 1, 0, 0, 0, time.FixedZone("UTC+3", 3*3600))
+		got, err := c.Stats(ctx, "a", 1, east)
+		if err != nil || len(got.Daily) != 1 || got.Daily[0].Date != "2025-03-03" {
+			t.Errorf("Stats(a, 1, %v) = %+v, %v, want the UTC day 2025-03-03", east, got, err)
+		}
+	})
+
+	t.Run("keys and expiry", func(t *testing.T) {
+		for _, key := range []string{"rd:v1:{a}:d:20250227", "rd:v1:{a}:d:20250301", "rd:v1:{a}:d:20250303", "rd:v1:{b}:d:20250303"} {
+			ttl, err := rdb.TTL(ctx, key).Result()
+			if err != nil || ttl <= retention-time.Minute || ttl > retention {
+				t.Errorf("TTL %s = %v, %v, want about %v", key, ttl, err, retention)
+			}
+		}
+		for _, key := range []string{"rd:v1:{a}:n", "rd:v1:{b}:n"} {
+			if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl != -1 {
+				t.Errorf("TTL %s = %v, %v, want none (-1): totals are kept", key, ttl, err)
+			}
+		}
+		if n, err := rdb.Exists(ctx, "rd:v1:{c}:n", "rd:v1:{c}:d:20250303").Result(); err != nil || n != 0 {
+			t.Errorf("a count of zero wrote %d keys (%v), want none", n, err)
+		}
+		got, err := rdb.HGetAll(ctx, "rd:v1:{a}:d:20250303").Result()
+		if want := map[string]string{"clicks": "13", "scans": "3"}; err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("HGETALL rd:v1:{a}:d:20250303 = %v, %v, want %v", got, err, want)
+		}
+	})
+
+	t.Run("expiry refreshed on write", func(t *testing.T) {
+		const key = "rd:v1:{a}:d:20250301"
+		if err := rdb.Expire(ctx, key, time.Hour).Err(); err != nil {
+			t.Fatalf("Expire: %v", err)
+		}
+		if err := c.AddClicks(ctx, []cache.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
+			t.Fatalf("AddClicks: %v", err)
+		}
+		if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl <= retention-time.Minute {
+			t.Errorf("TTL %s after a write = %v, %v, want about %v", key, ttl, err, retention)
+		}
+	})
+}
+
+func TestCountersDefaultRetention(t *testing.T) {
+	ctx := context.Background()
+	rdb := openRedisServer(t)
+	for _, retention := range []time.Duration{0, -time.Hour} {
+		c := cache.NewCounters(rdb, retention)
+		if err := c.AddClicks(ctx, []cache.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
+			t.Fatalf("AddClicks: %v", err)
+		}
+		ttl, err := rdb.TTL(ctx, "rd:v1:{a}:d:20250301").Result()
+		if err != nil || ttl <= cache.DefaultRetention-time.Minute || ttl > cache.DefaultRetention {
+			t.Errorf("NewCounters(rdb, %v): day TTL = %v, %v, want %v", retention, ttl, err, cache.DefaultRetention)
+		}
+	}
+	if cache.DefaultRetention != 90*24*time.Hour {
+		t.Errorf("DefaultRetention = %v, want 90 days", cache.DefaultRetention)
+	}
+}
+
+func TestCountersBadInput(t *testing.T) { forEachBackend(t, countersBadInput) }
+
+func countersBadInput(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	c := cache.NewCounters(rdb, 0)
+	good := cache.ClickCount{ID: "a", Day: "20250301", Clicks: 1}
+	tests := []struct {
+		name string
+		bad  cache.ClickCount
+	}{
+		{"empty id", cache.ClickCount{Day: "20250301", Clicks: 1}},
+		{"brace id", cache.ClickCount{ID: "a}", Day: "20250301", Clicks: 1}},
+		{"empty day", cache.ClickCount{ID: "a", Clicks: 1}},
+		{"dashed day", cache.ClickCount{ID: "a", Day: "2025-03-01", Clicks: 1}},
+		{"impossible day", cache.ClickCount{ID: "a", Day: "20250230", Clicks: 1}},
+		{"letters", cache.ClickCount{ID: "a", Day: "2025030x", Clicks: 1}},
+		{"negative clicks", cache.ClickCount{ID: "a", Day: "20250301", Clicks: -1}},
+		{"negative scans", cache.ClickCount{ID: "a", Day: "20250301", Scans: -1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A good count before the bad one: the batch is refused as a whole.
+			if err := c.AddClicks(ctx, []cache.ClickCount{good, tc.bad}); err == nil {
+				t.Errorf("AddClicks(%+v) = nil, want an error", tc.bad)
+			}
+			if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
+				t.Errorf("after AddClicks(%+v), DBSIZE = %d, %v, want 0 (nothing written)", tc.bad, n, err)
+			}
+		})
+	}
+	for _, days := range []int{-1, 3661} {
+		if _, err := c.Stats(ctx, "a", days, time.Now()); err == nil {
+			t.Errorf("Stats(a, %d) = nil error, want one", days)
+		}
+	}
+	if _, err := c.Stats(ctx, "", 1, time.Now()); err == nil {
+		t.Errorf("Stats(\"\", 1) = nil error, want one")
+	}
+	if err := c.AddClicks(ctx, nil); err != nil {
+		t.Errorf("AddClicks(nil) = %v, want nil", err)
+	}
+}
+
+func BenchmarkAddClicks(b *testing.B) {
+	ctx := context.Background()
+	batch := make([]cache.ClickCount, 100)
+	for i := range batch {
+		batch[i] = cache.ClickCount{ID: fmt.Sprintf("id%03d", i), Day: "20250301", Clicks: 3, Scans: 1}
+	}
+	for _, be := range storeBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			c := cache.NewCounters(be.open(b), 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.AddClicks(ctx, batch); err != nil {
+					b.Fatalf("AddClicks: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,617 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Keys of short-link records and their counters. Every key that belongs to one id carries the id as its
+// hash tag ({id}), so the scripts that touch several of them stay on one Redis Cluster slot; the list and
+// the target index are the only keys shared by all ids and are never touched inside a script.
+const (
+	recordKeyPrefix = "rd:v1:{"
+	recordKeySuffix = "}:rec"
+	// linkListKey is the sorted set of live short links: score the creation time in unix ms, member the id.
+	linkListKey = "rd:v1:links"
+	// targetIndexPrefix + a hash of a target holds the id of the short link created for that target.
+	targetIndexPrefix = "rd:v1:tgt:"
+	// maxIDLen bounds an id; ids are slugs, far shorter.
+	maxIDLen = 256
+)
+
+// Record fields in the record hash.
+const (
+	fieldTarget  = "target"
+	fieldCreated = "created" // unix ms
+	fieldUpdated = "updated" // unix ms
+	fieldDeleted = "deleted" // "1" for a tombstone, absent otherwise
+)
+
+// List paging bounds.
+const (
+	// DefaultListLimit is the page size List uses when asked for limit <= 0.
+	DefaultListLimit = 50
+	// MaxListLimit is the largest page List returns.
+	MaxListLimit = 1000
+)
+
+var (
+	// ErrExists is returned by Create when a live record already has the id.
+	ErrExists = errors.New("short link exists")
+	// ErrNotFound is returned by Retarget and Delete when there is no live record with the id.
+	ErrNotFound = errors.New("short link not found")
+	// ErrBadCursor is returned by List for a cursor it did not hand out.
+	ErrBadCursor = errors.New("bad list cursor")
+)
+
+// Record is one short link: the page its id leads to.
+type Record struct {
+	ID      string
+	Target  string    // the URL the short link leads to
+	Created time.Time // when the id was first given to this link (millisecond precision, UTC when read)
+	Updated time.Time // the last change: creation, retarget or deletion
+	Deleted bool      // a tombstone: the link was deleted; /{id} answers 404
+}
+
+// Records keeps short-link records in Redis. Its methods are safe for concurrent use.
+//
+// Each record is a hash at rd:v1:{<id>}:rec. Live records are also listed in the sorted set rd:v1:links
+// (score: creation time in unix ms). The list is written outside the record's scripts, in an order that
+// can leave, after a crash or a race, a member whose record is missing or deleted, never a live record
+// that is not listed after Create returns; readers skip such members.
+type Records struct {
+	rdb redis.UniversalClient
+}
+
+// NewRecords returns Records stored in rdb.
+func NewRecords(rdb redis.UniversalClient) *Records {
+	return &Records{rdb: rdb}
+}
+
+// createRecordScript writes a record unless a live one has its key. A tombstone is overwritten: the
+// deleted link is revived with its new target. Returns 1 when written, 0 when a live record exists.
+var createRecordScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
+if cur[1] and cur[2] ~= '1' then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
+return 1
+`)
+
+// retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2]. Returns the record's
+// created, or false (a nil reply) when there is no live record.
+var retargetRecordScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted')
+if not cur[1] or cur[3] == '1' then
+  return false
+end
+redis.call('HSET', KEYS[1], 'target', ARGV[1], 'updated', ARGV[2])
+return cur[2] or '0'
+`)
+
+// deleteRecordScript turns a live record into a tombstone. Returns 1, or 0 when there is no live record.
+var deleteRecordScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
+if not cur[1] or cur[2] == '1' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'deleted', '1', 'updated', ARGV[1])
+return 1
+`)
+
+// putRecordScript replaces the record when it is absent or older (by updated) than the one given, and
+// returns the stored record's created and deleted flag ("1" or "") afterwards.
+var putRecordScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'updated')
+if not cur or tonumber(ARGV[3]) > (tonumber(cur) or 0) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
+  if ARGV[4] == '1' then
+    redis.call('HSET', KEYS[1], 'deleted', '1')
+  end
+end
+local v = redis.call('HMGET', KEYS[1], 'created', 'deleted')
+return {v[1] or '0', v[2] or ''}
+`)
+
+// swapTargetIndexScript sets KEYS[1] to ARGV[2] if it still holds ARGV[1]. Returns 1 when swapped.
+var swapTargetIndexScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+func recordKey(id string) string { return recordKeyPrefix + id + recordKeySuffix }
+
+// targetIndexKey names the index entry of a target by the first 128 bits of its SHA-256, so that long
+// URLs make short keys; a collision is harmless because IDForTarget checks the record's target.
+func targetIndexKey(target string) string {
+	sum := sha256.Sum256([]byte(target))
+	return targetIndexPrefix + hex.EncodeToString(sum[:16])
+}
+
+// checkID rejects ids that cannot be stored: empty, too long, or carrying the hash-tag braces that would
+// split an id's keys over several cluster slots.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty id")
+	case len(id) > maxIDLen:
+		return fmt.Errorf("id longer than %d bytes", maxIDLen)
+	case strings.ContainsAny(id, "{}"):
+		return fmt.Errorf("id %q contains a brace", id)
+	}
+	return nil
+}
+
+func checkRecord(id, target string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if target == "" {
+		return errors.New("empty target")
+	}
+	return nil
+}
+
+// Create stores a new record. It returns an error wrapping ErrExists when a live record already has
+// rec.ID; exactly one of several concurrent Creates of one id succeeds. A deleted record (tombstone) with
+// the id is overwritten: re-creating a deleted link revives it with the new target and times (its click
+// counters, kept apart, carry on from where they were). A zero Created means now; a zero Updated means
+// Created. Deleted is ignored. An empty id or target is an error and nothing is written.
+func (r *Records) Create(ctx context.Context, rec Record) error {
+	if err := checkRecord(rec.ID, rec.Target); err != nil {
+		return fmt.Errorf("create record: %w", err)
+	}
+	if rec.Created.IsZero() {
+		rec.Created = time.Now()
+	}
+	if rec.Updated.IsZero() {
+		rec.Updated = rec.Created
+	}
+	created := rec.Created.UnixMilli()
+	// List the id before the record exists, so that a crash between the two steps leaves at worst a
+	// listed id without a record, which readers skip, and never a live record missing from the list.
+	// NX: a live record's member keeps its score if this Create loses.
+	if err := r.rdb.ZAddNX(ctx, linkListKey, redis.Z{Score: float64(created), Member: rec.ID}).Err(); err != nil {
+		return fmt.Errorf("create %s: list: %w", rec.ID, err)
+	}
+	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
+		rec.Target, created, rec.Updated.UnixMilli()).Int()
+	if err != nil {
+		return fmt.Errorf("create %s: %w", rec.ID, err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("create %s: %w", rec.ID, ErrExists)
+	}
+	// The winner sets its own score: the NX above may have kept a losing racer's, and a Delete racing
+	// with this revival may have removed the member meanwhile.
+	if err := r.rdb.ZAdd(ctx, linkListKey, redis.Z{Score: float64(created), Member: rec.ID}).Err(); err != nil {
+		return fmt.Errorf("create %s: list: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// Get returns the record with the id. ok is false when there is none, as for an id that no record can
+// have (too long, or with a brace); a deleted record is returned with Deleted set. An empty id is an error.
+func (r *Records) Get(ctx context.Context, id string) (rec Record, ok bool, err error) {
+	if id == "" {
+		return Record{}, false, errors.New("get record: empty id")
+	}
+	if checkID(id) != nil {
+		return Record{}, false, nil
+	}
+	vals, err := r.rdb.HMGet(ctx, recordKey(id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted).Result()
+	if err != nil {
+		return Record{}, false, fmt.Errorf("get %s: %w", id, err)
+	}
+	rec, ok, err = parseRecord(id, vals)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("get %s: %w", id, err)
+	}
+	return rec, ok, nil
+}
+
+// parseRecord reads the reply of HMGET target created updated deleted. ok is false when the record has
+// no target, i.e. does not exist.
+func parseRecord(id string, vals []any) (Record, bool, error) {
+	if len(vals) != 4 || vals[0] == nil {
+		return Record{}, false, nil
+	}
+	rec := Record{ID: id}
+	var ok bool
+	if rec.Target, ok = vals[0].(string); !ok {
+		return Record{}, false, fmt.Errorf("record target is %T", vals[0])
+	}
+	var err error
+	if rec.Created, err = parseMs(vals[1]); err != nil {
+		return Record{}, false, fmt.Errorf("record created: %w", err)
+	}
+	if rec.Updated, err = parseMs(vals[2]); err != nil {
+		return Record{}, false, fmt.Errorf("record updated: %w", err)
+	}
+	rec.Deleted = vals[3] == "1"
+	return rec, true, nil
+}
+
+// parseMs reads a unix-ms field; a missing one is the zero time.
+func parseMs(v any) (time.Time, error) {
+	if v == nil {
+		return time.Time{}, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, fmt.Errorf("got %T", v)
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+// Retarget points the live record with the id at target, atomically, and returns the record as stored.
+// It returns an error wrapping ErrNotFound when the record is missing or deleted.
+func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time) (Record, error) {
+	if err := checkRecord(id, target); err != nil {
+		return Record{}, fmt.Errorf("retarget record: %w", err)
+	}
+	created, err := retargetRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, now.UnixMilli()).Text()
+	if errors.Is(err, redis.Nil) {
+		return Record{}, fmt.Errorf("retarget %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("retarget %s: %w", id, err)
+	}
+	c, err := parseMs(created)
+	if err != nil {
+		return Record{}, fmt.Errorf("retarget %s: record created: %w", id, err)
+	}
+	return Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC()}, nil
+}
+
+// Delete turns the live record with the id into a tombstone: the record stays, marked deleted, so that
+// Get tells a deleted link from one that never was, and the id leaves the list. It returns an error
+// wrapping ErrNotFound when the record is missing or already deleted.
+func (r *Records) Delete(ctx context.Context, id string, now time.Time) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("delete record: %w", err)
+	}
+	ok, err := deleteRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, now.UnixMilli()).Int()
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
+	}
+	// After the tombstone: if this fails, the list keeps a member whose record is deleted, which List skips.
+	if err := r.rdb.ZRem(ctx, linkListKey, id).Err(); err != nil {
+		return fmt.Errorf("delete %s: unlist: %w", id, err)
+	}
+	return nil
+}
+
+// List returns up to limit live records, newest first, from the position cursor names ("" for the
+// start), and the cursor of the next page ("" when there are no more). limit <= 0 means
+// DefaultListLimit; it is capped at MaxListLimit. A cursor is a position in the list, not an offset:
+// links created meanwhile (which are newer) do not shift later pages, and none is returned twice.
+// Deleted records are skipped. A cursor List did not make gives an error wrapping ErrBadCursor.
+func (r *Records) List(ctx context.Context, cursor string, limit int) ([]Record, string, error) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	var pos listPos // the last member seen, when started
+	if cursor != "" {
+		var err error
+		if pos, err = decodeCursor(cursor); err != nil {
+			return nil, "", fmt.Errorf("list: %w", err)
+		}
+	}
+	out := make([]Record, 0, limit)
+	var last listPos // the position of out's last record
+	batch := int64(limit + 1)
+	for {
+		hi := "+inf"
+		if pos.started {
+			hi = strconv.FormatInt(pos.ms, 10)
+		}
+		zs, err := r.rdb.ZRevRangeByScoreWithScores(ctx, linkListKey,
+			&redis.ZRangeBy{Min: "-inf", Max: hi, Count: batch}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list: %w", err)
+		}
+		// Members with pos's score come in descending order; those not below pos.id were seen already.
+		fresh := make([]listPos, 0, len(zs))
+		for _, z := range zs {
+			p := listPos{started: true, ms: int64(z.Score)}
+			p.id, _ = z.Member.(string)
+			if pos.started && p.ms == pos.ms && p.id >= pos.id {
+				continue
+			}
+			fresh = append(fresh, p)
+		}
+		full := int64(len(zs)) == batch
+		if len(fresh) == 0 {
+			if !full {
+				return out, "", nil
+			}
+			// A whole batch of members sharing pos's millisecond: look further.
+			batch *= 2
+			continue
+		}
+		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, f := range fresh {
+				p.HMGet(ctx, recordKey(f.id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("list: %w", err)
+		}
+		for i, f := range fresh {
+			rec, ok, err := parseRecord(f.id, cmds[i].(*redis.SliceCmd).Val())
+			if err != nil {
+				return nil, "", fmt.Errorf("list: %s: %w", f.id, err)
+			}
+			if !ok || rec.Deleted {
+				continue
+			}
+			if len(out) == limit {
+				return out, last.encode(), nil
+			}
+			out = append(out, rec)
+			last = f
+		}
+		pos = fresh[len(fresh)-1]
+		if !full {
+			return out, "", nil
+		}
+	}
+}
+
+// listPos is a position in the list: a member and its score.
+type listPos struct {
+	started bool
+	ms      int64
+	id      string
+}
+
+func (p listPos) encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.ms, 10) + ":" + p.id))
+}
+
+func decodeCursor(s string) (listPos, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return listPos{}, ErrBadCursor
+	}
+	ms, id, ok := strings.Cut(string(b), ":")
+	if !ok || checkID(id) != nil {
+		return listPos{}, ErrBadCursor
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return listPos{}, ErrBadCursor
+	}
+	return listPos{started: true, ms: n, id: id}, nil
+}
+
+// IDForTarget returns the id of the live short link that SetTargetID recorded for target. ok is false
+// when there is none, or when that link has since been deleted or pointed elsewhere.
+func (r *Records) IDForTarget(ctx context.Context, target string) (id string, ok bool, err error) {
+	if target == "" {
+		return "", false, errors.New("id for target: empty target")
+	}
+	id, err = r.rdb.Get(ctx, targetIndexKey(target)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("id for target: %w", err)
+	}
+	if ok, err = r.leadsTo(ctx, id, target); !ok || err != nil {
+		return "", false, err
+	}
+	return id, true, nil
+}
+
+// leadsTo reports whether id is a live record pointing at target.
+func (r *Records) leadsTo(ctx context.Context, id, target string) (bool, error) {
+	if checkID(id) != nil {
+		return false, nil // not an id Records wrote: a stale or foreign entry
+	}
+	rec, ok, err := r.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return ok && !rec.Deleted && rec.Target == target, nil
+}
+
+// SetTargetID records id as the short link for target, so that creating a link for the same target again
+// can return it (IDForTarget), unless another live link already holds the target: then it returns that
+// link's id as holder and ok false. On success holder is id. Call it after Create has stored id's record:
+// an entry whose record is missing, deleted or pointed elsewhere is taken over, so two concurrent
+// creations for one target agree on one id (the loser can delete its own record and answer the holder).
+func (r *Records) SetTargetID(ctx context.Context, target, id string) (holder string, ok bool, err error) {
+	if err := checkRecord(id, target); err != nil {
+		return "", false, fmt.Errorf("set target id: %w", err)
+	}
+	key := targetIndexKey(target)
+	for range 5 {
+		set, err := r.rdb.SetNX(ctx, key, id, 0).Result()
+		if err != nil {
+			return "", false, fmt.Errorf("set target id %s: %w", id, err)
+		}
+		if set {
+			return id, true, nil
+		}
+		holder, err = r.rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue // removed meanwhile: try again
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("set target id %s: %w", id, err)
+		}
+		if holder == id {
+			return id, true, nil
+		}
+		live, err := r.leadsTo(ctx, holder, target)
+		if err != nil {
+			return "", false, fmt.Errorf("set target id %s: holder %s: %w", id, holder, err)
+		}
+		if live {
+			return holder, false, nil
+		}
+		// A stale entry: take it over unless someone else did first, in which case look again.
+		swapped, err := swapTargetIndexScript.Run(ctx, r.rdb, []string{key}, holder, id).Int()
+		if err != nil {
+			return "", false, fmt.Errorf("set target id %s: %w", id, err)
+		}
+		if swapped == 1 {
+			return id, true, nil
+		}
+	}
+	return "", false, fmt.Errorf("set target id %s: index entry keeps changing", id)
+}
+
+// Each calls fn with every record, deleted ones included, in no particular order, and stops at the first
+// error fn returns, which it returns. It reads the store with SCAN (on every master of a cluster), so
+// records created or deleted while it runs may or may not be seen; each record is seen at most once. fn
+// is never called concurrently. It is meant for export.
+func (r *Records) Each(ctx context.Context, fn func(Record) error) error {
+	e := &recordWalk{fn: fn, seen: make(map[string]struct{})}
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return e.scan(ctx, c)
+		}); err != nil {
+			return fmt.Errorf("each record: %w", err)
+		}
+		return nil
+	}
+	if err := e.scan(ctx, r.rdb); err != nil {
+		return fmt.Errorf("each record: %w", err)
+	}
+	return nil
+}
+
+// recordWalk is one Each call, shared by the scans of a cluster's masters.
+type recordWalk struct {
+	fn func(Record) error
+
+	mu   sync.Mutex // guards seen and failed, and serialises fn
+	seen map[string]struct{}
+	// failed is fn's first error: once set, the scans of other masters stop instead of calling fn again.
+	failed error
+}
+
+func (e *recordWalk) scan(ctx context.Context, c redis.Cmdable) error {
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, recordKeyPrefix+"*"+recordKeySuffix, 500).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.HMGet(ctx, k, fieldTarget, fieldCreated, fieldUpdated, fieldDeleted)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if err := e.visit(keys, cmds); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failed != nil {
+		return e.failed
+	}
+	for i, k := range keys {
+		id := strings.TrimSuffix(strings.TrimPrefix(k, recordKeyPrefix), recordKeySuffix)
+		if _, dup := e.seen[id]; dup {
+			continue // SCAN may return a key twice
+		}
+		e.seen[id] = struct{}{}
+		rec, ok, err := parseRecord(id, cmds[i].(*redis.SliceCmd).Val())
+		if err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		if !ok {
+			continue // deleted between SCAN and HMGET, or not a record
+		}
+		if err := e.fn(rec); err != nil {
+			e.failed = err
+			return err
+		}
+	}
+	return nil
+}
+
+// Put stores rec as it is, tombstone or not, unless the stored record with its id was updated at the
+// same time or later: the newer Updated wins, so putting the same records twice changes nothing. It is
+// meant for import. The list is made to agree with the record that stays (listed when live, unlisted when
+// deleted), so a Put also repairs a list entry left behind by a crash. rec needs an id, a target and a
+// Created; a zero Updated means Created.
+func (r *Records) Put(ctx context.Context, rec Record) error {
+	if err := checkRecord(rec.ID, rec.Target); err != nil {
+		return fmt.Errorf("put record: %w", err)
+	}
+	if rec.Created.IsZero() {
+		return fmt.Errorf("put record %s: zero created time", rec.ID)
+	}
+	if rec.Updated.IsZero() {
+		rec.Updated = rec.Created
+	}
+	deleted := ""
+	if rec.Deleted {
+		deleted = "1"
+	}
+	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
+		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted).StringSlice()
+	if err != nil {
+		return fmt.Errorf("put %s: %w", rec.ID, err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("put %s: script answered %d values", rec.ID, len(res))
+	}
+	if res[1] == "1" {
+		err = r.rdb.ZRem(ctx, linkListKey, rec.ID).Err()
+	} else {
+		created, perr := strconv.ParseInt(res[0], 10, 64)
+		if perr != nil {
+			return fmt.Errorf("put %s: record created: %w", rec.ID, perr)
+		}
+		err = r.rdb.ZAdd(ctx, linkListKey, redis.Z{Score: float64(created), Member: rec.ID}).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("put %s: list: %w", rec.ID, err)
+	}
+	return nil
+}
