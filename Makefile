@@ -22,6 +22,7 @@ test: test-deps
 ## test-deps: what the tests need on this machine (redis-server), installed if missing
 test-deps:
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 
 ## lint: formatting, vet and known vulnerabilities
 lint:
