@@ -1,0 +1,383 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Status says what the platform answered for a page.
+type Status uint8
+
+const (
+	// Tagged means the platform gave an affiliate link; Link.URL holds it.
+	Tagged Status = iota + 1
+	// NotPromotable means the platform has no affiliate link for the page.
+	NotPromotable
+	// Failed means the platform could not be asked or gave no usable answer.
+	Failed
+)
+
+// String returns the status's lower-case name, as used in logs and metric labels.
+func (s Status) String() string {
+	switch s {
+	case Tagged:
+		return "tagged"
+	case NotPromotable:
+		return "not_promotable"
+	case Failed:
+		return "failed"
+	}
+	return "status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Link is one cached answer of the platform for a page.
+type Link struct {
+	// URL is the affiliate link; empty unless Status is Tagged.
+	URL string
+	// Status is what the platform answered.
+	Status Status
+	// FreshUntil is when the answer should be asked for anew.
+	FreshUntil time.Time
+	// StaleUntil is when the entry leaves the cache. A Tagged link is kept past FreshUntil until
+	// then, to be served while the platform cannot give a new one.
+	StaleUntil time.Time
+	// RetryAt, when set, says a refresh of a stale link failed and the platform should not be
+	// asked again for this page before then.
+	RetryAt time.Time
+	// FromRedis is set by Get when the entry came from Redis rather than the first tier.
+	// It is not stored.
+	FromRedis bool
+}
+
+// LinkOptions tune a Links cache. Zero fields take the defaults named on each, except Tier1Size.
+type LinkOptions struct {
+	// Tier1Size bounds the first (in-process) tier, in entries. 0 disables the tier, so that every
+	// Get goes to Redis; DefaultTier1Size is the usual value.
+	Tier1Size int
+	// Tier1TTL bounds how long the first tier answers with an entry before asking Redis again,
+	// so that changes made through other replicas reach this one; default 5m, negative: no bound.
+	// While Redis cannot answer, the first tier keeps answering with what it has. No entry is
+	// served past its StaleUntil. Without Redis the first tier is the only store and Tier1TTL
+	// does not apply.
+	Tier1TTL time.Duration
+	// RedisTimeout bounds every Redis call; default 50ms.
+	RedisTimeout time.Duration
+	// Now is the clock the entries' times are compared with; default time.Now.
+	Now func() time.Time
+}
+
+const (
+	// DefaultTier1Size is the usual bound of the first tier, in entries.
+	DefaultTier1Size = 100_000
+	// DefaultTier1TTL is LinkOptions.Tier1TTL's default.
+	DefaultTier1TTL = 5 * time.Minute
+	// DefaultRedisTimeout is LinkOptions.RedisTimeout's default.
+	DefaultRedisTimeout = 50 * time.Millisecond
+)
+
+// LinkStats are the counters of a Links cache since it was made. Every Get adds one to exactly
+// one of Tier1Hits, RedisHits and Misses.
+type LinkStats struct {
+	Tier1Hits   uint64 // answered by the first tier
+	RedisHits   uint64 // answered by Redis
+	Misses      uint64 // answered by neither, Redis errors included
+	RedisErrors uint64 // Redis calls that failed or timed out, and unreadable values
+	Tier1Len    int    // entries in the first tier, approximately
+}
+
+// Links caches the platform's answers per page key in two tiers: a bounded in-process tier
+// and Redis, which replicas share. Redis is never waited on for longer than RedisTimeout: an
+// error or timeout is counted in the stats and answered from the first tier if it has the key,
+// as a miss otherwise. Its methods are safe for concurrent use.
+type Links struct {
+	rdb          redis.UniversalClient // nil: the first tier alone
+	tier1        *otter.Cache[string, tier1Entry]
+	tier1TTL     time.Duration // 0: the first tier answers until StaleUntil
+	redisTimeout time.Duration
+	now          func() time.Time
+
+	tier1Hits   atomic.Uint64
+	redisHits   atomic.Uint64
+	misses      atomic.Uint64
+	redisErrors atomic.Uint64
+}
+
+// tier1Entry is a Link in the first tier. The tier answers with it until recheck (Links.now's
+// Unix nanoseconds), then asks Redis again, but keeps it until StaleUntil for when Redis cannot
+// answer.
+type tier1Entry struct {
+	link    Link
+	recheck int64
+}
+
+// linkKeyPrefix namespaces and versions the links' Redis keys; a change of the value encoding
+// changes the version.
+const linkKeyPrefix = "rd:v1:link:"
+
+// NewLinks returns a Links cache over rdb. A nil rdb makes the first tier the only store (the
+// embedded mode: nothing is shared or kept across restarts).
+func NewLinks(rdb redis.UniversalClient, opts LinkOptions) *Links {
+	l := &Links{
+		rdb:          rdb,
+		tier1TTL:     opts.Tier1TTL,
+		redisTimeout: opts.RedisTimeout,
+		now:          opts.Now,
+	}
+	if l.tier1TTL == 0 {
+		l.tier1TTL = DefaultTier1TTL
+	}
+	if rdb == nil || l.tier1TTL < 0 {
+		l.tier1TTL = 0
+	}
+	if l.redisTimeout <= 0 {
+		l.redisTimeout = DefaultRedisTimeout
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if opts.Tier1Size > 0 {
+		l.tier1 = otter.Must(&otter.Options[string, tier1Entry]{
+			MaximumSize: opts.Tier1Size,
+			// The tier's own expiry only frees memory; Get compares the entry's times with l.now
+			// itself, so that the given clock governs what is served. That leaves the tier free to
+			// read a clock that is a second late, which costs a hit far less than reading the time.
+			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, tier1Entry]) time.Duration {
+				return e.Value.link.StaleUntil.Sub(l.now())
+			}),
+			Clock: otter.NewCoarseClock(time.Second),
+		})
+	}
+	return l
+}
+
+// Get returns the entry for key, if either tier has one before its StaleUntil: from the first
+// tier within Tier1TTL of its arrival there, else from Redis, in which case the entry replaces
+// the first tier's. When Redis fails, times out or has lost the key, the first tier's entry, if
+// any, is returned all the same (and written back to Redis if Redis lost it), and Redis is asked
+// again after another Tier1TTL; without one, ok is false, and err says what Redis did, or is nil
+// for a plain miss. Get does not allocate when the first tier answers.
+func (l *Links) Get(ctx context.Context, key string) (Link, bool, error) {
+	now := l.now()
+	held, had := l.held(key, now)
+	if had && now.UnixNano() < held.recheck {
+		l.tier1Hits.Add(1)
+		return held.link, true, nil
+	}
+	if l.rdb == nil {
+		l.misses.Add(1)
+		return Link{}, false, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, l.redisTimeout)
+	v, err := l.rdb.Get(rctx, linkKeyPrefix+key).Result()
+	cancel()
+	if errors.Is(err, redis.Nil) {
+		if had {
+			// Redis lost the entry (a restart without persistence, an eviction); the first
+			// tier's is as good, and goes back, so that other replicas find it too.
+			l.extend(key, held, now)
+			l.tier1Hits.Add(1)
+			_ = l.setRedis(ctx, key, held.link, now) // counted; the answer stands
+			return held.link, true, nil
+		}
+		l.misses.Add(1)
+		return Link{}, false, nil
+	}
+	var link Link
+	if err == nil {
+		link, err = decodeLink(v)
+	}
+	if err != nil {
+		l.redisErrors.Add(1)
+		if had {
+			l.extend(key, held, now)
+			l.tier1Hits.Add(1)
+			return held.link, true, nil
+		}
+		l.misses.Add(1)
+		return Link{}, false, fmt.Errorf("get link %s: %w", key, err)
+	}
+	// Redis's own expiry is StaleUntil by the writer's clock; this replica's clock has the last word.
+	if !now.Before(link.StaleUntil) {
+		l.misses.Add(1)
+		return Link{}, false, nil
+	}
+	l.putTier1(key, link, now)
+	l.redisHits.Add(1)
+	link.FromRedis = true
+	return link, true, nil
+}
+
+// held returns the first tier's entry for key if it is before its StaleUntil.
+func (l *Links) held(key string, now time.Time) (tier1Entry, bool) {
+	if l.tier1 == nil {
+		return tier1Entry{}, false
+	}
+	e, ok := l.tier1.GetIfPresent(key)
+	if !ok || !now.Before(e.link.StaleUntil) {
+		return tier1Entry{}, false
+	}
+	return e, true
+}
+
+// extend lets the first tier answer with e for another Tier1TTL, unless the entry has changed
+// since it was read.
+func (l *Links) extend(key string, e tier1Entry, now time.Time) {
+	l.tier1.ComputeIfPresent(key, func(cur tier1Entry) (tier1Entry, otter.ComputeOp) {
+		if cur != e {
+			return cur, otter.CancelOp
+		}
+		cur.recheck = l.recheck(cur.link, now)
+		return cur, otter.WriteOp
+	})
+}
+
+// Peek returns the first tier's entry for key, as Get would without asking Redis, and without
+// counting a hit or a miss. ok is false when the first tier has no entry it would answer with,
+// or is disabled.
+func (l *Links) Peek(key string) (Link, bool) {
+	now := l.now()
+	e, ok := l.held(key, now)
+	if !ok || now.UnixNano() >= e.recheck {
+		return Link{}, false
+	}
+	return e.link, true
+}
+
+// Set stores link for key in both tiers, in Redis until link.StaleUntil. A link whose StaleUntil
+// has passed is not stored, and removes key from the first tier. The first tier is written even
+// when Redis fails; the error returned then is Redis's.
+func (l *Links) Set(ctx context.Context, key string, link Link) error {
+	now := l.now()
+	if !now.Before(link.StaleUntil) {
+		l.Forget(key)
+		return nil
+	}
+	link.FromRedis = false
+	l.putTier1(key, link, now)
+	return l.setRedis(ctx, key, link, now)
+}
+
+// setRedis writes link to Redis, to expire at its StaleUntil.
+func (l *Links) setRedis(ctx context.Context, key string, link Link, now time.Time) error {
+	if l.rdb == nil {
+		return nil
+	}
+	// Redis keeps expiries in whole milliseconds; a shorter one would be rounded up past StaleUntil.
+	ttl := link.StaleUntil.Sub(now).Truncate(time.Millisecond)
+	if ttl <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.redisTimeout)
+	defer cancel()
+	if err := l.rdb.Set(ctx, linkKeyPrefix+key, encodeLink(link), ttl).Err(); err != nil {
+		l.redisErrors.Add(1)
+		return fmt.Errorf("set link %s: %w", key, err)
+	}
+	return nil
+}
+
+func (l *Links) putTier1(key string, link Link, now time.Time) {
+	if l.tier1 == nil {
+		return
+	}
+	if !now.Before(link.StaleUntil) {
+		l.tier1.Invalidate(key)
+		return
+	}
+	l.tier1.Set(key, tier1Entry{link: link, recheck: l.recheck(link, now)})
+}
+
+// recheck is when the first tier stops answering with link by itself.
+func (l *Links) recheck(link Link, now time.Time) int64 {
+	until := link.StaleUntil.UnixNano()
+	if l.tier1TTL > 0 {
+		until = min(until, now.Add(l.tier1TTL).UnixNano())
+	}
+	return until
+}
+
+// Forget drops key from the first tier only, so that the next Get asks Redis. It is how a
+// change made through another replica is taken in before Tier1TTL.
+func (l *Links) Forget(key string) {
+	if l.tier1 != nil {
+		l.tier1.Invalidate(key)
+	}
+}
+
+// Stats returns the counters. It is cheap enough to call on every metrics scrape.
+func (l *Links) Stats() LinkStats {
+	s := LinkStats{
+		Tier1Hits:   l.tier1Hits.Load(),
+		RedisHits:   l.redisHits.Load(),
+		Misses:      l.misses.Load(),
+		RedisErrors: l.redisErrors.Load(),
+	}
+	if l.tier1 != nil {
+		s.Tier1Len = l.tier1.EstimatedSize()
+	}
+	return s
+}
+
+// A link's Redis value is "<status>|<freshUntil>|<staleUntil>|<retryAt>|<url>": the status as one
+// digit, the times as Unix milliseconds (0 for a zero time), then the URL, which may itself hold
+// '|'. It is a third of the size of the same entry in JSON, and readable in redis-cli.
+
+func encodeLink(link Link) string {
+	b := make([]byte, 0, 48+len(link.URL))
+	b = strconv.AppendUint(b, uint64(link.Status), 10)
+	for _, t := range [...]time.Time{link.FreshUntil, link.StaleUntil, link.RetryAt} {
+		b = append(b, '|')
+		b = strconv.AppendInt(b, unixMilli(t), 10)
+	}
+	b = append(b, '|')
+	b = append(b, link.URL...)
+	return string(b)
+}
+
+var errBadLinkValue = errors.New("unreadable cached link")
+
+// decodeLink reads encodeLink's form. The URL it returns shares v's memory.
+func decodeLink(v string) (Link, error) {
+	var f [4]string
+	rest := v
+	for i := range f {
+		j := strings.IndexByte(rest, '|')
+		if j < 0 {
+			return Link{}, errBadLinkValue
+		}
+		f[i], rest = rest[:j], rest[j+1:]
+	}
+	status, err := strconv.ParseUint(f[0], 10, 8)
+	if err != nil || Status(status) < Tagged || Status(status) > Failed {
+		return Link{}, errBadLinkValue
+	}
+	link := Link{URL: rest, Status: Status(status)}
+	for i, t := range [...]*time.Time{&link.FreshUntil, &link.StaleUntil, &link.RetryAt} {
+		ms, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil || ms < 0 {
+			return Link{}, errBadLinkValue
+		}
+		if ms != 0 {
+			*t = time.UnixMilli(ms)
+		}
+	}
+	if (link.Status == Tagged) != (link.URL != "") {
+		return Link{}, errBadLinkValue
+	}
+	return link, nil
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.UnixMilli(), 0)
+}
