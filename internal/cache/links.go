@@ -72,6 +72,9 @@ type LinkOptions struct {
 	RedisTimeout time.Duration
 	// Now is the clock the entries' times are compared with; default time.Now.
 	Now func() time.Time
+	// Written, if set, is told of every entry Set has written to Redis, so that other replicas
+	// can drop their first-tier copy (see Bus). It runs in Set's goroutine, within RedisTimeout.
+	Written func(ctx context.Context, key string)
 }
 
 const (
@@ -103,6 +106,7 @@ type Links struct {
 	tier1TTL     time.Duration // 0: the first tier answers until StaleUntil
 	redisTimeout time.Duration
 	now          func() time.Time
+	written      func(ctx context.Context, key string) // nil: nobody to tell
 
 	tier1Hits   atomic.Uint64
 	redisHits   atomic.Uint64
@@ -129,6 +133,7 @@ func NewLinks(rdb redis.UniversalClient, opts LinkOptions) *Links {
 		rdb:          rdb,
 		tier1TTL:     opts.Tier1TTL,
 		redisTimeout: opts.RedisTimeout,
+		written:      opts.Written,
 		now:          opts.Now,
 	}
 	if l.tier1TTL == 0 {
@@ -280,6 +285,9 @@ func (l *Links) setRedis(ctx context.Context, key string, link Link, now time.Ti
 	if err := l.rdb.Set(ctx, linkKeyPrefix+key, encodeLink(link), ttl).Err(); err != nil {
 		l.redisErrors.Add(1)
 		return fmt.Errorf("set link %s: %w", key, err)
+	}
+	if l.written != nil {
+		l.written(ctx, key)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,15 @@ type ConnectOptions struct {
 	PoolSize     int           // connections; default 10 per GOMAXPROCS
 	MinIdleConns int           // connections kept open while idle; default GOMAXPROCS
 	PingTimeout  time.Duration // bounds Connect's first ping; default 1s
+
+	// ClusterAddrs, when set, make a Redis Cluster client seeded with these host:port
+	// addresses; the URL, if any, then gives only the credentials and TLS.
+	ClusterAddrs []string
+	// SentinelAddrs and SentinelMaster, when set, make a client that finds the master named
+	// SentinelMaster through these Sentinels and follows failovers; the URL, if any, gives the
+	// master's credentials, database and TLS.
+	SentinelAddrs  []string
+	SentinelMaster string
 }
 
 // Connect makes a Redis client from redisURL ("redis://[user:pass@]host:port/db", "rediss://…"
@@ -33,6 +43,60 @@ type ConnectOptions struct {
 //
 // The client honours its callers' context deadlines, so Links can bound every call.
 func Connect(ctx context.Context, redisURL string, opts ConnectOptions) (redis.UniversalClient, error) {
+	base := &redis.Options{}
+	if redisURL != "" || (len(opts.ClusterAddrs) == 0 && len(opts.SentinelAddrs) == 0) {
+		var err error
+		if base, err = parseURL(redisURL); err != nil {
+			return nil, err
+		}
+	}
+	procs := runtime.GOMAXPROCS(0)
+	dial := firstSet(opts.DialTimeout, base.DialTimeout, time.Second)
+	read := firstSet(opts.ReadTimeout, base.ReadTimeout, 500*time.Millisecond)
+	write := firstSet(opts.WriteTimeout, base.WriteTimeout, 500*time.Millisecond)
+	pool := firstSet(opts.PoolSize, base.PoolSize, 10*procs)
+	idle := firstSet(opts.MinIdleConns, base.MinIdleConns, procs)
+
+	var rdb redis.UniversalClient
+	var addr string
+	switch {
+	case len(opts.ClusterAddrs) > 0:
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: opts.ClusterAddrs, Username: base.Username, Password: base.Password, TLSConfig: base.TLSConfig,
+			DialTimeout: dial, ReadTimeout: read, WriteTimeout: write, PoolSize: pool, MinIdleConns: idle,
+			ContextTimeoutEnabled: true,
+		})
+		addr = "cluster " + strings.Join(opts.ClusterAddrs, ",")
+	case len(opts.SentinelAddrs) > 0:
+		if opts.SentinelMaster == "" {
+			return nil, errors.New("a sentinel setup needs the master's name")
+		}
+		rdb = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: opts.SentinelMaster, SentinelAddrs: opts.SentinelAddrs,
+			Username: base.Username, Password: base.Password, DB: base.DB, TLSConfig: base.TLSConfig,
+			DialTimeout: dial, ReadTimeout: read, WriteTimeout: write, PoolSize: pool, MinIdleConns: idle,
+			ContextTimeoutEnabled: true,
+		})
+		addr = "sentinel master " + opts.SentinelMaster
+	default:
+		base.DialTimeout, base.ReadTimeout, base.WriteTimeout = dial, read, write
+		base.PoolSize, base.MinIdleConns = pool, idle
+		base.ContextTimeoutEnabled = true
+		rdb = redis.NewClient(base)
+		addr = base.Addr
+	}
+	pingTimeout := firstSet(opts.PingTimeout, 0, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return rdb, fmt.Errorf("ping redis at %s: %w", addr, err)
+	}
+	return rdb, nil
+}
+
+// parseURL reads a redis:// or rediss:// URL. Its error does not repeat the URL, which may hold
+// a password.
+func parseURL(redisURL string) (*redis.Options, error) {
 	o, err := redis.ParseURL(redisURL)
 	if err != nil {
 		// url.Error's text quotes the whole URL, password included.
@@ -41,22 +105,7 @@ func Connect(ctx context.Context, redisURL string, opts ConnectOptions) (redis.U
 		}
 		return nil, fmt.Errorf("parse redis url: %w", err)
 	}
-	procs := runtime.GOMAXPROCS(0)
-	o.DialTimeout = firstSet(opts.DialTimeout, o.DialTimeout, time.Second)
-	o.ReadTimeout = firstSet(opts.ReadTimeout, o.ReadTimeout, 500*time.Millisecond)
-	o.WriteTimeout = firstSet(opts.WriteTimeout, o.WriteTimeout, 500*time.Millisecond)
-	o.PoolSize = firstSet(opts.PoolSize, o.PoolSize, 10*procs)
-	o.MinIdleConns = firstSet(opts.MinIdleConns, o.MinIdleConns, procs)
-	o.ContextTimeoutEnabled = true
-
-	rdb := redis.NewClient(o)
-	pingTimeout := firstSet(opts.PingTimeout, 0, time.Second)
-	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return rdb, fmt.Errorf("ping redis at %s: %w", o.Addr, err)
-	}
-	return rdb, nil
+	return o, nil
 }
 
 // firstSet returns the first non-zero of its arguments.

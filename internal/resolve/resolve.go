@@ -110,7 +110,8 @@ type Options struct {
 	// refresh), even when the call would be shared with other clicks. When it returns false the
 	// click is answered without the platform: untagged on a miss, the stale link otherwise.
 	// Default: always admit.
-	Admit func(ctx context.Context) bool
+	// client is what the caller passed to Resolve to say who clicked (opaque here).
+	Admit func(ctx context.Context, client any) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives platform failures (warn) and "not promotable" answers (debug); default: discard.
@@ -149,7 +150,7 @@ func New(links *cache.Links, gen Generator, opts Options) *Resolver {
 		opts.IsNotPromotable = func(error) bool { return false }
 	}
 	if opts.Admit == nil {
-		opts.Admit = func(context.Context) bool { return true }
+		opts.Admit = func(context.Context, any) bool { return true }
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -189,7 +190,10 @@ func validateHTTP(link string) error {
 //     clicks on the page and which is cached whether or not anyone still waits for it.
 //
 // Answered from the first tier, Resolve does not allocate.
-func (r *Resolver) Resolve(ctx context.Context, key, canonical string) Result {
+//
+// client says who clicked; the resolver passes it, unread, to Options.Admit (a pointer costs no
+// allocation here).
+func (r *Resolver) Resolve(ctx context.Context, key, canonical string, client any) Result {
 	// A Redis error is a miss here; the cache has counted it.
 	link, ok, _ := r.links.Get(ctx, key)
 	if ok && link.FromRedis && link.Status == cache.Tagged && r.opts.Validate(link.URL) != nil {
@@ -212,14 +216,14 @@ func (r *Resolver) Resolve(ctx context.Context, key, canonical string) Result {
 			}
 			return Result{Location: canonical, Outcome: Untagged, Source: src}
 		case link.Status == cache.Tagged:
-			if !now.Before(link.RetryAt) && r.opts.Admit(ctx) {
+			if !now.Before(link.RetryAt) && r.opts.Admit(ctx, client) {
 				r.startLoad(ctx, key, canonical, link, true)
 			}
 			return Result{Location: link.URL, Outcome: Stale, Source: src}
 		}
 		// An expired negative answer: ask again, as after a miss.
 	}
-	if !r.opts.Admit(ctx) {
+	if !r.opts.Admit(ctx, client) {
 		return Result{Location: canonical, Outcome: Untagged, Source: Fallback}
 	}
 	ch := r.startLoad(ctx, key, canonical, link, ok)

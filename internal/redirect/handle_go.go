@@ -1,0 +1,110 @@
+package redirect
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/resolve"
+)
+
+// homePage is where a share link that cannot be followed right now sends its visitor: an
+// AliExpress page, never the share link itself (AliExpress's redirectors are not destinations).
+const homePage = "https://www.aliexpress.com/"
+
+// noStore keeps browsers and shared caches from keeping a redirect: every click must reach us.
+var noStore = []string{"private, no-store, max-age=0"}
+
+// handleGo serves GET and HEAD /go?u=<url>: a 302 to the affiliate link of an accepted URL.
+func handleGo(d Deps) http.Handler {
+	m := d.Metrics
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, reason := queryU(r.URL.RawQuery)
+		if reason != "" {
+			m.GoRejected.Inc()
+			badRequest(w, reason)
+			return
+		}
+		page, err := aliurl.Parse(raw)
+		if err != nil {
+			m.GoRejected.Inc()
+			badRequest(w, err.Error())
+			return
+		}
+		if page.Kind == aliurl.Share {
+			if page, err = d.Shares.Resolve(r.Context(), page); err != nil {
+				if shareUnreachable(err) {
+					m.GoUntagged.Inc()
+					found(w, homePage)
+					return
+				}
+				m.GoRejected.Inc()
+				badRequest(w, err.Error())
+				return
+			}
+		}
+		res := d.Links.Resolve(r.Context(), page.URL, page.URL, r)
+		switch res.Outcome {
+		case resolve.Tagged:
+			m.GoTagged.Inc()
+		case resolve.Stale:
+			m.GoStale.Inc()
+		default:
+			m.GoUntagged.Inc()
+		}
+		found(w, res.Location)
+	})
+}
+
+// queryU returns the one value of u in a raw query, or a reason it cannot.
+func queryU(rawQuery string) (value, reason string) {
+	n := 0
+	for q := rawQuery; q != ""; {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "u" {
+			continue
+		}
+		n++
+		value = v
+	}
+	switch {
+	case n == 0:
+		return "", "missing u: pass the AliExpress URL as /go?u=<url>"
+	case n > 1:
+		return "", "more than one u parameter"
+	}
+	if strings.IndexByte(value, '%') < 0 && strings.IndexByte(value, '+') < 0 {
+		return value, ""
+	}
+	v, err := url.QueryUnescape(value)
+	if err != nil {
+		return "", "malformed URL encoding in u"
+	}
+	return v, ""
+}
+
+// shareUnreachable tells a share link that could not be followed (time-out, network) from one
+// that led somewhere unacceptable.
+func shareUnreachable(err error) bool {
+	var rej *aliurl.Error
+	return !errors.As(err, &rej)
+}
+
+// found answers 302 to loc, a URL built by the service from validated parts.
+func found(w http.ResponseWriter, loc string) {
+	h := w.Header()
+	h["Location"] = []string{loc}
+	h["Cache-Control"] = noStore
+	w.WriteHeader(http.StatusFound)
+}
+
+// badRequest answers 400 with a short plain reason and no Location.
+func badRequest(w http.ResponseWriter, reason string) {
+	h := w.Header()
+	h["Cache-Control"] = noStore
+	http.Error(w, reason, http.StatusBadRequest)
+}
