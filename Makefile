@@ -19,7 +19,7 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## test-deps: what the tests need on this machine (redis-server), installed if missing
+## test-deps: what the tests need on this machine (redis-server, chromium), installed if missing
 test-deps:
 	@scripts/ensure-redis.sh
 	@scripts/ensure-chromium.sh

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
+)
+
+// sandbox is the in-process stand-in for the platform that -dev runs.
+type sandbox struct{ close func() }
+
+// sandboxMarker marks every link the sandbox hands out, so none is mistaken for a real one.
+const sandboxMarker = "aff_sandbox"
+
+// startSandbox serves the strict platform fake on a loopback port and points cfg at it, with
+// throwaway credentials. Its links lead to the real product page with a visible sandbox marker.
+func startSandbox(cfg *config) (sandbox, error) {
+	secret := randomHex(16)
+	cfg.AppKey, cfg.AppSecret = "sandbox", secret
+	if cfg.TrackingID == "" {
+		cfg.TrackingID = "sandbox"
+	}
+	tracking := cfg.TrackingID
+	p := affiliatetest.NewPlatform(affiliatetest.PlatformConfig{
+		AppKey: cfg.AppKey, Secret: secret, TrackingID: tracking,
+		LinkFunc: func(source string) string {
+			sep := "?"
+			if strings.Contains(source, "?") {
+				sep = "&"
+			}
+			return source + sep + sandboxMarker + "=" + url.QueryEscape(tracking)
+		},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return sandbox{}, fmt.Errorf("start sandbox platform: %w", err)
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	cfg.APIURL = "http://" + ln.Addr().String() + "/sync"
+	return sandbox{close: func() { _ = srv.Close() }}, nil
+}
+
+// devBanner tells the developer how to use the running sandbox, generating an admin token if none
+// was given.
+func devBanner(cfg *config) string {
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = randomHex(16)
+	}
+	b := cfg.BaseURL
+	return fmt.Sprintf(`
+  redirector -dev: embedded store (nothing kept across restarts), sandbox platform (links are marked %s=…)
+  admin token:   %s
+  try:           %s/go?u=https://www.aliexpress.com/item/1005001234567890.html
+                 curl -H 'Authorization: Bearer %s' -d '{"url":"https://www.aliexpress.com/item/1005001234567890.html"}' %s/api/links
+  console:       %s/admin   health: %s/healthz   metrics: %s/metrics
+
+`, sandboxMarker, cfg.AdminToken, b, cfg.AdminToken, b, b, b, b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/shortid"
+)
+
+// recordLine is one record in the JSON Lines form export writes and import reads.
+type recordLine struct {
+	ID        string    `json:"id"`
+	Target    string    `json:"target"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Deleted   bool      `json:"deleted,omitempty"`
+}
+
+// maxImportLine bounds one line of an import.
+const maxImportLine = 64 << 10
+
+// runExport writes every record, tombstones included, to stdout as JSON Lines.
+func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	rdb, closeFn, err := openForBackup(ctx, args, environ, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	w := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(w)
+	n := 0
+	err = cache.NewRecords(rdb).Each(ctx, func(r cache.Record) error {
+		n++
+		return enc.Encode(recordLine{ID: r.ID, Target: r.Target, CreatedAt: r.Created.UTC(), UpdatedAt: r.Updated.UTC(), Deleted: r.Deleted})
+	})
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(stderr, "exported %d records\n", n)
+	return nil
+}
+
+// runImport reads JSON Lines from stdin and writes them to the store. Every line is checked
+// before anything is written, so a bad file writes nothing; importing a file twice changes nothing.
+func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
+	var recs []cache.Record
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		rec, err := parseLine(sc.Bytes())
+		if err != nil {
+			return usageError(fmt.Sprintf("import: line %d: %v; nothing was written", line, err))
+		}
+		recs = append(recs, rec)
+	}
+	if err := sc.Err(); err != nil {
+		return usageError(fmt.Sprintf("import: read: %v; nothing was written", err))
+	}
+	rdb, closeFn, err := openForBackup(ctx, args, environ, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	records := cache.NewRecords(rdb)
+	for _, rec := range recs {
+		if err := records.Put(ctx, rec); err != nil {
+			return fmt.Errorf("import %s: %w", rec.ID, err)
+		}
+		// The index that makes creating the same page twice give one id is rebuilt for the
+		// links that need it (a product code finds itself from the product).
+		if !rec.Deleted && shortid.Classify(rec.ID) != shortid.KindProduct {
+			if _, _, err := records.SetTargetID(ctx, rec.Target, rec.ID); err != nil {
+				return fmt.Errorf("import %s: index target: %w", rec.ID, err)
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "imported %d records\n", len(recs))
+	return nil
+}
+
+// parseLine checks one exported record: a well-formed id and an accepted, canonical target.
+func parseLine(b []byte) (cache.Record, error) {
+	var l recordLine
+	if err := json.Unmarshal(b, &l); err != nil {
+		return cache.Record{}, fmt.Errorf("malformed JSON: %w", err)
+	}
+	if !shortid.Valid(l.ID) {
+		return cache.Record{}, fmt.Errorf("id %q is not a valid short-link id", l.ID)
+	}
+	p, err := aliurl.Parse(l.Target)
+	if err != nil {
+		return cache.Record{}, fmt.Errorf("target %q: %w", l.Target, err)
+	}
+	if p.Kind == aliurl.Share || p.URL != l.Target {
+		return cache.Record{}, fmt.Errorf("target %q is not canonical (want %q)", l.Target, p.URL)
+	}
+	if l.CreatedAt.IsZero() || l.UpdatedAt.IsZero() {
+		return cache.Record{}, fmt.Errorf("created_at and updated_at are required")
+	}
+	return cache.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}, nil
+}
+
+// openForBackup connects to REDIS_URL for export and import.
+func openForBackup(ctx context.Context, args, environ []string, stderr io.Writer) (redis.UniversalClient, func(), error) {
+	if len(args) > 0 {
+		return nil, nil, usageError(fmt.Sprintf("unexpected argument %q", args[0]))
+	}
+	cfg, err := loadConfig(environ, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cfg.usesRedis() {
+		return nil, nil, usageError("REDIS_URL is required: export and import work on a Redis store (the embedded store lives only inside a running process)")
+	}
+	st, err := openStore(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.ping(ctx); err != nil {
+		st.close()
+		return nil, nil, fmt.Errorf("redis at REDIS_URL is not answering: %w", err)
+	}
+	return st.rdb, st.close, nil
+}

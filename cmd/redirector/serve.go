@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/redirector/redirector/internal/affiliate"
+	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/breaker"
+	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clicks"
+	"github.com/redirector/redirector/internal/metrics"
+	"github.com/redirector/redirector/internal/preview"
+	"github.com/redirector/redirector/internal/redirect"
+	"github.com/redirector/redirector/internal/resolve"
+	"github.com/redirector/redirector/internal/shortlink"
+)
+
+// HTTP server limits: slow clients cannot hold connections, and headers stay small.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
+// runServe parses the flags and configuration, wires the service and serves until ctx ends.
+func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("redirector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "development mode: embedded store, sandbox platform, generated admin token")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unknown argument %q (commands: export, import; flag: -dev)", fs.Arg(0)))
+	}
+	cfg, err := loadConfig(environ, *dev)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	m := metrics.New()
+
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	var banner string
+	if *dev {
+		sb, err := startSandbox(&cfg)
+		if err != nil {
+			return err
+		}
+		defer sb.close()
+		banner = devBanner(&cfg)
+	}
+
+	client, err := affiliate.New(affiliate.Config{
+		AppKey: cfg.AppKey, AppSecret: cfg.AppSecret, TrackingID: cfg.TrackingID, APIURL: cfg.APIURL,
+		BatchWindow: cfg.BatchWindow, MaxBatch: cfg.BatchSize, RatePerSecond: cfg.PlatformRate,
+		Logger: logger,
+		OnCall: func(result string, d time.Duration, n int) {
+			m.PlatformCalls.WithLabelValues(result).Inc()
+			m.PlatformLatency.Observe(d.Seconds())
+			m.BatchSize.Observe(float64(n))
+		},
+	})
+	if err != nil {
+		return &configError{problems: []string{err.Error()}}
+	}
+	defer client.Close()
+
+	// Replicas sharing a Redis tell each other of changes, so none serves an old entry from its
+	// first tier for long.
+	var bus *cache.Bus
+	var written func(context.Context, string)
+	if st.kind == "redis" {
+		bus = cache.NewBus(st.rdb, logger)
+		written = func(ctx context.Context, key string) { publish(ctx, bus, logger, cache.LinkChanged, key) }
+	}
+	links := cache.NewLinks(st.links, cache.LinkOptions{
+		Tier1Size: cfg.CacheSize, Tier1TTL: cfg.CacheTTL, RedisTimeout: cfg.RedisTimeout, Written: written,
+	})
+	limits := redirect.NewLimits(redirect.LimitOptions{
+		PlatformRate: cfg.ClientRate, PlatformBurst: cfg.ClientBurst,
+		AuthFailures: cfg.AuthFailures, TrustedProxies: cfg.trusted,
+	})
+	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
+	guard := breaker.New(client, breaker.Options{
+		Failures: cfg.BreakerFailures, OpenFor: cfg.BreakerOpenFor, MaxInFlight: cfg.MaxInFlight,
+		IsSuccess: notPromotable,
+		OnStateChange: func(from, to string) {
+			logger.Warn("platform circuit breaker", "from", from, "to", to)
+		},
+	})
+	resolver := resolve.New(links, guard, resolve.Options{
+		LinkTTL: cfg.LinkTTL, NegativeTTL: cfg.NegativeTTL, StaleTTL: cfg.StaleTTL,
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		IsNotPromotable: notPromotable,
+		Validate:        aliurl.CheckDestination,
+		Admit:           limits.Admit,
+		Logger:          logger,
+	})
+	records := cache.NewRecords(st.rdb)
+	lookup := shortlink.New(records, shortlink.Options{Size: cfg.CacheSize, Fresh: cfg.RecordTTL})
+	if bus != nil {
+		go bus.Listen(ctx, func(kind, key string) {
+			switch kind {
+			case cache.RecordChanged:
+				lookup.Forget(key)
+			case cache.LinkChanged:
+				links.Forget(key)
+			}
+		}, nil)
+	}
+	counter := clicks.NewCounter(cache.NewCounters(st.rdb, cfg.ClickRetention), clicks.Options{
+		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
+	})
+	registerStats(m, links, counter, guard)
+
+	handler := redirect.NewServer(redirect.Deps{
+		Logger:     logger,
+		Metrics:    m,
+		BaseURL:    cfg.BaseURL,
+		AdminToken: cfg.AdminToken,
+		Links:      resolver,
+		Shares:     aliurl.NewResolver(aliurl.ResolverConfig{Timeout: cfg.ShareTimeout}),
+		Targets:    sharedTargets{Lookup: lookup, bus: bus, logger: logger},
+		Clicks:     counter,
+		Records:    records,
+		Stats:      cache.NewCounters(st.rdb, cfg.ClickRetention),
+		Ready:      st.ping,
+		Previewer:  preview.New(client, preview.Options{TTL: cfg.PreviewTTL, Logger: logger}),
+		Limits:     limits,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// A click may wait for a share link and then the platform; WriteTimeout leaves room for both.
+		WriteTimeout:   cfg.UpstreamTimeout + cfg.ShareTimeout + 10*time.Second,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "store", st.kind, "dev", *dev)
+	if banner != "" {
+		fmt.Fprint(stderr, banner)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("drain requests", "err", err)
+	}
+	if err := counter.Close(sctx); err != nil {
+		logger.Error("flush click counts", "err", err)
+	}
+	logger.Info("stopped", "clicks_dropped", counter.Dropped())
+	return nil
+}
+
+// registerStats exposes the counts that other packages keep as atomics.
+func registerStats(m *metrics.Metrics, links *cache.Links, counter *clicks.Counter, guard *breaker.Guard) {
+	m.GaugeFunc("redirector_platform_breaker_open", "1 while the platform circuit breaker is open or half-open, else 0.",
+		func() float64 {
+			if guard.State() == "closed" {
+				return 0
+			}
+			return 1
+		})
+	m.CounterFunc("redirector_platform_rejected_total", "Platform calls refused by the circuit breaker or the in-flight cap.",
+		func() float64 { return float64(guard.Rejected()) })
+	m.GaugeFunc("redirector_platform_in_flight", "Platform calls under way.",
+		func() float64 { return float64(guard.InFlight()) })
+	m.CounterFunc("redirector_cache_tier1_hits_total", "Affiliate links answered from the in-process tier.",
+		func() float64 { return float64(links.Stats().Tier1Hits) })
+	m.CounterFunc("redirector_cache_redis_hits_total", "Affiliate links answered from Redis.",
+		func() float64 { return float64(links.Stats().RedisHits) })
+	m.CounterFunc("redirector_cache_misses_total", "Affiliate link lookups found in neither tier.",
+		func() float64 { return float64(links.Stats().Misses) })
+	m.CounterFunc("redirector_redis_errors_total", "Redis calls of the link cache that failed or timed out.",
+		func() float64 { return float64(links.Stats().RedisErrors) })
+	m.CounterFunc("redirector_clicks_dropped_total", "Click counts dropped because the buffer was full or the store refused them.",
+		func() float64 { return float64(counter.Dropped()) })
+	m.CounterFunc("redirector_clicks_flushed_total", "Click events written to the store.",
+		func() float64 { return float64(counter.Flushed()) })
+	m.GaugeFunc("redirector_clicks_pending", "Click events buffered, not yet written.",
+		func() float64 { return float64(counter.Pending()) })
+}
+
+// sharedTargets is the short-link lookup of a replica among others: a link changed here is
+// dropped here at once and announced to the others.
+type sharedTargets struct {
+	*shortlink.Lookup
+	bus    *cache.Bus // nil: no other replicas
+	logger *slog.Logger
+}
+
+// Forget drops id here and tells the other replicas to.
+func (t sharedTargets) Forget(id string) {
+	t.Lookup.Forget(id)
+	if t.bus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		publish(ctx, t.bus, t.logger, cache.RecordChanged, id)
+	}
+}
+
+// publish announces a change; a lost announcement is bounded by the first tiers' lifetimes.
+func publish(ctx context.Context, bus *cache.Bus, logger *slog.Logger, kind, key string) {
+	if err := bus.Publish(ctx, kind, key); err != nil {
+		logger.Warn("announce change", "kind", kind, "key", key, "err", err)
+	}
+}

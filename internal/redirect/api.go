@@ -1,0 +1,402 @@
+package redirect
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/shortid"
+)
+
+// maxBody bounds an admin API request body.
+const maxBody = 64 << 10
+
+// statsDays is how many days of counts a link's record shows.
+const statsDays = 30
+
+// listDefault and listMax bound a page of GET /api/links.
+const (
+	listDefault = 50
+	listMax     = 200
+)
+
+// isAPI reports whether path is under /api/.
+func isAPI(path string) bool { return path == "/api" || strings.HasPrefix(path, "/api/") }
+
+// adminOnly guards the admin API: 403 when no token is configured, 401 without the right bearer
+// token. The comparison takes the same time whatever the token.
+func adminOnly(d Deps) func(http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(d.AdminToken))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			if d.AdminToken == "" {
+				writeError(w, http.StatusForbidden, "the admin API is disabled: set ADMIN_TOKEN to enable it")
+				return
+			}
+			if !d.Limits.authAllowed(r) {
+				w.Header().Set("Retry-After", "60")
+				writeError(w, http.StatusTooManyRequests, "too many failed logins: try again later")
+				return
+			}
+			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got := sha256.Sum256([]byte(token))
+			if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				d.Limits.authFailed(r)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="redirector"`)
+				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// linkJSON is a link as the admin API shows it.
+type linkJSON struct {
+	ID        string    `json:"id"`
+	ShortURL  string    `json:"short_url"`
+	Target    string    `json:"target"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	QRPNG     string    `json:"qr_png"`
+	QRSVG     string    `json:"qr_svg"`
+	Clicks    *int64    `json:"clicks,omitempty"`
+	Scans     *int64    `json:"scans,omitempty"`
+	Daily     []dayJSON `json:"daily,omitempty"`
+}
+
+type dayJSON struct {
+	Date   string `json:"date"`
+	Clicks int64  `json:"clicks"`
+	Scans  int64  `json:"scans"`
+}
+
+func toJSON(d Deps, rec cache.Record) linkJSON {
+	short := d.BaseURL + "/" + rec.ID
+	return linkJSON{
+		ID: rec.ID, ShortURL: short, Target: rec.Target,
+		CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(),
+		QRPNG: short + "/qr.png", QRSVG: short + "/qr.svg",
+	}
+}
+
+// withStats adds the link's counts; days=0 adds the totals alone.
+func withStats(ctx context.Context, d Deps, l *linkJSON, days int) error {
+	st, err := d.Stats.Stats(ctx, l.ID, days, d.Now())
+	if err != nil {
+		return err
+	}
+	l.Clicks, l.Scans = &st.Clicks, &st.Scans
+	if days > 0 {
+		l.Daily = make([]dayJSON, len(st.Daily))
+		for i, day := range st.Daily {
+			l.Daily[i] = dayJSON{Date: day.Date, Clicks: day.Clicks, Scans: day.Scans}
+		}
+	}
+	return nil
+}
+
+// urlBody is the body of POST /api/links and PATCH /api/links/{id}.
+type urlBody struct {
+	URL  string `json:"url"`
+	Slug string `json:"slug,omitempty"`
+}
+
+// handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
+// same product (or page) asked again without a slug, 400 for a bad URL or slug, 409 for a taken slug.
+func handleCreate(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		var body urlBody
+		if !decodeBody(w, r, &body) {
+			return
+		}
+		page, reason := accept(ctx, d, body.URL)
+		if reason != "" {
+			writeError(w, http.StatusBadRequest, reason)
+			return
+		}
+		now := d.Now().UTC().Truncate(time.Millisecond)
+		rec := cache.Record{Target: page.URL, Created: now, Updated: now}
+		if body.Slug != "" {
+			if err := shortid.CheckSlug(body.Slug); err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			rec.ID = body.Slug
+			if err := d.Records.Create(ctx, rec); err != nil {
+				storeError(w, d, err, "slug is already taken")
+				return
+			}
+			created(w, d, rec)
+			return
+		}
+		if page.Kind == aliurl.Product {
+			if id, err := shortid.Product(page.ID); err == nil {
+				rec.ID = id
+				err := d.Records.Create(ctx, rec)
+				if err == nil {
+					created(w, d, rec)
+					return
+				}
+				if !errors.Is(err, cache.ErrExists) {
+					storeError(w, d, err, "")
+					return
+				}
+				if old, ok, err := d.Records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
+					writeJSON(w, http.StatusOK, toJSON(d, old))
+					return
+				}
+				// The product code now points elsewhere (retargeted): give this page an id of its own.
+			}
+		}
+		if id, ok, err := d.Records.IDForTarget(ctx, page.URL); err == nil && ok {
+			if old, ok, err := d.Records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
+				writeJSON(w, http.StatusOK, toJSON(d, old))
+				return
+			}
+		}
+		for range 5 {
+			id, err := shortid.New()
+			if err != nil {
+				storeError(w, d, err, "")
+				return
+			}
+			rec.ID = id
+			err = d.Records.Create(ctx, rec)
+			if errors.Is(err, cache.ErrExists) {
+				continue // a collision: draw again
+			}
+			if err != nil {
+				storeError(w, d, err, "")
+				return
+			}
+			if _, _, err := d.Records.SetTargetID(ctx, page.URL, id); err != nil {
+				d.Logger.Warn("index target", "id", id, "err", err)
+			}
+			created(w, d, rec)
+			return
+		}
+		writeError(w, http.StatusServiceUnavailable, "could not draw a free id: try again")
+	})
+}
+
+func created(w http.ResponseWriter, d Deps, rec cache.Record) {
+	d.Targets.Forget(rec.ID)
+	writeJSON(w, http.StatusCreated, toJSON(d, rec))
+}
+
+// accept checks a URL given to the admin API and follows a share link to its page.
+func accept(ctx context.Context, d Deps, raw string) (aliurl.Page, string) {
+	if raw == "" {
+		return aliurl.Page{}, "url is required"
+	}
+	page, err := aliurl.Parse(raw)
+	if err != nil {
+		return page, err.Error()
+	}
+	if page.Kind == aliurl.Share {
+		if page, err = d.Shares.Resolve(ctx, page); err != nil {
+			return page, "the share link could not be followed: " + err.Error()
+		}
+	}
+	return page, ""
+}
+
+// handleList serves GET /api/links?cursor=…&limit=…: newest first.
+func handleList(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		q := r.URL.Query()
+		limit := listDefault
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > listMax {
+				writeError(w, http.StatusBadRequest, "limit must be a whole number from 1 to 200")
+				return
+			}
+			limit = n
+		}
+		recs, next, err := d.Records.List(ctx, q.Get("cursor"), limit)
+		if err != nil {
+			storeError(w, d, err, "")
+			return
+		}
+		out := struct {
+			Links      []linkJSON `json:"links"`
+			NextCursor string     `json:"next_cursor,omitempty"`
+		}{Links: make([]linkJSON, 0, len(recs)), NextCursor: next}
+		for _, rec := range recs {
+			l := toJSON(d, rec)
+			if err := withStats(ctx, d, &l, 0); err != nil {
+				storeError(w, d, err, "")
+				return
+			}
+			out.Links = append(out.Links, l)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// handleGet serves GET /api/links/{id}: the record with its counts.
+func handleGet(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id, ok := linkID(w, r)
+		if !ok {
+			return
+		}
+		rec, ok, err := d.Records.Get(ctx, id)
+		if err != nil {
+			storeError(w, d, err, "")
+			return
+		}
+		if !ok || rec.Deleted {
+			writeError(w, http.StatusNotFound, "no such link")
+			return
+		}
+		l := toJSON(d, rec)
+		if err := withStats(ctx, d, &l, statsDays); err != nil {
+			storeError(w, d, err, "")
+			return
+		}
+		writeJSON(w, http.StatusOK, l)
+	})
+}
+
+// handleRetarget serves PATCH /api/links/{id} with {"url": …}: the link now leads there.
+func handleRetarget(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id, ok := linkID(w, r)
+		if !ok {
+			return
+		}
+		var body urlBody
+		if !decodeBody(w, r, &body) {
+			return
+		}
+		if body.Slug != "" {
+			writeError(w, http.StatusBadRequest, "a link's id cannot be changed; only url")
+			return
+		}
+		page, reason := accept(ctx, d, body.URL)
+		if reason != "" {
+			writeError(w, http.StatusBadRequest, reason)
+			return
+		}
+		rec, err := d.Records.Retarget(ctx, id, page.URL, d.Now().UTC().Truncate(time.Millisecond))
+		if err != nil {
+			storeError(w, d, err, "")
+			return
+		}
+		d.Targets.Forget(id)
+		writeJSON(w, http.StatusOK, toJSON(d, rec))
+	})
+}
+
+// handleDelete serves DELETE /api/links/{id}: 204, and /{id} answers 404 from then on.
+func handleDelete(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		id, ok := linkID(w, r)
+		if !ok {
+			return
+		}
+		if err := d.Records.Delete(ctx, id, d.Now().UTC().Truncate(time.Millisecond)); err != nil {
+			storeError(w, d, err, "")
+			return
+		}
+		d.Targets.Forget(id)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// linkID returns the {id} of an /api/links/{id} request. An id that no link can have (not a
+// well-formed id: a brace, a reserved word, too long) is answered 404 here, before the store,
+// which would refuse it as an error.
+func linkID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	if !shortid.Valid(id) {
+		writeError(w, http.StatusNotFound, "no such link")
+		return "", false
+	}
+	return id, true
+}
+
+// decodeBody reads one JSON object of at most maxBody bytes, with no unknown fields and
+// nothing after it. It answers the error itself and returns false when the body is bad.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body is larger than 64 KiB")
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "body must be a JSON object")
+	default:
+		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
+	}
+	return false
+}
+
+// storeError maps a store error to its status; conflict is the message for ErrExists.
+func storeError(w http.ResponseWriter, d Deps, err error, conflict string) {
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no such link")
+	case errors.Is(err, cache.ErrExists):
+		writeError(w, http.StatusConflict, conflict)
+	case errors.Is(err, cache.ErrBadCursor):
+		writeError(w, http.StatusBadRequest, "cursor is not one this API handed out")
+	case errors.Is(err, cache.ErrBadCursor):
+		writeError(w, http.StatusBadRequest, "cursor is not one this API gave out")
+	default:
+		d.Logger.Error("store", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the store is not answering: try again")
+	}
+}
+
+// writeError answers a JSON error {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
