@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,21 +28,33 @@ func recoverPanics(logger *slog.Logger, m *metrics.Metrics, next http.Handler) h
 	})
 }
 
-// requestID gives every answer an X-Request-Id: the caller's (a proxy's) if it sent a sane one,
-// else a process-unique number. It is cheap enough for the hot path.
+// requestID gives answers an X-Request-Id. A sane id sent by the caller (a proxy) is echoed on
+// every route, at no cost. Where none came, the admin API and console get a process-unique one;
+// redirects do not, since they log nothing per request at info level and the hot path must not
+// allocate for it.
 func requestID(next http.Handler) http.Handler {
 	prefix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-"
-	var seq atomic.Uint64 // numbers the requests that arrive without an X-Request-Id
+	var seq atomic.Uint64 // numbers the requests that get a generated id
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if id == "" || len(id) > 64 {
+		if in := r.Header["X-Request-Id"]; len(in) == 1 && len(in[0]) > 0 && len(in[0]) <= 64 && printable(in[0]) {
+			w.Header()["X-Request-Id"] = in
+		} else if isAPI(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/admin") {
 			var buf [32]byte
 			b := append(buf[:0], prefix...)
-			id = string(strconv.AppendUint(b, seq.Add(1), 36))
+			w.Header()["X-Request-Id"] = []string{string(strconv.AppendUint(b, seq.Add(1), 36))}
 		}
-		w.Header()["X-Request-Id"] = []string{id}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// printable reports whether s is visible ASCII, safe to echo in a header and a log.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // statusWriter remembers the status a handler answered.
