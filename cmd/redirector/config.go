@@ -55,6 +55,7 @@ type config struct {
 	ClientBurst    int      `env:"CLIENT_BURST" envDefault:"20"`
 	AuthFailures   int      `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10"`
 	TrustedProxies []string `env:"TRUSTED_PROXIES"`
+	MaxRequests    int      `env:"MAX_ADMIN_IN_FLIGHT" envDefault:"64"`
 
 	ClickBuffer    int           `env:"CLICK_BUFFER" envDefault:"65536"`
 	ClickFlush     time.Duration `env:"CLICK_FLUSH" envDefault:"1s"`
@@ -149,6 +150,9 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	}
 	if cfg.PlatformRate <= 0 {
 		problems = append(problems, "PLATFORM_RATE must be positive")
+	}
+	if cfg.MaxRequests < 1 {
+		problems = append(problems, "MAX_ADMIN_IN_FLIGHT must be at least 1")
 	}
 	if cfg.ClickBuffer < 1 {
 		problems = append(problems, "CLICK_BUFFER must be positive")

@@ -93,7 +93,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	})
 	limits := redirect.NewLimits(redirect.LimitOptions{
 		PlatformRate: cfg.ClientRate, PlatformBurst: cfg.ClientBurst,
-		AuthFailures: cfg.AuthFailures, TrustedProxies: cfg.trusted,
+		AuthFailures: cfg.AuthFailures, TrustedProxies: cfg.trusted, MaxInFlight: cfg.MaxRequests,
 	})
 	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
 	guard := breaker.New(client, breaker.Options{

@@ -28,7 +28,7 @@ type idHandler func(w http.ResponseWriter, r *http.Request, id string)
 // /{id}/qr.svg; anything else is a 404.
 func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
-	png, svg := handleQR(d, "png"), handleQR(d, "svg")
+	png, svg := cappedID(d.Limits, handleQR(d, "png")), cappedID(d.Limits, handleQR(d, "svg"))
 	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
@@ -157,5 +157,15 @@ func handleQR(d Deps, format string) idHandler {
 		if r.Method == http.MethodGet {
 			_, _ = w.Write(body)
 		}
+	}
+}
+
+// cappedID puts an id handler under the in-flight cap of Limits.capped.
+func cappedID(l Limits, h idHandler) idHandler {
+	if l.inFlight == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request, id string) {
+		l.capped(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, id) })).ServeHTTP(w, r)
 	}
 }

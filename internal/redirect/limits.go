@@ -25,6 +25,10 @@ type LimitOptions struct {
 	// Clients bounds the table of clients remembered (default 100,000); the least recently
 	// seen are forgotten first.
 	Clients int
+	// MaxInFlight caps the requests served at once on the routes that are not redirects (the
+	// admin API, QR codes, the console, metrics); past it they get a fast 503. 0: no cap.
+	// Redirects are never refused.
+	MaxInFlight int
 }
 
 // Limits decides who may cause platform work and who may try admin logins. The zero value
@@ -33,6 +37,7 @@ type Limits struct {
 	platform *buckets
 	auth     *buckets
 	trusted  []netip.Prefix
+	inFlight chan struct{} // one token per request served on a capped route; nil: no cap
 }
 
 // NewLimits returns the limits opts describe.
@@ -47,7 +52,32 @@ func NewLimits(opts LimitOptions) Limits {
 	if opts.AuthFailures > 0 {
 		l.auth = newBuckets(rate.Limit(float64(opts.AuthFailures)/60), opts.AuthFailures, opts.Clients)
 	}
+	if opts.MaxInFlight > 0 {
+		l.inFlight = make(chan struct{}, opts.MaxInFlight)
+	}
 	return l
+}
+
+// capped serves next while fewer than MaxInFlight capped requests are under way, and answers
+// 503 at once otherwise, so a flood of heavy requests cannot starve the redirects.
+func (l Limits) capped(next http.Handler) http.Handler {
+	if l.inFlight == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case l.inFlight <- struct{}{}:
+			defer func() { <-l.inFlight }()
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			if isAPI(r.URL.Path) {
+				writeError(w, http.StatusServiceUnavailable, "too busy: try again in a moment")
+				return
+			}
+			http.Error(w, "too busy: try again in a moment", http.StatusServiceUnavailable)
+		}
+	})
 }
 
 // Admit reports whether the client of a click may cause a call to the platform now, and takes

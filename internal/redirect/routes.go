@@ -27,16 +27,20 @@ func routes(d Deps) http.Handler {
 	r.Handler(http.MethodGet, "/healthz", handleHealthz())
 	r.Handler(http.MethodHead, "/healthz", handleHealthz())
 	r.Handler(http.MethodGet, "/readyz", handleReadyz(d.Ready))
-	r.Handler(http.MethodGet, "/metrics", d.Metrics.Handler())
+	// Routes other than redirects and health checks are capped (Limits.MaxInFlight): past the cap
+	// they answer 503 at once, so heavy or hostile traffic on them cannot starve the clicks.
+	capped := d.Limits.capped
+	r.Handler(http.MethodGet, "/metrics", capped(d.Metrics.Handler()))
 	r.Handler(http.MethodGet, "/robots.txt", handleRobots())
 
-	api := adminOnly(d)
+	guard := adminOnly(d)
+	api := func(h http.Handler) http.Handler { return capped(guard(h)) }
 	r.Handler(http.MethodPost, "/api/links", api(handleCreate(d)))
 	r.Handler(http.MethodGet, "/api/links", api(handleList(d)))
 	r.Handler(http.MethodGet, "/api/links/:id", api(handleGet(d)))
 	r.Handler(http.MethodPatch, "/api/links/:id", api(handleRetarget(d)))
 	r.Handler(http.MethodDelete, "/api/links/:id", api(handleDelete(d)))
-	admin := console.New() // the creators' console (/admin): its page and files; it talks to /api/
+	admin := capped(console.New()) // the creators' console (/admin): its page and files; it talks to /api/
 	r.Handler(http.MethodGet, console.Prefix, admin)
 	r.Handler(http.MethodHead, console.Prefix, admin)
 	r.Handler(http.MethodGet, console.Prefix+"/*file", admin)
