@@ -372,8 +372,6 @@ func storeError(w http.ResponseWriter, d Deps, err error, conflict string) {
 	case errors.Is(err, cache.ErrExists):
 		writeError(w, http.StatusConflict, conflict)
 	case errors.Is(err, cache.ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "cursor is not one this API handed out")
-	case errors.Is(err, cache.ErrBadCursor):
 		writeError(w, http.StatusBadRequest, "cursor is not one this API gave out")
 	default:
 		d.Logger.Error("store", "err", err)

@@ -1,0 +1,583 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
+	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/redistest"
+)
+
+// e2eUA is a person's browser, whose clicks count.
+const e2eUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+
+// e2eToken is the admin token the end-to-end tests configure.
+const e2eToken = "e2e-admin-token-Zx81"
+
+// lockedBuffer is an io.Writer that run's goroutines and the test may share.
+type lockedBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// e2eService is one call of run serving on a free port.
+type e2eService struct {
+	base           string
+	stdout, stderr *lockedBuffer
+	cancel         context.CancelFunc
+	done           chan error
+	client         *http.Client
+}
+
+// freeAddr returns a 127.0.0.1 address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startRun calls run with args and environ (plus LISTEN_ADDR and BASE_URL on a free port) and waits
+// until /healthz answers. The test ends it with stop; a test that fails first has it stopped anyway.
+func startRun(t *testing.T, args, environ []string) *e2eService {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &e2eService{
+		base:   "http://" + addr,
+		stdout: &lockedBuffer{},
+		stderr: &lockedBuffer{},
+		done:   make(chan error, 1),
+		client: &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	environ = append(slices.Clone(environ), "LISTEN_ADDR="+addr, "BASE_URL="+s.base)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() { s.done <- run(ctx, args, environ, strings.NewReader(""), s.stdout, s.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("run did not return within 20s of its context ending")
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("run returned before serving: %v\nstdout:\n%s\nstderr:\n%s", err, s.stdout, s.stderr)
+		default:
+		}
+		resp, err := s.client.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /healthz did not answer 200 within 15s (last error %v)\nstdout:\n%s", err, s.stdout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends run as a signal would and returns what run returned.
+func (s *e2eService) stop(t *testing.T) error {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("run did not return within 20s of its context ending")
+		return nil
+	}
+}
+
+// e2eReply is an answer read whole.
+type e2eReply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// do sends a request as a person's browser; token, when set, is sent as the bearer token.
+func (s *e2eService) do(t *testing.T, method, path, body, token string) e2eReply {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.base+path, r)
+	if err != nil {
+		t.Fatalf("NewRequest: %v", err)
+	}
+	req.Header.Set("User-Agent", e2eUA)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return e2eReply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// platformEnviron is the configuration that points run at the fake platform p serves on apiURL.
+func platformEnviron(p *affiliatetest.Platform, apiURL string) []string {
+	cfg := p.Config()
+	return []string{
+		"ALIEXPRESS_APP_KEY=" + cfg.AppKey,
+		"ALIEXPRESS_APP_SECRET=" + cfg.Secret,
+		"ALIEXPRESS_TRACKING_ID=" + cfg.TrackingID,
+		"ALIEXPRESS_API_URL=" + apiURL,
+	}
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	p, ps := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
+	t.Cleanup(ps.Close)
+	environ := append(platformEnviron(p, ps.URL),
+		"REDIS_URL="+rs.URL,
+		"ADMIN_TOKEN="+e2eToken,
+		"UPSTREAM_TIMEOUT=5s",
+		"CLICK_FLUSH=1h", // only the shutdown's flush can write the clicks
+		"LOG_LEVEL=debug",
+	)
+	const page = "https://www.aliexpress.com/item/1005001234567890.html"
+	s := startRun(t, nil, environ)
+
+	r := s.do(t, http.MethodGet, "/go?u="+url.QueryEscape("https://m.aliexpress.com/item/1005001234567890.html?spm=a2g0o"), "", "")
+	if r.status != http.StatusFound || r.header.Get("Location") != affiliatetest.Link(page) {
+		t.Fatalf("GET /go = %d Location %q, want 302 to %q", r.status, r.header.Get("Location"), affiliatetest.Link(page))
+	}
+	if cc := r.header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+		t.Errorf("GET /go: Cache-Control %q, want no-store", cc)
+	}
+
+	r = s.do(t, http.MethodPost, "/api/links", `{"url":"`+page+`"}`, e2eToken)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /api/links = %d %s, want 201", r.status, r.body)
+	}
+	var link struct {
+		ID       string `json:"id"`
+		ShortURL string `json:"short_url"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &link); err != nil || link.ShortURL != s.base+"/"+link.ID {
+		t.Fatalf("POST /api/links body %s (%v), want an id and short_url under BASE_URL", r.body, err)
+	}
+	for _, q := range []string{"", "", "", "?qr"} {
+		if r := s.do(t, http.MethodGet, "/"+link.ID+q, "", ""); r.status != http.StatusFound || r.header.Get("Location") != affiliatetest.Link(page) {
+			t.Fatalf("GET /%s%s = %d Location %q, want 302 to the affiliate link", link.ID, q, r.status, r.header.Get("Location"))
+		}
+	}
+
+	// A click that waits for the platform when the shutdown begins is answered, not cut off.
+	p.SetLatency(300 * time.Millisecond)
+	calls := p.Calls()
+	inflight := make(chan e2eReply, 1)
+	go func() {
+		inflight <- s.do(t, http.MethodGet, "/go?u="+url.QueryEscape("https://www.aliexpress.com/item/1005009999999999.html"), "", "")
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Calls() == calls && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("run after its context ended = %v, want nil\nstdout:\n%s", err, s.stdout)
+	}
+	if r := <-inflight; r.status != http.StatusFound || r.header.Get("Location") != affiliatetest.Link("https://www.aliexpress.com/item/1005009999999999.html") {
+		t.Errorf("click in flight during shutdown = %d Location %q, want 302 to its affiliate link", r.status, r.header.Get("Location"))
+	}
+	p.SetLatency(0)
+	out := s.stdout.String()
+	if !strings.Contains(out, `"msg":"listening"`) || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Errorf("log has no listening and stopped lines:\n%s", out)
+	}
+	if secret := p.Config().Secret; strings.Contains(out+s.stderr.String(), secret) {
+		t.Errorf("the app secret appears in the output")
+	}
+
+	// A second process over the same Redis: the clicks were flushed at shutdown, and the affiliate
+	// link is still cached.
+	calls = p.Calls()
+	s2 := startRun(t, nil, environ)
+	r = s2.do(t, http.MethodGet, "/api/links/"+link.ID, "", e2eToken)
+	var stats struct {
+		Clicks int64 `json:"clicks"`
+		Scans  int64 `json:"scans"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &stats); err != nil || r.status != http.StatusOK || stats.Clicks != 4 || stats.Scans != 1 {
+		t.Errorf("GET /api/links/%s after a restart = %d %s, want clicks 4 and scans 1", link.ID, r.status, r.body)
+	}
+	if r := s2.do(t, http.MethodGet, "/go?u="+url.QueryEscape(page), "", ""); r.status != http.StatusFound || r.header.Get("Location") != affiliatetest.Link(page) {
+		t.Errorf("GET /go after a restart = %d Location %q, want 302 to %q", r.status, r.header.Get("Location"), affiliatetest.Link(page))
+	}
+	if got := p.Calls(); got != calls {
+		t.Errorf("platform calls after a restart = %d, want %d (the link is cached in Redis)", got, calls)
+	}
+	if r := s2.do(t, http.MethodGet, "/readyz", "", ""); r.status != http.StatusOK {
+		t.Errorf("GET /readyz = %d, want 200", r.status)
+	}
+	if err := s2.stop(t); err != nil {
+		t.Errorf("second run = %v, want nil", err)
+	}
+}
+
+func TestRunRefusesWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), nil, []string{"LISTEN_ADDR=" + freeAddr(t)}, strings.NewReader(""), &stdout, &stderr)
+	var cfgErr *configError
+	if !errors.As(err, &cfgErr) {
+		t.Fatalf("run without credentials = %v, want a *configError", err)
+	}
+	for _, name := range []string{"ALIEXPRESS_APP_KEY", "ALIEXPRESS_APP_SECRET", "ALIEXPRESS_TRACKING_ID", "-dev"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("run without credentials = %q, want it to name %s", err, name)
+		}
+	}
+	// One credential given: only the others are named.
+	err = run(t.Context(), nil, []string{"ALIEXPRESS_APP_KEY=k"}, strings.NewReader(""), &stdout, &stderr)
+	if err == nil || strings.Contains(err.Error(), "ALIEXPRESS_APP_KEY") || !strings.Contains(err.Error(), "ALIEXPRESS_TRACKING_ID") {
+		t.Errorf("run with only the app key = %v, want the secret and tracking id named, not the key", err)
+	}
+}
+
+func TestRunRefusesBadSettings(t *testing.T) {
+	t.Parallel()
+	good := []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t"}
+	tests := []struct {
+		name  string
+		env   []string
+		names []string // what the error must name
+	}{
+		{"link ttl not a duration", []string{"LINK_TTL=abc"}, []string{"LINK_TTL"}},
+		{"negative ttl negative", []string{"NEGATIVE_TTL=-1m"}, []string{"NEGATIVE_TTL"}},
+		{"upstream timeout zero", []string{"UPSTREAM_TIMEOUT=0s"}, []string{"UPSTREAM_TIMEOUT"}},
+		{"base url ftp", []string{"BASE_URL=ftp://x"}, []string{"BASE_URL"}},
+		{"base url without scheme", []string{"BASE_URL=go.example.com"}, []string{"BASE_URL"}},
+		{"base url with query", []string{"BASE_URL=https://go.example.com/?a=1"}, []string{"BASE_URL"}},
+		{"api url not http", []string{"ALIEXPRESS_API_URL=ftp://api.example"}, []string{"ALIEXPRESS_API_URL"}},
+		{"batch size too big", []string{"BATCH_SIZE=51"}, []string{"BATCH_SIZE"}},
+		{"batch size not a number", []string{"BATCH_SIZE=many"}, []string{"BATCH_SIZE"}},
+		{"client rate not a number", []string{"CLIENT_RATE=fast"}, []string{"CLIENT_RATE"}},
+		{"auth failures not a number", []string{"AUTH_FAILURES_PER_MINUTE=ten"}, []string{"AUTH_FAILURES_PER_MINUTE"}},
+		{"cache size negative", []string{"CACHE_SIZE=-1"}, []string{"CACHE_SIZE"}},
+		{"trusted proxy not an address", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, []string{"TRUSTED_PROXIES"}},
+		{"log level unknown", []string{"LOG_LEVEL=loud"}, []string{"LOG_LEVEL"}},
+		{"redis url not redis", []string{"REDIS_URL=http://127.0.0.1:1/0"}, []string{"REDIS_URL"}},
+		{"several at once", []string{"LINK_TTL=abc", "BASE_URL=ftp://x", "CLICK_FLUSH=0s"}, []string{"LINK_TTL", "BASE_URL", "CLICK_FLUSH"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			environ := append(slices.Clone(good), "LISTEN_ADDR="+freeAddr(t))
+			environ = append(environ, tc.env...)
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), nil, environ, strings.NewReader(""), &stdout, &stderr)
+			var cfgErr *configError
+			if !errors.As(err, &cfgErr) {
+				t.Fatalf("run with %q = %v, want a *configError", tc.env, err)
+			}
+			for _, name := range tc.names {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("run with %q = %q, want it to name %s", tc.env, err, name)
+				}
+			}
+			// The settings are named as the operator writes them, never as Go fields.
+			if strings.Contains(err.Error(), "field") {
+				t.Errorf("run with %q = %q, which names a Go field", tc.env, err)
+			}
+		})
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
+		var usage usageError
+		if !errors.As(err, &usage) {
+			t.Errorf("run(%q) = %v, want a usageError", args, err)
+		}
+	}
+}
+
+// TestMainExitCodes runs the test binary as the program (see TestMainProcess) and checks main's exit
+// status: 2 for a configuration that cannot be served or a bad command line, with the reason on stderr.
+func TestMainExitCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		args   []string
+		env    []string
+		stderr string
+	}{
+		{"no credentials", nil, nil, "ALIEXPRESS_APP_SECRET"},
+		{"bad setting", nil, []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t", "BASE_URL=ftp://x"}, "BASE_URL"},
+		{"unknown flag", []string{"-nosuchflag"}, nil, "nosuchflag"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestMainProcess$", "--"}, tc.args...)...)
+			cmd.Env = append([]string{"REDIRECTOR_TEST_MAIN=1", "LISTEN_ADDR=" + freeAddr(t)}, tc.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("redirector %q with %q: %v, want exit status 2; stderr:\n%s", tc.args, tc.env, err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q does not name %s", stderr.String(), tc.stderr)
+			}
+		})
+	}
+}
+
+// TestMainProcess is the program itself when TestMainExitCodes runs the test binary.
+func TestMainProcess(t *testing.T) {
+	if os.Getenv("REDIRECTOR_TEST_MAIN") != "1" {
+		t.Skip("run by TestMainExitCodes")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Args = append([]string{"redirector"}, args...)
+	main()
+	os.Exit(0)
+}
+
+func TestRunDev(t *testing.T) {
+	t.Parallel()
+	s := startRun(t, []string{"-dev"}, nil)
+	const page = "https://www.aliexpress.com/item/1005001234567890.html"
+	r := s.do(t, http.MethodGet, "/go?u="+url.QueryEscape(page), "", "")
+	loc := r.header.Get("Location")
+	if r.status != http.StatusFound || !strings.HasPrefix(loc, page+"?") || !strings.Contains(loc, sandboxMarker+"=") {
+		t.Fatalf("GET /go in -dev = %d Location %q, want 302 to the page marked %s", r.status, loc, sandboxMarker)
+	}
+	if !strings.Contains(s.stdout.String(), "embedded store") {
+		t.Errorf("-dev log does not say the store is embedded:\n%s", s.stdout)
+	}
+	m := regexp.MustCompile(`admin token:\s+([0-9a-f]{32})`).FindStringSubmatch(s.stderr.String())
+	if m == nil {
+		t.Fatalf("-dev printed no admin token:\n%s", s.stderr)
+	}
+	r = s.do(t, http.MethodPost, "/api/links", `{"url":"`+page+`"}`, m[1])
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /api/links with the printed token = %d %s, want 201", r.status, r.body)
+	}
+	var link struct{ ID string }
+	if err := json.Unmarshal([]byte(r.body), &link); err != nil {
+		t.Fatalf("POST /api/links body %q: %v", r.body, err)
+	}
+	if r := s.do(t, http.MethodGet, "/"+link.ID, "", ""); r.status != http.StatusFound || !strings.Contains(r.header.Get("Location"), sandboxMarker+"=") {
+		t.Errorf("GET /%s in -dev = %d Location %q, want 302 to a sandbox link", link.ID, r.status, r.header.Get("Location"))
+	}
+	if err := s.stop(t); err != nil {
+		t.Errorf("run -dev after its context ended = %v, want nil", err)
+	}
+}
+
+// exportLines runs export against REDIS_URL and returns its lines.
+func exportLines(t *testing.T, environ []string) []string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"export"}, environ, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Fatalf("export: %v; stderr: %s", err, stderr.String())
+	}
+	var lines []string
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// allRecords reads every record in the store, tombstones included, sorted by id.
+func allRecords(t *testing.T, rs *redistest.Server) []cache.Record {
+	t.Helper()
+	rdb, err := cache.Connect(t.Context(), rs.URL, cache.ConnectOptions{})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer rdb.Close()
+	var recs []cache.Record
+	if err := cache.NewRecords(rdb).Each(t.Context(), func(r cache.Record) error {
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatalf("read records: %v", err)
+	}
+	slices.SortFunc(recs, func(a, b cache.Record) int { return strings.Compare(a.ID, b.ID) })
+	return recs
+}
+
+// dbSize is the number of keys in the store.
+func dbSize(t *testing.T, rs *redistest.Server) string {
+	t.Helper()
+	n, err := rs.Do("DBSIZE")
+	if err != nil {
+		t.Fatalf("DBSIZE: %v", err)
+	}
+	return n
+}
+
+func TestExportImport(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	environ := []string{"REDIS_URL=" + rs.URL}
+	rdb, err := cache.Connect(t.Context(), rs.URL, cache.ConnectOptions{})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer rdb.Close()
+	records := cache.NewRecords(rdb)
+	created := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	for i, rec := range []cache.Record{
+		{ID: "4bNbq4b6AY", Target: "https://www.aliexpress.com/item/1005001234567890.html"},
+		{ID: "summer-sale", Target: "https://www.aliexpress.com/store/912345"},
+		{ID: "aZ3kP9qX", Target: "https://www.aliexpress.us/item/3256801234567890.html?sku_id=12000012345678901"},
+		{ID: "gone-link", Target: "https://aliexpress.ru/item/1005001234567891.html"},
+	} {
+		rec.Created = created.Add(time.Duration(i) * time.Minute)
+		if err := records.Create(t.Context(), rec); err != nil {
+			t.Fatalf("Create(%s): %v", rec.ID, err)
+		}
+	}
+	if err := records.Delete(t.Context(), "gone-link", created.Add(time.Hour)); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := records.Retarget(t.Context(), "summer-sale", "https://www.aliexpress.com/store/912346", created.Add(2*time.Hour)); err != nil {
+		t.Fatalf("Retarget: %v", err)
+	}
+	before := allRecords(t, rs)
+	if len(before) != 4 {
+		t.Fatalf("records before export = %d, want 4", len(before))
+	}
+	lines := exportLines(t, environ)
+	if len(lines) != 4 {
+		t.Fatalf("export wrote %d lines, want 4:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+
+	if _, err := rs.Do("FLUSHALL"); err != nil {
+		t.Fatalf("FLUSHALL: %v", err)
+	}
+	dump := strings.Join(lines, "\n") + "\n"
+	for i := range 2 {
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), []string{"import"}, environ, strings.NewReader(dump), &stdout, &stderr); err != nil {
+			t.Fatalf("import %d: %v; stderr: %s", i+1, err, stderr.String())
+		}
+		after := allRecords(t, rs)
+		if !slices.EqualFunc(after, before, func(a, b cache.Record) bool {
+			return a.ID == b.ID && a.Target == b.Target && a.Deleted == b.Deleted && a.Created.Equal(b.Created) && a.Updated.Equal(b.Updated)
+		}) {
+			t.Errorf("records after import %d:\n%+v\nwant:\n%+v", i+1, after, before)
+		}
+		if again := exportLines(t, environ); !slices.Equal(again, lines) {
+			t.Errorf("export after import %d:\n%s\nwant:\n%s", i+1, strings.Join(again, "\n"), strings.Join(lines, "\n"))
+		}
+	}
+	keys := dbSize(t, rs)
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"import"}, environ, strings.NewReader(dump), &stdout, &stderr); err != nil {
+		t.Fatalf("import a third time: %v", err)
+	}
+	if got := dbSize(t, rs); got != keys {
+		t.Errorf("keys after importing the same file again = %s, want %s", got, keys)
+	}
+}
+
+func TestImportRejectsBadFile(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	environ := []string{"REDIS_URL=" + rs.URL}
+	good := `{"id":"summer-sale","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
+	tests := []struct {
+		name, line string
+	}{
+		{"malformed json", `{"id":"abc-def",`},
+		{"other site", `{"id":"abc-def","target":"https://evil.example/","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
+		{"not canonical", `{"id":"abc-def","target":"https://m.aliexpress.com/item/1005001234567890.html?spm=x","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
+		{"share link", `{"id":"abc-def","target":"https://a.aliexpress.com/_mKx1a2B","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
+		{"bad id", `{"id":"a{b}c","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
+		{"reserved id", `{"id":"admin","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
+		{"no times", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345"}`},
+		{"line too long", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","x":"` + strings.Repeat("a", 70<<10) + `"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The bad line comes after a good one: nothing at all may be written.
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), []string{"import"}, environ, strings.NewReader(good+"\n"+tc.line+"\n"), &stdout, &stderr)
+			if err == nil {
+				t.Fatalf("import of a file with a bad line (%s) = nil, want an error", tc.name)
+			}
+			if !strings.Contains(err.Error(), "nothing was written") {
+				t.Errorf("import error %q does not say nothing was written", err)
+			}
+			if n := dbSize(t, rs); n != "0" {
+				t.Errorf("keys after a refused import = %s, want 0", n)
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"import"}, nil, strings.NewReader(good+"\n"), &stdout, &stderr); err == nil {
+		t.Errorf("import without REDIS_URL = nil, want an error")
+	}
+	if err := run(t.Context(), []string{"export"}, nil, strings.NewReader(""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Errorf("export without REDIS_URL = %v, want an error naming REDIS_URL", err)
+	}
+}
