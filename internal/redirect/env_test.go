@@ -25,6 +25,7 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/metrics"
+	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
@@ -68,6 +69,7 @@ type envOptions struct {
 	LinkTTL         time.Duration // default 1h
 	NegativeTTL     time.Duration // default 5m
 	NoAdmin         bool          // no ADMIN_TOKEN: the admin API answers 403
+	Preview         bool          // link-preview fetchers get an Open Graph page
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -173,6 +175,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.NoAdmin {
 		token = ""
 	}
+	var previewer Previewer
+	if opts.Preview {
+		previewer = preview.New(client, preview.Options{})
+	}
 	e.handler = NewServer(Deps{
 		Metrics:    e.metrics,
 		BaseURL:    testBase,
@@ -185,12 +191,13 @@ func newEnv(t testing.TB, opts envOptions) *env {
 				return nil, errors.New("the tests do not reach the network")
 			},
 		}),
-		Targets: shortlink.New(records, shortlink.Options{}),
-		Clicks:  e.counter,
-		Records: records,
-		Stats:   cache.NewCounters(rdb, 0),
-		Ready:   func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
-		Now:     e.clock.Now,
+		Targets:   shortlink.New(records, shortlink.Options{}),
+		Clicks:    e.counter,
+		Records:   records,
+		Stats:     cache.NewCounters(rdb, 0),
+		Ready:     func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
+		Previewer: previewer,
+		Now:       e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
