@@ -65,6 +65,10 @@ func Connect(ctx context.Context, redisURL string, opts ConnectOptions) (redis.U
 			Addrs: opts.ClusterAddrs, Username: base.Username, Password: base.Password, TLSConfig: base.TLSConfig,
 			DialTimeout: dial, ReadTimeout: read, WriteTimeout: write, PoolSize: pool, MinIdleConns: idle,
 			ContextTimeoutEnabled: true,
+			// A killed master answers no MOVED, only refused connections: without a frequent
+			// reload the client keeps sending its slots to the dead address for up to a minute
+			// after a replica has taken over.
+			ClusterStateReloadInterval: time.Second,
 		})
 		addr = "cluster " + strings.Join(opts.ClusterAddrs, ",")
 	case len(opts.SentinelAddrs) > 0:
