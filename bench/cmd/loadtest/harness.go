@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
+)
+
+// scenarioNames are the scenarios -scenarios may name, in the order they run.
+var scenarioNames = []string{"hot-go", "hot-id", "zipf", "cold", "redis", "soak"}
+
+func isScenario(s string) bool { return slices.Contains(scenarioNames, s) }
+
+// harness owns everything one run starts: the temporary directory, the child processes and the
+// fake platform. close releases all of it.
+type harness struct {
+	opts           options
+	stdout, stderr io.Writer
+	started        time.Time
+
+	dir      string
+	ps       procs
+	platform *affiliatetest.Platform
+	fake     *httptest.Server
+	env      env
+	baseURL  string // the baseline server
+	baseProc *proc
+}
+
+// logsDir is where the children's logs are kept after a run (git ignores bench/out).
+const logsDir = "bench/out/logs"
+
+// close stops every process and the fake platform, keeps the children's logs in logsDir, and
+// removes the temporary directory.
+func (h *harness) close() {
+	h.ps.stopAll()
+	if h.fake != nil {
+		h.fake.Close()
+	}
+	if h.dir == "" {
+		return
+	}
+	if logs, _ := filepath.Glob(filepath.Join(h.dir, "*.log")); len(logs) > 0 {
+		_ = os.RemoveAll(logsDir)
+		if err := os.MkdirAll(logsDir, 0o755); err == nil {
+			for _, l := range logs {
+				if b, err := os.ReadFile(l); err == nil {
+					_ = os.WriteFile(filepath.Join(logsDir, filepath.Base(l)), b, 0o644)
+				}
+			}
+			fmt.Fprintf(h.stderr, "logs of the processes kept in %s\n", logsDir)
+		}
+	}
+	_ = os.RemoveAll(h.dir)
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.stderr, "[%5.1fs] "+format+"\n", append([]any{time.Since(h.started).Seconds()}, args...)...)
+}
+
+func (h *harness) want(name string) bool {
+	for _, s := range strings.Split(h.opts.scenarios, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs the selected scenarios and returns their report.
+func (h *harness) run(ctx context.Context) (*report, error) {
+	o := h.opts
+	var err error
+	if h.dir, err = os.MkdirTemp("", "redirector-bench-"); err != nil {
+		return nil, err
+	}
+	h.logf("building the service and the baseline (go build -trimpath)")
+	svcBin, err := build(ctx, h.dir, "./cmd/redirector", "redirector")
+	if err != nil {
+		return nil, err
+	}
+	baseBin, err := build(ctx, h.dir, "./bench/cmd/baseline", "baseline")
+	if err != nil {
+		return nil, err
+	}
+	h.platform, h.fake = affiliatetest.NewServer(affiliatetest.PlatformConfig{})
+	h.platform.SetLatency(o.latency)
+	_, redisAddr, err := startRedis(ctx, &h.ps, h.dir)
+	if err != nil {
+		return nil, err
+	}
+	redisURL := "redis://" + redisAddr + "/0"
+	h.env = env{
+		bin: svcBin, dir: h.dir, redisURL: redisURL, platform: h.fake.URL + "/sync",
+		pcfg: h.platform.Config(), batchSize: o.batch,
+	}
+	rep := newReport(o)
+
+	// The yardstick: measured first, and again right before each scenario compared with it.
+	if err := h.startBaseline(ctx, baseBin); err != nil {
+		return nil, err
+	}
+	if !h.want("hot-go") && !h.want("hot-id") && !h.want("zipf") && !h.want("redis") {
+		if err := h.measureBaseline(ctx, rep); err != nil {
+			return nil, err
+		}
+	}
+
+	if h.want("zipf") || h.want("redis") || h.want("soak") {
+		h.logf("pre-filling Redis with %d cached products", o.products)
+		t := time.Now()
+		if err := prefill(ctx, redisURL, zipfBase, o.products, 64); err != nil {
+			return nil, err
+		}
+		h.logf("pre-filled in %v", time.Since(t).Round(time.Millisecond))
+	}
+
+	if h.want("hot-go") || h.want("hot-id") || h.want("zipf") || h.want("cold") {
+		svc, err := startService(ctx, &h.ps, h.env, "redirector", o.tier1)
+		if err != nil {
+			return nil, err
+		}
+		for _, sc := range []struct {
+			name string
+			f    func(context.Context, *service, *report) error
+		}{
+			{"hot-go", h.hotGo}, {"hot-id", h.hotID}, {"zipf", h.zipf}, {"cold", h.cold},
+		} {
+			if h.want(sc.name) {
+				if err := sc.f(ctx, svc, rep); err != nil {
+					return nil, fmt.Errorf("%s: %w", sc.name, err)
+				}
+			}
+		}
+		svc.stop()
+	}
+	if h.want("redis") {
+		svc, err := startService(ctx, &h.ps, h.env, "redirector-redis-only", 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.redisOnly(ctx, svc, rep); err != nil {
+			return nil, fmt.Errorf("redis-only: %w", err)
+		}
+		svc.stop()
+	}
+	if h.want("soak") && o.soak > 0 {
+		svc, err := startService(ctx, &h.ps, h.env, "redirector-soak", o.tier1)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.soak(ctx, svc, rep); err != nil {
+			return nil, fmt.Errorf("soak: %w", err)
+		}
+		svc.stop()
+	}
+	if o.mem1m {
+		if err := h.million(ctx, rep); err != nil {
+			return nil, fmt.Errorf("mem1m: %w", err)
+		}
+	}
+	rep.finish()
+	return rep, nil
+}
+
+// window is one measured scenario: what the generator saw and what the service counted meanwhile.
+type window struct {
+	measurement
+	calls         int      // platform calls the fake received during the window
+	before, after promText // the service's metrics at the window's start and end
+	rss           int64
+}
+
+// delta returns how much metric (summed over its labels) grew during the window.
+func (w window) delta(metric string) float64 {
+	return w.after.sum(metric) - w.before.sum(metric)
+}
+
+// measure runs spec against svc and snapshots the fake's call count and the service's metrics at
+// the window's start and end.
+func (h *harness) measure(ctx context.Context, svc *service, spec loadSpec) (window, error) {
+	var w window
+	var calls0 int
+	var snapErr error
+	var prof *proc
+	spec.atWindow = func() {
+		calls0 = h.platform.Calls()
+		w.before, snapErr = svc.metrics(ctx)
+		if h.opts.perf && spec.pacer == nil && !spec.noProfile { // the throughput scenarios, not the long soak
+			prof, snapErr = h.startPerf(spec)
+		}
+	}
+	m, err := run(ctx, spec)
+	if err != nil {
+		return w, err
+	}
+	if snapErr != nil {
+		return w, snapErr
+	}
+	if prof != nil {
+		if err := h.reportPerf(ctx, prof, spec); err != nil {
+			return w, err
+		}
+	}
+	w.measurement = m
+	w.calls = h.platform.Calls() - calls0
+	if w.after, err = svc.metrics(ctx); err != nil {
+		return w, err
+	}
+	if w.rss, err = svc.rss(); err != nil {
+		return w, err
+	}
+	return w, nil
+}
+
+// logWindow reports a measured scenario on stderr.
+func (h *harness) logWindow(name string, w window) {
+	h.logf("%s: %.0f req/s, p50 %v, p99 %v, %d errors, %d platform calls, RSS %s",
+		name, w.rps(), w.quantile(0.5), w.quantile(0.99), w.errors, w.calls, mb(w.rss))
+}
+
+// settle is the unmeasured time at the start of every round but the first of a comparison: the
+// connections are open already, the previous slice's requests just need to drain.
+const settle = 250 * time.Millisecond
+
+// compare measures spec against svc in rounds interleaved with the baseline, each a slice of
+// the baseline then a slice of the scenario, duration/rounds long each, so that other load on the
+// machine, drifting during the run, weighs on both alike. Each side keeps its connections from
+// round to round. It returns the scenario's window and the baseline's measurement, which it also
+// records in rep under label.
+func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec loadSpec, label string) (window, *measurement, error) {
+	rounds := h.opts.rounds
+	slice := spec.duration / time.Duration(rounds)
+	btr, str := newTransport(), newTransport()
+	defer btr.CloseIdleConnections()
+	defer str.CloseIdleConnections()
+	var bs, ss []measurement
+	var w window
+	for i := range rounds {
+		warm := settle
+		if i == 0 {
+			warm = spec.warmup
+		}
+		bm, err := run(ctx, loadSpec{
+			name: "baseline", targeter: h.baseTargets(), workers: spec.workers,
+			warmup: warm, duration: slice, transport: btr,
+		})
+		if err != nil {
+			return w, nil, err
+		}
+		bs = append(bs, bm)
+		one := spec
+		one.warmup, one.duration, one.transport, one.noProfile = warm, slice, str, i > 0
+		sw, err := h.measure(ctx, svc, one)
+		if err != nil {
+			return w, nil, err
+		}
+		ss = append(ss, sw.measurement)
+		if i == 0 {
+			w.before = sw.before
+		}
+		w.after, w.rss = sw.after, sw.rss
+		w.calls += sw.calls
+	}
+	w.measurement = merge(ss...)
+	b := merge(bs...)
+	rss, err := h.baseProc.rss()
+	if err != nil {
+		return w, nil, err
+	}
+	rep.baselines = append(rep.baselines, baseRun{label: label, m: b, rss: rss})
+	h.logf("baseline (%s): %.0f req/s, p50 %v, p99 %v, %d errors", label, b.rps(), b.quantile(0.5), b.quantile(0.99), b.errors)
+	h.logWindow(spec.name, w)
+	return w, &b, nil
+}
+
+// baseTargets is what the baseline is asked: the same requests as the hot /go scenario, so that
+// making them costs the generator the same.
+func (h *harness) baseTargets() vegeta.Targeter {
+	return staticTargets(goURL(h.baseURL, productURL(hotProduct)))
+}
+
+// startBaseline starts the baseline server, which then idles between its measurements.
+func (h *harness) startBaseline(ctx context.Context, bin string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	h.baseURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	p, err := h.ps.start("baseline", h.dir, bin, []string{"-addr", "127.0.0.1:" + strconv.Itoa(port)}, nil)
+	if err != nil {
+		return err
+	}
+	h.baseProc = p
+	return waitHTTP(ctx, p, h.baseURL+"/healthz", 0, 10*time.Second)
+}
+
+// measureBaseline measures the baseline alone, when no scenario is compared with it.
+func (h *harness) measureBaseline(ctx context.Context, rep *report) error {
+	m, err := run(ctx, loadSpec{
+		name: "baseline", targeter: h.baseTargets(),
+		workers: h.opts.workers, warmup: h.opts.warmup, duration: h.opts.duration,
+	})
+	if err != nil {
+		return err
+	}
+	rss, err := h.baseProc.rss()
+	if err != nil {
+		return err
+	}
+	h.logf("baseline: %.0f req/s, p50 %v, p99 %v, %d errors", m.rps(), m.quantile(0.5), m.quantile(0.99), m.errors)
+	rep.baselines = append(rep.baselines, baseRun{label: "alone", m: m, rss: rss})
+	return nil
+}

@@ -1,0 +1,132 @@
+// Command loadtest measures the redirector binary under load against a bare net/http redirect on
+// the same machine, and checks the targets of issue #6. It builds both binaries, starts a Redis of
+// its own, the strict platform fake (in process, with a realistic latency), the baseline and the
+// service, drives them with vegeta over keep-alive connections, prints one markdown table, writes
+// it to bench/RESULTS.md, and stops everything it started, also on Ctrl-C. Loopback only.
+//
+//	go run ./bench/cmd/loadtest                      # what `make bench` runs (about 5 minutes)
+//	go run ./bench/cmd/loadtest -duration 3s -soak 30s   # a quick look
+//	go run ./bench/cmd/loadtest -mem1m               # also: 1,000,000 entries in the first tier
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line's settings.
+type options struct {
+	duration, warmup time.Duration
+	workers          int
+	rounds           int
+	coldWorkers      int
+	latency          time.Duration
+	products, tier1  int
+	batch            int
+	soak             time.Duration
+	soakRate         int
+	mem1m            bool
+	perf             bool
+	out              string
+	scenarios        string
+	limit            time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured length of each throughput scenario")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each scenario")
+	fs.IntVar(&o.workers, "workers", 64, "concurrent requests (= keep-alive connections) for the baseline and every scenario but cold")
+	fs.IntVar(&o.rounds, "rounds", 5, "each compared scenario alternates this many slices of the baseline and of itself")
+	fs.IntVar(&o.coldWorkers, "cold-workers", 800, "concurrent requests in the cold scenario: misses must arrive fast enough to fill batches, yet stay below the service's PLATFORM_MAX_IN_FLIGHT (1000), past which clicks are sent on untagged")
+	fs.DurationVar(&o.latency, "latency", 150*time.Millisecond, "latency of the fake platform")
+	fs.IntVar(&o.products, "products", 100_000, "cached products in the Zipf and Redis-only scenarios")
+	fs.IntVar(&o.tier1, "tier1", 20_000, "CACHE_SIZE (first-tier entries) of the service, below -products")
+	fs.IntVar(&o.batch, "batch", 50, "BATCH_SIZE of the service")
+	fs.DurationVar(&o.soak, "soak", 3*time.Minute, "length of the soak at a fixed rate (0 skips it)")
+	fs.IntVar(&o.soakRate, "soak-rate", 2000, "requests per second during the soak")
+	fs.BoolVar(&o.mem1m, "mem1m", false, "also measure RSS with 1,000,000 entries in the first tier (about 3 minutes)")
+	fs.BoolVar(&o.perf, "perf", false, "profile the whole machine with perf during each throughput scenario's window (not the soak); reports go to "+profilesDir)
+	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "where the markdown report is written (empty: nowhere)")
+	fs.StringVar(&o.scenarios, "scenarios", "hot-go,hot-id,zipf,redis,cold,soak", "comma-separated scenarios to run (baseline always runs)")
+	fs.DurationVar(&o.limit, "limit", 30*time.Minute, "the whole run stops after this long, whatever it is doing")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var problems []string
+	if o.duration <= 0 || o.warmup < 0 {
+		problems = append(problems, "-duration must be positive and -warmup not negative")
+	}
+	if o.workers < 1 || o.coldWorkers < 1 || o.rounds < 1 {
+		problems = append(problems, "-workers, -cold-workers and -rounds must be positive")
+	}
+	if o.products < 2 || o.tier1 < 0 {
+		problems = append(problems, "-products must be at least 2 and -tier1 not negative")
+	}
+	if o.batch < 1 || o.batch > 50 {
+		problems = append(problems, "-batch must be from 1 to 50")
+	}
+	if o.soak < 0 || o.soakRate < 1 {
+		problems = append(problems, "-soak must not be negative and -soak-rate must be positive")
+	}
+	for _, s := range strings.Split(o.scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" && !isScenario(s) {
+			problems = append(problems, fmt.Sprintf("unknown scenario %q (known: %s)", s, strings.Join(scenarioNames, ",")))
+		}
+	}
+	if len(problems) > 0 {
+		return o, errors.New(strings.Join(problems, "; "))
+	}
+	return o, nil
+}
+
+// runMain is the whole program.
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile("go.mod"); err != nil || !strings.Contains(string(b), "module github.com/redirector/redirector\n") {
+		return errors.New("run from the repository's root (go run ./bench/cmd/loadtest)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.limit)
+	defer cancel()
+	h := &harness{opts: o, stdout: stdout, stderr: stderr, started: time.Now()}
+	defer h.close()
+	rep, err := h.run(ctx)
+	if err != nil {
+		return err
+	}
+	text := rep.markdown()
+	fmt.Fprint(stdout, "\n"+text)
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		fmt.Fprintf(stderr, "report written to %s\n", o.out)
+	}
+	return nil
+}
