@@ -42,7 +42,7 @@ type config struct {
 	RedisTimeout time.Duration `env:"REDIS_TIMEOUT" envDefault:"50ms"`
 
 	BatchSize    int           `env:"BATCH_SIZE" envDefault:"50"`
-	BatchWindow  time.Duration `env:"BATCH_WINDOW" envDefault:"5ms"`
+	BatchWindow  time.Duration `env:"BATCH_WINDOW" envDefault:"20ms"`
 	PlatformRate float64       `env:"PLATFORM_RATE" envDefault:"20"`
 	ShareTimeout time.Duration `env:"SHARE_TIMEOUT" envDefault:"2s"`
 	PreviewTTL   time.Duration `env:"PREVIEW_TTL" envDefault:"24h"`

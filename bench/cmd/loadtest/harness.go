@@ -103,7 +103,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	redisURL := "redis://" + redisAddr + "/0"
 	h.env = env{
 		bin: svcBin, dir: h.dir, redisURL: redisURL, platform: h.fake.URL + "/sync",
-		pcfg: h.platform.Config(), batchSize: o.batch,
+		pcfg: h.platform.Config(), batchSize: o.batch, batchWindow: o.batchWindow,
 	}
 	rep := newReport(o)
 

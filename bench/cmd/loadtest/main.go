@@ -41,6 +41,7 @@ type options struct {
 	latency          time.Duration
 	products, tier1  int
 	batch            int
+	batchWindow      time.Duration
 	soak             time.Duration
 	soakRate         int
 	mem1m            bool
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.products, "products", 100_000, "cached products in the Zipf and Redis-only scenarios")
 	fs.IntVar(&o.tier1, "tier1", 20_000, "CACHE_SIZE (first-tier entries) of the service, below -products")
 	fs.IntVar(&o.batch, "batch", 50, "BATCH_SIZE of the service")
+	fs.DurationVar(&o.batchWindow, "batch-window", 20*time.Millisecond, "BATCH_WINDOW of the service (its default)")
 	fs.DurationVar(&o.soak, "soak", 3*time.Minute, "length of the soak at a fixed rate (0 skips it)")
 	fs.IntVar(&o.soakRate, "soak-rate", 2000, "requests per second during the soak")
 	fs.BoolVar(&o.mem1m, "mem1m", false, "also measure RSS with 1,000,000 entries in the first tier (about 3 minutes)")

@@ -261,8 +261,8 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "The generator (vegeta, as a library, in the harness process), the service, its Redis and the fake platform share the machine's CPUs; "+
 		"so does the baseline, a bare `net/http` server answering every request with a constant 302, measured with the same %d keep-alive connections and requests. "+
 		"Each throughput scenario runs as fast as its workers go for %v (measured) after a %v warm-up; latencies are the generator's, per request. "+
-		"The fake platform answers after %v; BATCH_SIZE=%d, BATCH_WINDOW=5ms, CACHE_SIZE=%s unless said.\n\n",
-		o.workers, o.duration, o.warmup, o.latency, o.batch, count(o.tier1))
+		"The fake platform answers after %v; BATCH_SIZE=%d, BATCH_WINDOW=%v, CACHE_SIZE=%s unless said.\n\n",
+		o.workers, o.duration, o.warmup, o.latency, o.batch, o.batchWindow, count(o.tier1))
 
 	b.WriteString("| scenario | requests/s | × baseline | p50 | p99 | p99.9 | errors | platform calls | RSS |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")

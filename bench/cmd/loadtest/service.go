@@ -20,12 +20,13 @@ const adminToken = "bench-admin-token-0123456789"
 
 // env is what every instance of the service under test is started with, apart from CACHE_SIZE.
 type env struct {
-	bin       string // the redirector binary
-	dir       string // where logs go
-	redisURL  string
-	platform  string // the fake platform's /sync URL
-	pcfg      affiliatetest.PlatformConfig
-	batchSize int
+	bin         string // the redirector binary
+	dir         string // where logs go
+	redisURL    string
+	platform    string // the fake platform's /sync URL
+	pcfg        affiliatetest.PlatformConfig
+	batchSize   int
+	batchWindow time.Duration
 }
 
 // service is one running instance of the redirector.
@@ -56,7 +57,7 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 		"ADMIN_TOKEN=" + adminToken,
 		"CACHE_SIZE=" + strconv.Itoa(cacheSize),
 		"BATCH_SIZE=" + strconv.Itoa(e.batchSize),
-		"BATCH_WINDOW=5ms",
+		"BATCH_WINDOW=" + e.batchWindow.String(),
 		// The cold scenario asks for new links as fast as the machine allows; the platform's real
 		// quota is not what is measured here.
 		"PLATFORM_RATE=1000",
