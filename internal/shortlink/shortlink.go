@@ -29,6 +29,10 @@ type Options struct {
 	Fresh time.Duration
 	// Keep is how long an entry is kept to be answered when the store fails (default 24h).
 	Keep time.Duration
+	// StoreTimeout bounds a store lookup when an answer is at hand should the store fail: an entry
+	// seen earlier, or the product a product code names (default 100ms). Without one, the lookup
+	// waits as long as the caller's context allows, rather than answer 404 for a live link.
+	StoreTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -40,10 +44,11 @@ type entry struct {
 
 // Lookup answers id → target from a bounded first tier in front of the store. Safe for concurrent use.
 type Lookup struct {
-	store Store
-	tier1 *otter.Cache[string, entry]
-	fresh time.Duration
-	now   func() time.Time
+	store        Store
+	tier1        *otter.Cache[string, entry]
+	fresh        time.Duration
+	storeTimeout time.Duration
+	now          func() time.Time
 }
 
 // New returns a Lookup over store.
@@ -57,6 +62,9 @@ func New(store Store, opts Options) *Lookup {
 	if opts.Keep < opts.Fresh {
 		opts.Keep = 24 * time.Hour
 	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 100 * time.Millisecond
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -66,8 +74,9 @@ func New(store Store, opts Options) *Lookup {
 			MaximumSize:      opts.Size,
 			ExpiryCalculator: otter.ExpiryWriting[string, entry](opts.Keep),
 		}),
-		fresh: opts.Fresh,
-		now:   opts.Now,
+		fresh:        opts.Fresh,
+		storeTimeout: opts.StoreTimeout,
+		now:          opts.Now,
 	}
 }
 
@@ -80,7 +89,11 @@ func (l *Lookup) Target(ctx context.Context, id string) (target string, ok bool,
 	if hit && now < e.freshUntil {
 		return e.target, e.target != "", nil
 	}
-	rec, found, err := l.store.Get(ctx, id)
+	fallback := hit
+	if !hit {
+		_, fallback = shortid.ParseProduct(id)
+	}
+	rec, found, err := l.get(ctx, id, fallback)
 	if err != nil {
 		if hit { // stale-if-error
 			return e.target, e.target != "", nil
@@ -100,6 +113,18 @@ func (l *Lookup) Target(ctx context.Context, id string) (target string, ok bool,
 	}
 	l.tier1.Set(id, entry{target: target, freshUntil: now + int64(l.fresh)})
 	return target, target != "", nil
+}
+
+// get asks the store for id. When something else can answer if the store cannot (fallback: an
+// entry seen earlier, or the product a product code names), the store is given StoreTimeout at
+// most, so a slow or absent store does not hold the click.
+func (l *Lookup) get(ctx context.Context, id string, fallback bool) (cache.Record, bool, error) {
+	if fallback {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.storeTimeout)
+		defer cancel()
+	}
+	return l.store.Get(ctx, id)
 }
 
 // Forget drops id from the first tier so the next lookup asks the store.
