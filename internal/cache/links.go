@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -101,7 +102,12 @@ type LinkStats struct {
 // error or timeout is counted in the stats and answered from the first tier if it has the key,
 // as a miss otherwise. Its methods are safe for concurrent use.
 type Links struct {
-	rdb          redis.UniversalClient // nil: the first tier alone
+	rdb redis.UniversalClient // nil: the first tier alone
+	ap  *redis.AutoPipeliner  // batches concurrent GETs; nil: rdb's own calls
+	// apFailed is set when a GET through ap failed, and cleared when one through rdb succeeds:
+	// ap waits out its caller's timeout where rdb fails at once (a refused connection), so
+	// while Redis is in trouble, GETs go through rdb.
+	apFailed     atomic.Bool
 	tier1        *otter.Cache[string, tier1Entry]
 	tier1TTL     time.Duration // 0: the first tier answers until StaleUntil
 	redisTimeout time.Duration
@@ -114,12 +120,54 @@ type Links struct {
 	redisErrors atomic.Uint64
 }
 
-// tier1Entry is a Link in the first tier. The tier answers with it until recheck (Links.now's
-// Unix nanoseconds), then asks Redis again, but keeps it until StaleUntil for when Redis cannot
-// answer.
+// tier1Entry is a Link in the first tier, kept compact because the tier may hold millions: the
+// times as Unix nanoseconds (0 for a zero time) rather than time.Time's 24 bytes, and the URL in
+// an allocation of its own rather than a part of the Redis value it was read from. The tier
+// answers with it until recheck (Links.now's Unix nanoseconds), then asks Redis again, but keeps
+// it until staleUntil for when Redis cannot answer.
 type tier1Entry struct {
-	link    Link
-	recheck int64
+	url                           string
+	freshUntil, staleUntil, retry int64
+	recheck                       int64
+	status                        Status
+}
+
+// link returns the Link that e holds. It does not allocate.
+func (e tier1Entry) link() Link {
+	return Link{
+		URL:        e.url,
+		Status:     e.status,
+		FreshUntil: fromUnixNano(e.freshUntil),
+		StaleUntil: fromUnixNano(e.staleUntil),
+		RetryAt:    fromUnixNano(e.retry),
+	}
+}
+
+// unixNano is t in Unix nanoseconds, 0 for a zero time, clamped to the years 1678 to 2262 that
+// an int64 of nanoseconds holds, so that a time set far in the future stays in the future.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	case t.After(maxUnixNano):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minUnixNano = time.Unix(0, math.MinInt64)
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+)
+
+// fromUnixNano undoes unixNano.
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // linkKeyPrefix namespaces and versions the links' Redis keys; a change of the value encoding
@@ -148,16 +196,29 @@ func NewLinks(rdb redis.UniversalClient, opts LinkOptions) *Links {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	// Concurrent clicks' GETs share round trips to Redis when the client can batch them: one
+	// round trip a click costs more CPU in system calls than the click's own work. The deferred
+	// face is the one whose wait a context can end (see redisGet). SETs are not batched: the
+	// autopipeliner runs a command on after its caller has given up, so a SET that Set reported
+	// as failed could still land, maybe over a newer value.
+	var err error
+	switch c := rdb.(type) {
+	case *redis.Client:
+		l.ap, err = c.AsyncAutoPipeline()
+	case *redis.ClusterClient:
+		l.ap, err = c.AsyncAutoPipeline()
+	}
+	if err != nil {
+		l.ap = nil // the client's own calls serve as well, one round trip each
+	}
 	if opts.Tier1Size > 0 {
 		l.tier1 = otter.Must(&otter.Options[string, tier1Entry]{
+			// No expiry of the tier's own: Get compares the entry's times with l.now itself, so
+			// that the given clock governs what is served, and drops an entry it finds past its
+			// StaleUntil. The size bound evicts the entries nobody asks for, expired or not; an
+			// expiry would only free their memory sooner, for 24 bytes more per entry (the timer
+			// wheel's links and the expiry time) and the wheel's work on every write.
 			MaximumSize: opts.Tier1Size,
-			// The tier's own expiry only frees memory; Get compares the entry's times with l.now
-			// itself, so that the given clock governs what is served. That leaves the tier free to
-			// read a clock that is a second late, which costs a hit far less than reading the time.
-			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, tier1Entry]) time.Duration {
-				return e.Value.link.StaleUntil.Sub(l.now())
-			}),
-			Clock: otter.NewCoarseClock(time.Second),
 		})
 	}
 	return l
@@ -174,14 +235,14 @@ func (l *Links) Get(ctx context.Context, key string) (Link, bool, error) {
 	held, had := l.held(key, now)
 	if had && now.UnixNano() < held.recheck {
 		l.tier1Hits.Add(1)
-		return held.link, true, nil
+		return held.link(), true, nil
 	}
 	if l.rdb == nil {
 		l.misses.Add(1)
 		return Link{}, false, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, l.redisTimeout)
-	v, err := l.rdb.Get(rctx, linkKeyPrefix+key).Result()
+	v, err := l.redisGet(rctx, linkKeyPrefix+key)
 	cancel()
 	if errors.Is(err, redis.Nil) {
 		if had {
@@ -189,8 +250,9 @@ func (l *Links) Get(ctx context.Context, key string) (Link, bool, error) {
 			// tier's is as good, and goes back, so that other replicas find it too.
 			l.extend(key, held, now)
 			l.tier1Hits.Add(1)
-			_ = l.setRedis(ctx, key, held.link, now) // counted; the answer stands
-			return held.link, true, nil
+			link := held.link()
+			_ = l.setRedis(ctx, key, link, now) // counted; the answer stands
+			return link, true, nil
 		}
 		l.misses.Add(1)
 		return Link{}, false, nil
@@ -204,7 +266,7 @@ func (l *Links) Get(ctx context.Context, key string) (Link, bool, error) {
 		if had {
 			l.extend(key, held, now)
 			l.tier1Hits.Add(1)
-			return held.link, true, nil
+			return held.link(), true, nil
 		}
 		l.misses.Add(1)
 		return Link{}, false, fmt.Errorf("get link %s: %w", key, err)
@@ -220,16 +282,31 @@ func (l *Links) Get(ctx context.Context, key string) (Link, bool, error) {
 	return link, true, nil
 }
 
-// held returns the first tier's entry for key if it is before its StaleUntil.
+// held returns the first tier's entry for key if it is before its StaleUntil, and drops one
+// that is past it.
 func (l *Links) held(key string, now time.Time) (tier1Entry, bool) {
 	if l.tier1 == nil {
 		return tier1Entry{}, false
 	}
 	e, ok := l.tier1.GetIfPresent(key)
-	if !ok || !now.Before(e.link.StaleUntil) {
+	if !ok {
+		return tier1Entry{}, false
+	}
+	if now.UnixNano() >= e.staleUntil {
+		l.dropExpired(key, e)
 		return tier1Entry{}, false
 	}
 	return e, true
+}
+
+// dropExpired removes key from the first tier unless its entry has changed since it was read as e.
+func (l *Links) dropExpired(key string, e tier1Entry) {
+	l.tier1.ComputeIfPresent(key, func(cur tier1Entry) (tier1Entry, otter.ComputeOp) {
+		if cur != e {
+			return cur, otter.CancelOp
+		}
+		return cur, otter.InvalidateOp
+	})
 }
 
 // extend lets the first tier answer with e for another Tier1TTL, unless the entry has changed
@@ -239,7 +316,7 @@ func (l *Links) extend(key string, e tier1Entry, now time.Time) {
 		if cur != e {
 			return cur, otter.CancelOp
 		}
-		cur.recheck = l.recheck(cur.link, now)
+		cur.recheck = l.recheck(cur.staleUntil, now)
 		return cur, otter.WriteOp
 	})
 }
@@ -253,7 +330,7 @@ func (l *Links) Peek(key string) (Link, bool) {
 	if !ok || now.UnixNano() >= e.recheck {
 		return Link{}, false
 	}
-	return e.link, true
+	return e.link(), true
 }
 
 // Set stores link for key in both tiers, in Redis until link.StaleUntil. A link whose StaleUntil
@@ -292,20 +369,57 @@ func (l *Links) setRedis(ctx context.Context, key string, link Link, now time.Ti
 	return nil
 }
 
+// putTier1 stores link for key in the first tier. The key and the URL are copied into one
+// allocation of their own: neither then keeps alive a larger string it was cut from (the URL
+// is a part of the Redis value it was read from), and an entry costs one heap object less.
+// redisGet returns key's value, or redis.Nil. The autopipeliner goes on with a command whose
+// caller has stopped waiting, so the wait itself ends with ctx.
+func (l *Links) redisGet(ctx context.Context, key string) (string, error) {
+	if l.ap == nil || l.apFailed.Load() {
+		v, err := l.rdb.Get(ctx, key).Result()
+		if l.ap != nil && (err == nil || errors.Is(err, redis.Nil)) {
+			l.apFailed.Store(false)
+		}
+		return v, err
+	}
+	cmd := redis.NewStringCmd(ctx, "get", key)
+	if err := l.ap.Submit(ctx, cmd).WaitContext(ctx); err != nil {
+		if !errors.Is(err, redis.Nil) {
+			l.apFailed.Store(true)
+		}
+		return "", err
+	}
+	return cmd.Val(), nil
+}
+
 func (l *Links) putTier1(key string, link Link, now time.Time) {
 	if l.tier1 == nil {
 		return
 	}
-	if !now.Before(link.StaleUntil) {
+	stale := unixNano(link.StaleUntil)
+	if now.UnixNano() >= stale {
 		l.tier1.Invalidate(key)
 		return
 	}
-	l.tier1.Set(key, tier1Entry{link: link, recheck: l.recheck(link, now)})
+	var b strings.Builder // not key + link.URL, which returns key itself when the URL is empty
+	b.Grow(len(key) + len(link.URL))
+	b.WriteString(key)
+	b.WriteString(link.URL)
+	both := b.String()
+	l.tier1.Set(both[:len(key)], tier1Entry{
+		url:        both[len(key):],
+		status:     link.Status,
+		freshUntil: unixNano(link.FreshUntil),
+		staleUntil: stale,
+		retry:      unixNano(link.RetryAt),
+		recheck:    l.recheck(stale, now),
+	})
 }
 
-// recheck is when the first tier stops answering with link by itself.
-func (l *Links) recheck(link Link, now time.Time) int64 {
-	until := link.StaleUntil.UnixNano()
+// recheck is when the first tier stops answering by itself with an entry that leaves the cache
+// at staleUntil (Unix nanoseconds).
+func (l *Links) recheck(staleUntil int64, now time.Time) int64 {
+	until := staleUntil
 	if l.tier1TTL > 0 {
 		until = min(until, now.Add(l.tier1TTL).UnixNano())
 	}
