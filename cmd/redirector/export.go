@@ -4,33 +4,38 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
+	"net/http"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/shortid"
 )
-
-// recordLine is one record in the JSON Lines form export writes and import reads.
-type recordLine struct {
-	ID        string    `json:"id"`
-	Target    string    `json:"target"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Deleted   bool      `json:"deleted,omitempty"`
-}
 
 // maxImportLine bounds one line of an import.
 const maxImportLine = 64 << 10
 
-// runExport writes every record, tombstones included, to stdout as JSON Lines.
+// runExport writes every record, tombstones included, to stdout as JSON Lines: from the configured
+// Redis, or with -from from a running server's /api/export (how the records of a process on the
+// embedded store are moved to Redis).
 func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	rdb, closeFn, err := openForBackup(ctx, args, environ, stderr)
+	fs := flag.NewFlagSet("redirector export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "a running redirector's base URL to export from (uses ADMIN_TOKEN); default: the configured Redis")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
+	if *from != "" {
+		return exportFrom(ctx, *from, environ, stdout, stderr)
+	}
+	rdb, closeFn, err := openForBackup(ctx, fs.Args(), environ, stderr)
 	if err != nil {
 		return err
 	}
@@ -40,7 +45,7 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	n := 0
 	err = cache.NewRecords(rdb).Each(ctx, func(r cache.Record) error {
 		n++
-		return enc.Encode(recordLine{ID: r.ID, Target: r.Target, CreatedAt: r.Created.UTC(), UpdatedAt: r.Updated.UTC(), Deleted: r.Deleted})
+		return enc.Encode(redirect.NewExportLine(r))
 	})
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -95,7 +100,7 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 
 // parseLine checks one exported record: a well-formed id and an accepted, canonical target.
 func parseLine(b []byte) (cache.Record, error) {
-	var l recordLine
+	var l redirect.ExportLine
 	if err := json.Unmarshal(b, &l); err != nil {
 		return cache.Record{}, fmt.Errorf("malformed JSON: %w", err)
 	}
@@ -136,4 +141,35 @@ func openForBackup(ctx context.Context, args, environ []string, stderr io.Writer
 		return nil, nil, fmt.Errorf("redis at REDIS_URL is not answering: %w", err)
 	}
 	return st.rdb, st.close, nil
+}
+
+// exportFrom copies a running server's /api/export to stdout.
+func exportFrom(ctx context.Context, base string, environ []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(environ, true)
+	if err != nil {
+		return err
+	}
+	if cfg.AdminToken == "" {
+		return usageError("export -from needs ADMIN_TOKEN, the server's admin token")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/export", nil)
+	if err != nil {
+		return usageError(fmt.Sprintf("export -from %q: %v", base, err))
+	}
+	req.Header.Set("Authorization", "Bearer "+cfg.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("export from %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("export from %s: %s: %s", base, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	n, err := io.Copy(stdout, resp.Body)
+	if err != nil {
+		return fmt.Errorf("export from %s: %w (the export is incomplete)", base, err)
+	}
+	fmt.Fprintf(stderr, "exported %d bytes from %s\n", n, base)
+	return nil
 }

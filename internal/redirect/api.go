@@ -398,3 +398,41 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// ExportLine is one record in the JSON Lines form of GET /api/export and `redirector export`,
+// which `redirector import` reads back.
+type ExportLine struct {
+	ID        string    `json:"id"`
+	Target    string    `json:"target"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Deleted   bool      `json:"deleted,omitempty"`
+}
+
+// NewExportLine is rec as an export line.
+func NewExportLine(rec cache.Record) ExportLine {
+	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted}
+}
+
+// handleExport serves GET /api/export: every record, deleted ones included, as JSON Lines. It is
+// how the records of a process running on the embedded store are moved to Redis.
+func handleExport(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		started := false
+		err := d.Records.Each(r.Context(), func(rec cache.Record) error {
+			started = true
+			return enc.Encode(NewExportLine(rec))
+		})
+		if err != nil {
+			if !started {
+				storeError(w, d, err, "")
+				return
+			}
+			// The status is sent: cut the stream so the client sees it incomplete.
+			d.Logger.Error("export", "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	})
+}

@@ -47,6 +47,7 @@ type Records interface {
 	List(ctx context.Context, cursor string, limit int) ([]cache.Record, string, error)
 	IDForTarget(ctx context.Context, target string) (string, bool, error)
 	SetTargetID(ctx context.Context, target, id string) (holder string, ok bool, err error)
+	Each(ctx context.Context, fn func(cache.Record) error) error
 }
 
 // ClickStats reads a short link's counters; *cache.Counters is one.
