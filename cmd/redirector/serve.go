@@ -112,7 +112,11 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Logger:          logger,
 	})
 	records := cache.NewRecords(st.rdb)
-	lookup := shortlink.New(records, shortlink.Options{Size: cfg.CacheSize, Fresh: cfg.RecordTTL})
+	lookup := shortlink.New(records, shortlink.Options{
+		Size: cfg.CacheSize, Fresh: cfg.RecordTTL,
+		// A record seen once is kept as long as a stale affiliate link is, to answer while Redis is out.
+		Keep: cfg.LinkTTL + cfg.StaleTTL,
+	})
 	if bus != nil {
 		go bus.Listen(ctx, func(kind, key string) {
 			switch kind {
