@@ -89,7 +89,9 @@ func newSoakResult(s []sample) *soakResult {
 	r.rssChange = (r.rssEnd - r.rssStart) / r.rssStart
 	r.gorChange = (r.gorEnd - r.gorStart) / r.gorStart
 	r.rssWithin = math.Abs(r.rssChange) <= soakTolerance
-	r.goroutinesWithin = math.Abs(r.gorChange) <= soakTolerance
+	// Goroutines fall when the service closes keep-alive connections the paced load left idle
+	// (IdleTimeout, 120s): fewer is not a leak. Growth is what a leak looks like.
+	r.goroutinesWithin = r.gorChange <= soakTolerance
 	return r
 }
 
@@ -235,7 +237,7 @@ func (r *report) finish() {
 			name: "soak: RSS flat", want: "end within 10% of start",
 			got: fmt.Sprintf("%s → %s (%+.1f%%)", mb(int64(s.rssStart)), mb(int64(s.rssEnd)), 100*s.rssChange), pass: s.rssWithin,
 		}, target{
-			name: "soak: goroutines flat", want: "end within 10% of start",
+			name: "soak: goroutines flat", want: "end at most 10% above start (idle connections closing may lower it)",
 			got: fmt.Sprintf("%.0f → %.0f (%+.1f%%)", s.gorStart, s.gorEnd, 100*s.gorChange), pass: s.goroutinesWithin,
 		})
 	}
