@@ -15,6 +15,13 @@ type ClickCount struct {
 	Day    string // UTC day, "20060102"
 	Clicks int64  // human visits, scans included
 	Scans  int64  // the part of Clicks that came through the link's QR code
+	// Writer and Seq, when Writer is set, make the count idempotent: the store applies a count
+	// of a writer only if Seq is above the last one it applied for that writer and link, so a
+	// batch written twice (a retry after a time-out that did land) counts once. A writer's
+	// batches must be applied in increasing Seq: it retries a failed batch, unchanged, before
+	// writing a newer one.
+	Writer string
+	Seq    uint64
 }
 
 // DefaultRetention is how long a day's counts are kept when NewCounters is given no retention.
@@ -50,6 +57,31 @@ func counterKey(id string) string { return recordKeyPrefix + id + "}:n" }
 
 func dayKey(id, day string) string { return recordKeyPrefix + id + "}:d:" + day }
 
+// appliedKey holds, per writer, the last batch Seq applied to a link's counters.
+func appliedKey(id string) string { return recordKeyPrefix + id + "}:w" }
+
+// appliedTTL is how long a writer's last Seq is remembered for a link: far longer than any retry.
+const appliedTTL = 7 * 24 * time.Hour
+
+// addClicksScript adds a count unless its writer's batch was applied already.
+// KEYS: totals, day, applied. ARGV: clicks, scans, day TTL (ms), writer, seq, applied TTL (ms).
+var addClicksScript = redis.NewScript(`
+local last = tonumber(redis.call('HGET', KEYS[3], ARGV[4]) or '0')
+if tonumber(ARGV[5]) <= last then return 0 end
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+if ARGV[1] ~= '0' then
+  redis.call('HINCRBY', KEYS[1], 'clicks', ARGV[1])
+  redis.call('HINCRBY', KEYS[2], 'clicks', ARGV[1])
+end
+if ARGV[2] ~= '0' then
+  redis.call('HINCRBY', KEYS[1], 'scans', ARGV[2])
+  redis.call('HINCRBY', KEYS[2], 'scans', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+`)
+
 // Stats is a short link's click counts.
 type Stats struct {
 	Clicks int64 // human visits over the link's life, scans included
@@ -69,7 +101,8 @@ type Day struct {
 // brace-carrying id, a Day that is not a "20060102" date, or negative numbers make it return an error
 // having written nothing. Entries with nothing to add are skipped. The batch is not a transaction (its
 // keys lie in many cluster slots): when the store fails midway, an error is returned and part of the
-// batch may have been counted.
+// batch may have been counted. Counts that carry a Writer are applied at most once (see ClickCount),
+// so retrying such a batch after an error cannot count a click twice.
 func (c *Counters) AddClicks(ctx context.Context, counts []ClickCount) error {
 	n := 0
 	for _, cc := range counts {
@@ -83,12 +116,21 @@ func (c *Counters) AddClicks(ctx context.Context, counts []ClickCount) error {
 	if n == 0 {
 		return nil
 	}
+	if err := addClicksScript.Load(ctx, c.rdb).Err(); err != nil {
+		return fmt.Errorf("add clicks: load script: %w", err)
+	}
+	dayTTL, markTTL := c.retention.Milliseconds(), appliedTTL.Milliseconds()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, cc := range counts {
 			if cc.Clicks == 0 && cc.Scans == 0 {
 				continue
 			}
 			total, day := counterKey(cc.ID), dayKey(cc.ID, cc.Day)
+			if cc.Writer != "" {
+				addClicksScript.EvalSha(ctx, p, []string{total, day, appliedKey(cc.ID)},
+					cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL)
+				continue
+			}
 			if cc.Clicks != 0 {
 				p.HIncrBy(ctx, total, fieldClicks, cc.Clicks)
 				p.HIncrBy(ctx, day, fieldClicks, cc.Clicks)

@@ -197,3 +197,49 @@ func BenchmarkAddClicks(b *testing.B) {
 		})
 	}
 }
+
+func TestCountersAddClicksOnce(t *testing.T) { forEachBackend(t, countersAddClicksOnce) }
+
+// countersAddClicksOnce checks that a writer's batch is applied once however often it is written, and
+// that the day's expiry is still set by the script.
+func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
+	c := cache.NewCounters(rdb, 10*24*time.Hour)
+	batch := func(writer string, seq uint64, clicks, scans int64) []cache.ClickCount {
+		return []cache.ClickCount{
+			{ID: "once", Day: "20250303", Clicks: clicks, Scans: scans, Writer: writer, Seq: seq},
+			{ID: "twice", Day: "20250303", Clicks: 1, Writer: writer, Seq: seq},
+		}
+	}
+	steps := []struct {
+		name          string
+		batch         []cache.ClickCount
+		clicks, scans int64 // of "once" afterwards
+	}{
+		{"first write", batch("w1", 1, 3, 1), 3, 1},
+		{"the same batch again (a retry after a time-out that landed)", batch("w1", 1, 3, 1), 3, 1},
+		{"the next batch", batch("w1", 2, 2, 0), 5, 1},
+		{"an older batch arriving late", batch("w1", 1, 3, 1), 5, 1},
+		{"another writer's first batch", batch("w2", 1, 1, 1), 6, 2},
+		{"a count without a writer is always added", []cache.ClickCount{{ID: "once", Day: "20250303", Clicks: 1}}, 7, 2},
+	}
+	for _, st := range steps {
+		if err := c.AddClicks(ctx, st.batch); err != nil {
+			t.Fatalf("%s: AddClicks: %v", st.name, err)
+		}
+		s, err := c.Stats(ctx, "once", 1, now)
+		if err != nil {
+			t.Fatalf("%s: Stats: %v", st.name, err)
+		}
+		if s.Clicks != st.clicks || s.Scans != st.scans || s.Daily[0].Clicks != st.clicks {
+			t.Errorf("after %s: clicks %d, scans %d, today %d; want %d, %d, %d", st.name, s.Clicks, s.Scans, s.Daily[0].Clicks, st.clicks, st.scans, st.clicks)
+		}
+	}
+	if s, _ := c.Stats(ctx, "twice", 0, now); s.Clicks != 3 {
+		t.Errorf("twice: clicks %d, want 3 (one per distinct batch: w1#1, w1#2, w2#1)", s.Clicks)
+	}
+	if ttl := rdb.TTL(ctx, "rd:v1:{once}:d:20250303").Val(); ttl <= 9*24*time.Hour || ttl > 10*24*time.Hour {
+		t.Errorf("day key TTL = %v, want about the 10-day retention", ttl)
+	}
+}

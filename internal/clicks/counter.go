@@ -4,6 +4,8 @@ package clicks
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -67,6 +69,7 @@ type Counter struct {
 	sink   Sink
 	opts   Options
 	events chan event
+	writer string // this counter's name in the store's record of batches applied (random)
 
 	closing chan closeRequest // Close asks the aggregating goroutine to finish
 	done    chan struct{}     // closed when the aggregating goroutine has returned
@@ -117,9 +120,12 @@ func newCounter(sink Sink, opts Options) *Counter {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	var w [8]byte
+	_, _ = rand.Read(w[:]) // crypto/rand.Read never fails on supported platforms
 	return &Counter{
 		sink:    sink,
 		opts:    opts,
+		writer:  hex.EncodeToString(w[:]),
 		events:  make(chan event, opts.BufferSize),
 		closing: make(chan closeRequest),
 		done:    make(chan struct{}),
@@ -177,6 +183,10 @@ func (c *Counter) Close(ctx context.Context) error {
 type pending struct {
 	counts map[key]tally
 	days   map[int32]string // formatted days, so a flush formats each day once
+	// retry is a batch whose write failed, kept unchanged (same Seq) and written again before
+	// anything newer, so that the store, which applies each Seq once, never counts it twice.
+	retry []cache.ClickCount
+	seq   uint64 // the Seq of the last batch made
 }
 
 // run is the aggregating goroutine: it folds events into per-(id, day) counts and hands batches to a
@@ -243,11 +253,18 @@ func (c *Counter) add(p *pending, e event) {
 	c.held.Add(1)
 }
 
-// take removes up to MaxBatch counts from p and returns them as a batch, or nil if p is empty.
+// take returns the batch to write next: the one that failed, if any, else up to MaxBatch counts
+// removed from p under a new Seq; nil when there is nothing to write.
 func (c *Counter) take(p *pending) []cache.ClickCount {
+	if p.retry != nil {
+		batch := p.retry
+		p.retry = nil
+		return batch
+	}
 	if len(p.counts) == 0 {
 		return nil
 	}
+	p.seq++
 	batch := make([]cache.ClickCount, 0, min(len(p.counts), c.opts.MaxBatch))
 	for k, t := range p.counts {
 		if len(batch) == c.opts.MaxBatch {
@@ -258,7 +275,7 @@ func (c *Counter) take(p *pending) []cache.ClickCount {
 			day = time.Unix(int64(k.day)*86400, 0).UTC().Format("20060102")
 			p.days[k.day] = day
 		}
-		batch = append(batch, cache.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans})
+		batch = append(batch, cache.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Writer: c.writer, Seq: p.seq})
 		delete(p.counts, k)
 	}
 	if len(p.days) > 64 {
@@ -267,8 +284,9 @@ func (c *Counter) take(p *pending) []cache.ClickCount {
 	return batch
 }
 
-// finish accounts for a finished write of batch: on success its clicks are flushed; on failure they go
-// back into p to be written with the next batch.
+// finish accounts for a finished write of batch: on success its clicks are flushed; on failure the
+// batch is kept, unchanged, to be written again before anything newer (part of it may have landed:
+// the store skips what it has applied under the same Seq).
 func (c *Counter) finish(p *pending, batch []cache.ClickCount, err error) {
 	n := clicksIn(batch)
 	if err == nil {
@@ -276,28 +294,8 @@ func (c *Counter) finish(p *pending, batch []cache.ClickCount, err error) {
 		c.held.Add(-n)
 		return
 	}
-	lost := c.requeue(p, batch)
-	c.opts.Logger.Warn("write clicks", "err", err, "counts", len(batch), "clicks", n, "dropped", lost)
-}
-
-// requeue puts a batch that could not be written back into p, merging with what came in meanwhile; counts
-// that no longer fit under MaxPending are dropped. It returns how many clicks were dropped.
-func (c *Counter) requeue(p *pending, batch []cache.ClickCount) int64 {
-	var lost int64
-	for _, cc := range batch {
-		k := key{id: cc.ID, day: dayNumber(cc.Day)}
-		t, ok := p.counts[k]
-		if !ok && len(p.counts) >= c.opts.MaxPending {
-			lost += cc.Clicks
-			continue
-		}
-		t.clicks += cc.Clicks
-		t.scans += cc.Scans
-		p.counts[k] = t
-	}
-	c.dropped.Add(uint64(lost))
-	c.held.Add(-lost)
-	return lost
+	p.retry = batch
+	c.opts.Logger.Warn("write clicks", "err", err, "counts", len(batch), "clicks", n)
 }
 
 // shutdown drains the buffer, waits for the write under way, and writes everything left, trying again
@@ -322,7 +320,7 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []cache.Cli
 		}
 	}
 	var lastErr error
-	for len(p.counts) > 0 {
+	for len(p.counts) > 0 || p.retry != nil {
 		batch := c.take(p)
 		err := c.sink.AddClicks(ctx, batch)
 		if err == nil {
@@ -330,7 +328,7 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []cache.Cli
 			continue
 		}
 		lastErr = err
-		c.requeue(p, batch)
+		p.retry = batch
 		c.opts.Logger.Warn("write clicks at close", "err", err, "counts", len(batch))
 		retry := time.NewTimer(c.opts.FlushInterval)
 		select {
@@ -346,7 +344,8 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []cache.Cli
 
 // loseAll counts every click in p and in batch as dropped and empties p.
 func (c *Counter) loseAll(p *pending, batch []cache.ClickCount) {
-	n := clicksIn(batch)
+	n := clicksIn(batch) + clicksIn(p.retry)
+	p.retry = nil
 	for _, t := range p.counts {
 		n += t.clicks
 	}

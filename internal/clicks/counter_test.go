@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -263,21 +264,58 @@ func TestCounterMaxPending(t *testing.T) {
 	checkAccounts(t, c, 5, 2, 0)
 }
 
-func TestCounterRequeueBounded(t *testing.T) {
-	c := newCounter(newMemSink(), Options{MaxPending: 2})
-	p := &pending{counts: map[key]tally{{"x01", 20513}: {clicks: 1}}, days: map[int32]string{}}
-	c.held.Store(1 + 2 + 3 + 4)
-	day := time.Unix(20513*86400, 0).UTC().Format("20060102")
-	lost := c.requeue(p, []cache.ClickCount{
-		{ID: "a01", Day: day, Clicks: 2, Scans: 1},
-		{ID: "x01", Day: day, Clicks: 3, Scans: 3},
-		{ID: "b01", Day: day, Clicks: 4},
-	})
-	want := map[key]tally{{"x01", 20513}: {clicks: 4, scans: 3}, {"a01", 20513}: {clicks: 2, scans: 1}}
-	if fmt.Sprint(p.counts) != fmt.Sprint(want) || lost != 4 {
-		t.Errorf("requeue left %v and lost %d, want %v and 4", p.counts, lost, want)
+// batchSink records every batch it is given and fails the first failFirst of them.
+type batchSink struct {
+	mu        sync.Mutex // guards batches and failFirst
+	batches   [][]cache.ClickCount
+	failFirst int
+}
+
+func (b *batchSink) AddClicks(ctx context.Context, counts []cache.ClickCount) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batches = append(b.batches, slices.Clone(counts))
+	if b.failFirst > 0 {
+		b.failFirst--
+		return errors.New("redis timed out")
 	}
-	checkAccounts(t, c, 0, 4, 6)
+	return nil
+}
+
+// TestCounterRetriesAFailedBatchUnchanged checks what makes writes idempotent: a batch whose write
+// failed (it may have landed all the same) is written again with the same Writer and Seq and the same
+// counts, before any newer clicks, which go in a later batch under a higher Seq.
+func TestCounterRetriesAFailedBatchUnchanged(t *testing.T) {
+	sink := &batchSink{failFirst: 2}
+	c := newCounter(sink, Options{Now: fixedNow})
+	p := &pending{counts: map[key]tally{}, days: map[int32]string{}}
+	c.add(p, event{id: "a01", day: dayNumber("20260301")})
+	c.add(p, event{id: "a01", day: dayNumber("20260301"), scan: true})
+	first := c.take(p)
+	c.finish(p, first, sink.AddClicks(context.Background(), first))
+	c.add(p, event{id: "b01", day: dayNumber("20260301")}) // arrives while the first batch is failing
+	second := c.take(p)
+	c.finish(p, second, sink.AddClicks(context.Background(), second))
+	third := c.take(p)
+	c.finish(p, third, sink.AddClicks(context.Background(), third))
+	fourth := c.take(p)
+	if err := sink.AddClicks(context.Background(), fourth); err != nil {
+		t.Fatal(err)
+	}
+	c.finish(p, fourth, nil)
+
+	if len(first) != 1 || first[0].Writer == "" || first[0].Seq == 0 || first[0].Clicks != 2 || first[0].Scans != 1 {
+		t.Fatalf("first batch = %+v, want a01 with 2 clicks, 1 scan, a writer and a Seq", first)
+	}
+	for i, retry := range [][]cache.ClickCount{second, third} {
+		if !slices.Equal(retry, first) {
+			t.Errorf("retry %d = %+v, want the failed batch unchanged %+v", i+1, retry, first)
+		}
+	}
+	if len(fourth) != 1 || fourth[0].ID != "b01" || fourth[0].Writer != first[0].Writer || fourth[0].Seq <= first[0].Seq {
+		t.Errorf("batch after the retries = %+v, want b01 alone under the same writer and a higher Seq than %d", fourth, first[0].Seq)
+	}
+	checkAccounts(t, c, 3, 0, 0)
 }
 
 func TestCounterCloseGivesUp(t *testing.T) {
