@@ -127,7 +127,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 			}
 		}, nil)
 	}
-	counter := clicks.NewCounter(cache.NewCounters(st.rdb, cfg.ClickRetention), clicks.Options{
+	counters := cache.NewCounters(st.rdb, cfg.ClickRetention)
+	counter := clicks.NewCounter(counters, clicks.Options{
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
 	})
 	registerStats(m, links, counter, guard)
@@ -142,7 +143,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Targets:    sharedTargets{Lookup: lookup, bus: bus, logger: logger},
 		Clicks:     counter,
 		Records:    records,
-		Stats:      cache.NewCounters(st.rdb, cfg.ClickRetention),
+		Stats:      counters,
 		Ready:      st.ping,
 		Previewer:  preview.New(client, preview.Options{TTL: cfg.PreviewTTL, Logger: logger}),
 		Limits:     limits,

@@ -365,12 +365,3 @@ func clicksIn(batch []cache.ClickCount) int64 {
 	}
 	return n
 }
-
-// dayNumber turns a "20060102" day back into days since 1970-01-01.
-func dayNumber(day string) int32 {
-	t, err := time.Parse("20060102", day)
-	if err != nil {
-		return 0 // cannot happen: the day was formatted by take
-	}
-	return int32(t.Unix() / 86400)
-}

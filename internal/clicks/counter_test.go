@@ -417,3 +417,12 @@ func BenchmarkRecordParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(c.Dropped())/float64(b.N), "dropped/op")
 }
+
+// dayNumber turns a "20060102" day back into days since 1970-01-01.
+func dayNumber(day string) int32 {
+	t, err := time.Parse("20060102", day)
+	if err != nil {
+		return 0 // the tests pass well-formed days
+	}
+	return int32(t.Unix() / 86400)
+}

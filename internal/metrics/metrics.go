@@ -27,8 +27,8 @@ type Metrics struct {
 	// Redirects counts answers on the redirect routes by route ("go", "id") and outcome.
 	Redirects *prometheus.CounterVec
 	// GoTagged … IDNotFound are Redirects' children, pre-bound for the hot path.
-	GoTagged, GoStale, GoUntagged, GoRejected         prometheus.Counter
-	IDTagged, IDStale, IDUntagged, IDNotFound, IDPrev prometheus.Counter
+	GoTagged, GoStale, GoUntagged, GoRejected            prometheus.Counter
+	IDTagged, IDStale, IDUntagged, IDNotFound, IDPreview prometheus.Counter
 
 	// PlatformCalls counts calls to the AliExpress platform by result.
 	PlatformCalls *prometheus.CounterVec
@@ -82,7 +82,7 @@ func New() *Metrics {
 	m.IDStale = m.Redirects.WithLabelValues("id", Stale)
 	m.IDUntagged = m.Redirects.WithLabelValues("id", Untagged)
 	m.IDNotFound = m.Redirects.WithLabelValues("id", NotFound)
-	m.IDPrev = m.Redirects.WithLabelValues("id", Preview)
+	m.IDPreview = m.Redirects.WithLabelValues("id", Preview)
 	return m
 }
 

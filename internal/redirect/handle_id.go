@@ -84,7 +84,7 @@ func handleID(d Deps) idHandler {
 		bot := clicks.IsBot(ua)
 		if bot && d.Previewer != nil && r.Method == http.MethodGet && clicks.IsPreview(ua) {
 			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id); ok {
-				m.IDPrev.Inc()
+				m.IDPreview.Inc()
 				writeHTML(w, http.StatusOK, page)
 				return
 			}
@@ -166,6 +166,9 @@ func cappedID(l Limits, h idHandler) idHandler {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request, id string) {
-		l.capped(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, id) })).ServeHTTP(w, r)
+		if l.enter(w, r) {
+			defer l.leave()
+			h(w, r, id)
+		}
 	}
 }

@@ -65,20 +65,32 @@ func (l Limits) capped(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case l.inFlight <- struct{}{}:
-			defer func() { <-l.inFlight }()
+		if l.enter(w, r) {
+			defer l.leave()
 			next.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Retry-After", "1")
-			if isAPI(r.URL.Path) {
-				writeError(w, http.StatusServiceUnavailable, "too busy: try again in a moment")
-				return
-			}
-			http.Error(w, "too busy: try again in a moment", http.StatusServiceUnavailable)
 		}
 	})
 }
+
+// enter takes one of the capped routes' slots; when none is free it answers 503 itself and
+// returns false. A true return must be followed by leave.
+func (l Limits) enter(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case l.inFlight <- struct{}{}:
+		return true
+	default:
+	}
+	w.Header().Set("Retry-After", "1")
+	if isAPI(r.URL.Path) {
+		writeError(w, http.StatusServiceUnavailable, "too busy: try again in a moment")
+	} else {
+		http.Error(w, "too busy: try again in a moment", http.StatusServiceUnavailable)
+	}
+	return false
+}
+
+// leave gives back the slot enter took.
+func (l Limits) leave() { <-l.inFlight }
 
 // Admit reports whether the client of a click may cause a call to the platform now, and takes
 // a token. client is the click's *http.Request (resolve.Options.Admit's shape); anything else is admitted.
