@@ -421,3 +421,24 @@ func storePage(z zone, id string) Page {
 	u := o + "/store/" + id
 	return Page{Kind: Store, ID: u[len(u)-len(id):], URL: u}
 }
+
+// ShortKey returns the product id of a product's canonical URL on the main site
+// (https://www.aliexpress.com/item/<id>.html), which names the page as well in a third of the
+// memory; any other URL, canonical or not, is returned as it is. An id, all digits, is never
+// itself a canonical URL, so the two kinds of keys cannot meet. It does not allocate.
+func ShortKey(canonical string) string {
+	rest, ok := strings.CutPrefix(canonical, originCom+"/item/")
+	if !ok {
+		return canonical
+	}
+	id, ok := strings.CutSuffix(rest, ".html")
+	if !ok || id == "" {
+		return canonical
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return canonical
+		}
+	}
+	return id
+}

@@ -481,7 +481,36 @@ func FuzzParse(f *testing.F) {
 		if err != nil || again != p {
 			t.Fatalf("Parse(%q) = %+v; Parse(%q) = %+v, %v, want it unchanged", in, p, p.URL, again, err)
 		}
+		// A short key is the product's id, and names no other page.
+		if k := ShortKey(p.URL); k != p.URL && (p.Kind != Product || k != p.ID || p.SKU != "" || p.URL != originCom+"/item/"+k+".html") {
+			t.Fatalf("Parse(%q) = %+v; ShortKey(%q) = %q", in, p, p.URL, k)
+		}
 	})
+}
+
+func TestShortKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://www.aliexpress.com/item/1005001234567890.html", "1005001234567890"},
+		{"https://www.aliexpress.com/item/7.html", "7"},
+		// Other sites, a SKU, and anything not a canonical product URL keep their whole key.
+		{"https://www.aliexpress.us/item/1005001234567890.html", "https://www.aliexpress.us/item/1005001234567890.html"},
+		{"https://aliexpress.ru/item/1005001234567890.html", "https://aliexpress.ru/item/1005001234567890.html"},
+		{"https://www.aliexpress.com/item/1005001234567890.html?sku_id=12", "https://www.aliexpress.com/item/1005001234567890.html?sku_id=12"},
+		{"https://www.aliexpress.com/item/.html", "https://www.aliexpress.com/item/.html"},
+		{"https://www.aliexpress.com/item/10050a.html", "https://www.aliexpress.com/item/10050a.html"},
+		{"https://www.aliexpress.com/item/1005001234567890", "https://www.aliexpress.com/item/1005001234567890"},
+		{"https://www.aliexpress.com/store/1102", "https://www.aliexpress.com/store/1102"},
+		{"1005001234567890", "1005001234567890"},
+		{"", ""},
+	} {
+		if got := ShortKey(tc.in); got != tc.want {
+			t.Errorf("ShortKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	key := "https://www.aliexpress.com/item/1005001234567890.html"
+	if n := testing.AllocsPerRun(100, func() { _ = ShortKey(key) }); n != 0 {
+		t.Errorf("ShortKey allocates %v times, want 0", n)
+	}
 }
 
 func BenchmarkParseProduct(b *testing.B) {

@@ -76,9 +76,17 @@ type LinkOptions struct {
 	// Written, if set, is told of every entry Set has written to Redis, so that other replicas
 	// can drop their first-tier copy (see Bus). It runs in Set's goroutine, within RedisTimeout.
 	Written func(ctx context.Context, key string)
+	// Tier1Key, if set, gives the key under which the first tier holds a page's entry: a part
+	// of the page's key that no other page's Tier1Key returns (or the key itself), so that an
+	// entry costs less memory. It must not allocate: it runs on every Get.
+	Tier1Key func(key string) string
 }
 
 const (
+	// Tier1EntryBytes bounds the live heap that one first-tier entry costs, key and URL
+	// included, when the key is a product id (see LinkOptions.Tier1Key) and the URL an
+	// affiliate link of the usual length; a test holds the cache to it.
+	Tier1EntryBytes = 208
 	// DefaultTier1Size is the usual bound of the first tier, in entries.
 	DefaultTier1Size = 100_000
 	// DefaultTier1TTL is LinkOptions.Tier1TTL's default.
@@ -113,6 +121,7 @@ type Links struct {
 	redisTimeout time.Duration
 	now          func() time.Time
 	written      func(ctx context.Context, key string) // nil: nobody to tell
+	tier1Key     func(key string) string               // nil: the key itself
 
 	tier1Hits   atomic.Uint64
 	redisHits   atomic.Uint64
@@ -182,6 +191,7 @@ func NewLinks(rdb redis.UniversalClient, opts LinkOptions) *Links {
 		tier1TTL:     opts.Tier1TTL,
 		redisTimeout: opts.RedisTimeout,
 		written:      opts.Written,
+		tier1Key:     opts.Tier1Key,
 		now:          opts.Now,
 	}
 	if l.tier1TTL == 0 {
@@ -195,6 +205,9 @@ func NewLinks(rdb redis.UniversalClient, opts LinkOptions) *Links {
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	if l.tier1Key == nil {
+		l.tier1Key = func(key string) string { return key }
 	}
 	// Concurrent clicks' GETs share round trips to Redis when the client can batch them: one
 	// round trip a click costs more CPU in system calls than the click's own work. The deferred
@@ -288,7 +301,7 @@ func (l *Links) held(key string, now time.Time) (tier1Entry, bool) {
 	if l.tier1 == nil {
 		return tier1Entry{}, false
 	}
-	e, ok := l.tier1.GetIfPresent(key)
+	e, ok := l.tier1.GetIfPresent(l.tier1Key(key))
 	if !ok {
 		return tier1Entry{}, false
 	}
@@ -301,7 +314,7 @@ func (l *Links) held(key string, now time.Time) (tier1Entry, bool) {
 
 // dropExpired removes key from the first tier unless its entry has changed since it was read as e.
 func (l *Links) dropExpired(key string, e tier1Entry) {
-	l.tier1.ComputeIfPresent(key, func(cur tier1Entry) (tier1Entry, otter.ComputeOp) {
+	l.tier1.ComputeIfPresent(l.tier1Key(key), func(cur tier1Entry) (tier1Entry, otter.ComputeOp) {
 		if cur != e {
 			return cur, otter.CancelOp
 		}
@@ -312,7 +325,7 @@ func (l *Links) dropExpired(key string, e tier1Entry) {
 // extend lets the first tier answer with e for another Tier1TTL, unless the entry has changed
 // since it was read.
 func (l *Links) extend(key string, e tier1Entry, now time.Time) {
-	l.tier1.ComputeIfPresent(key, func(cur tier1Entry) (tier1Entry, otter.ComputeOp) {
+	l.tier1.ComputeIfPresent(l.tier1Key(key), func(cur tier1Entry) (tier1Entry, otter.ComputeOp) {
 		if cur != e {
 			return cur, otter.CancelOp
 		}
@@ -369,9 +382,6 @@ func (l *Links) setRedis(ctx context.Context, key string, link Link, now time.Ti
 	return nil
 }
 
-// putTier1 stores link for key in the first tier. The key and the URL are copied into one
-// allocation of their own: neither then keeps alive a larger string it was cut from (the URL
-// is a part of the Redis value it was read from), and an entry costs one heap object less.
 // redisGet returns key's value, or redis.Nil. The autopipeliner goes on with a command whose
 // caller has stopped waiting, so the wait itself ends with ctx.
 func (l *Links) redisGet(ctx context.Context, key string) (string, error) {
@@ -392,10 +402,15 @@ func (l *Links) redisGet(ctx context.Context, key string) (string, error) {
 	return cmd.Val(), nil
 }
 
+// putTier1 stores link for key in the first tier, under Tier1Key(key). The key and the URL are
+// copied into one allocation of their own: neither then keeps alive a larger string it was cut
+// from (the URL is a part of the Redis value it was read from), and an entry costs one heap
+// object less.
 func (l *Links) putTier1(key string, link Link, now time.Time) {
 	if l.tier1 == nil {
 		return
 	}
+	key = l.tier1Key(key)
 	stale := unixNano(link.StaleUntil)
 	if now.UnixNano() >= stale {
 		l.tier1.Invalidate(key)
@@ -430,7 +445,7 @@ func (l *Links) recheck(staleUntil int64, now time.Time) int64 {
 // change made through another replica is taken in before Tier1TTL.
 func (l *Links) Forget(key string) {
 	if l.tier1 != nil {
-		l.tier1.Invalidate(key)
+		l.tier1.Invalidate(l.tier1Key(key))
 	}
 }
 

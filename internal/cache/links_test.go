@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/redistest"
 )
@@ -533,4 +534,43 @@ func BenchmarkLinksSet(b *testing.B) {
 		_ = l.Set(ctx, "https://www.aliexpress.com/item/1005001.html", link)
 	}
 	b.ReportMetric(float64(l.Stats().RedisErrors)/float64(b.N), "errors/op")
+}
+
+// With Tier1Key, the first tier holds pages under their short keys, and every method finds
+// them there by the page's own key.
+func TestLinksTier1Key(t *testing.T) {
+	clk := newClock()
+	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 100, Now: clk.Now, Tier1Key: aliurl.ShortKey})
+	ctx := context.Background()
+	pages := map[string]string{
+		"https://www.aliexpress.com/item/1005001.html": "https://s.click.aliexpress.com/e/_a",
+		"https://www.aliexpress.com/item/1005002.html": "https://s.click.aliexpress.com/e/_b",
+		"https://www.aliexpress.us/item/1005001.html":  "https://s.click.aliexpress.com/e/_c",
+		"https://www.aliexpress.com/store/1102":        "https://s.click.aliexpress.com/e/_d",
+	}
+	for page, link := range pages {
+		if err := l.Set(ctx, page, tagged(link, clk.Now(), time.Hour, 2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for page, link := range pages {
+		if got, ok := l.Peek(page); !ok || got.URL != link {
+			t.Errorf("Peek(%q) = %+v, %v; want %s", page, got, ok, link)
+		}
+	}
+	l.Forget("https://www.aliexpress.com/item/1005001.html")
+	if got, ok := l.Peek("https://www.aliexpress.com/item/1005001.html"); ok {
+		t.Errorf("after Forget, Peek = %+v, want nothing", got)
+	}
+	if got, ok, err := l.Get(ctx, "https://www.aliexpress.us/item/1005001.html"); !ok || err != nil || got.URL != "https://s.click.aliexpress.com/e/_c" {
+		t.Errorf("the same product on another site: Get = %+v, %v, %v", got, ok, err)
+	}
+	// Past StaleUntil, the entry is dropped under its short key too.
+	clk.Advance(3 * time.Hour)
+	if got, ok, _ := l.Get(ctx, "https://www.aliexpress.com/item/1005002.html"); ok {
+		t.Errorf("past StaleUntil, Get = %+v, want a miss", got)
+	}
+	if n := l.Stats().Tier1Len; n != 2 {
+		t.Errorf("the first tier holds %d entries, want 2 (the expired one dropped)", n)
+	}
 }

@@ -160,7 +160,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if err != nil {
 		t.Fatalf("affiliate.New: %v", err)
 	}
-	e.links = cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 10_000, Now: e.clock.Now})
+	e.links = cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 10_000, Now: e.clock.Now, Tier1Key: aliurl.ShortKey})
 	resolver := resolve.New(e.links, client, resolve.Options{
 		LinkTTL: opts.LinkTTL, NegativeTTL: opts.NegativeTTL,
 		UpstreamTimeout: opts.UpstreamTimeout, LoadTimeout: opts.LoadTimeout,
