@@ -90,6 +90,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	links := cache.NewLinks(st.links, cache.LinkOptions{
 		Tier1Size: cfg.CacheSize, Tier1TTL: cfg.CacheTTL, RedisTimeout: cfg.RedisTimeout, Written: written,
+		Tier1Key: aliurl.ShortKey,
 	})
 	limits := redirect.NewLimits(redirect.LimitOptions{
 		PlatformRate: cfg.ClientRate, PlatformBurst: cfg.ClientBurst,
@@ -162,7 +163,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "store", st.kind, "dev", *dev)
+	logger.Info("listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "store", st.kind, "dev", *dev,
+		"cache_size", cfg.CacheSize, "memory_limit", memoryLimit())
 	if banner != "" {
 		fmt.Fprint(stderr, banner)
 	}

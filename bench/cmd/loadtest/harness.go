@@ -104,6 +104,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	h.env = env{
 		bin: svcBin, dir: h.dir, redisURL: redisURL, platform: h.fake.URL + "/sync",
 		pcfg: h.platform.Config(), batchSize: o.batch, batchWindow: o.batchWindow,
+		redisQuery: o.redisQuery, settings: o.serviceEnv,
 	}
 	rep := newReport(o)
 

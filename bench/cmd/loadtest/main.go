@@ -49,6 +49,8 @@ type options struct {
 	out              string
 	scenarios        string
 	limit            time.Duration
+	serviceEnv       []string // KEY=VALUE settings given to every start of the service
+	redisQuery       string   // appended to the service's REDIS_URL, e.g. pool_size=4
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -72,6 +74,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "where the markdown report is written (empty: nowhere)")
 	fs.StringVar(&o.scenarios, "scenarios", "hot-go,hot-id,zipf,redis,cold,soak", "comma-separated scenarios to run (baseline always runs)")
 	fs.DurationVar(&o.limit, "limit", 30*time.Minute, "the whole run stops after this long, whatever it is doing")
+	fs.Func("service-env", "a `KEY=VALUE` setting for the service, over the harness's own (repeatable), to measure another setting", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" || k == "REDIS_URL" {
+			return errors.New("want KEY=VALUE, and not REDIS_URL (see -redis-query)")
+		}
+		o.serviceEnv = append(o.serviceEnv, v)
+		return nil
+	})
+	fs.StringVar(&o.redisQuery, "redis-query", "", "query appended to the service's REDIS_URL, to measure the client's options (e.g. pool_size=4&read_timeout=100ms)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -27,6 +27,8 @@ type env struct {
 	pcfg        affiliatetest.PlatformConfig
 	batchSize   int
 	batchWindow time.Duration
+	redisQuery  string   // appended to redisURL for the service
+	settings    []string // KEY=VALUE, over the harness's own
 }
 
 // service is one running instance of the redirector.
@@ -46,7 +48,7 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 	vars := []string{
 		"LISTEN_ADDR=127.0.0.1:" + strconv.Itoa(port),
 		"BASE_URL=" + base,
-		"REDIS_URL=" + e.redisURL,
+		"REDIS_URL=" + serviceRedisURL(e),
 		"ALIEXPRESS_APP_KEY=" + e.pcfg.AppKey,
 		"ALIEXPRESS_APP_SECRET=" + e.pcfg.Secret,
 		"ALIEXPRESS_TRACKING_ID=" + e.pcfg.TrackingID,
@@ -66,7 +68,8 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 		"CLIENT_BURST=100000",
 		"LOG_LEVEL=warn",
 	}
-	vars = append(vars, extra...)
+	vars = append(vars, e.settings...)
+	vars = append(vars, extra...) // the last of a key's values counts
 	p, err := ps.start(name, e.dir, e.bin, nil, vars)
 	if err != nil {
 		return nil, err
@@ -187,4 +190,12 @@ func (p promText) sum(name string) float64 {
 		}
 	}
 	return total
+}
+
+// serviceRedisURL is the REDIS_URL the service gets: the harness's Redis, with -redis-query.
+func serviceRedisURL(e env) string {
+	if e.redisQuery == "" {
+		return e.redisURL
+	}
+	return e.redisURL + "?" + e.redisQuery
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"math"
+	"runtime/debug"
+	"testing"
+
+	"github.com/redirector/redirector/internal/cache"
+)
+
+func TestApplyMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	for _, tc := range []struct {
+		name    string
+		environ []string
+		want    int64
+	}{
+		{"defaults", []string{"PATH=/bin"}, memoryBase + cache.DefaultTier1Size*cache.Tier1EntryBytes},
+		{"a million entries", []string{"CACHE_SIZE=1000000"}, memoryBase + 1_000_000*cache.Tier1EntryBytes},
+		{"no first tier", []string{"CACHE_SIZE=0"}, memoryBase},
+		{"GOMEMLIMIT wins", []string{"CACHE_SIZE=1000000", "GOMEMLIMIT=1GiB"}, math.MaxInt64},
+		{"GOMEMLIMIT=off wins", []string{"GOMEMLIMIT=off"}, math.MaxInt64},
+		{"CACHE_SIZE not a number: run reports it", []string{"CACHE_SIZE=lots"}, math.MaxInt64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64) // as the runtime starts without GOMEMLIMIT
+			applyMemoryLimit(tc.environ)
+			if got := debug.SetMemoryLimit(-1); got != tc.want {
+				t.Errorf("memory limit %d, want %d", got, tc.want)
+			}
+		})
+	}
+	// The limit the memory target is measured with: a million entries under 300 MB.
+	if got := memoryBudget(1_000_000); got >= 300_000_000 {
+		t.Errorf("memoryBudget(1,000,000) = %d, not under 300 MB", got)
+	}
+}
