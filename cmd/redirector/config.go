@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -62,6 +63,7 @@ type config struct {
 	ClickRetention time.Duration `env:"CLICK_RETENTION" envDefault:"2160h"`
 
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+	DebugAddr       string        `env:"DEBUG_ADDR"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 
 	trusted  []netip.Prefix // parsed TrustedProxies
@@ -141,6 +143,9 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	}
 	if cfg.CacheSize < 0 {
 		problems = append(problems, "CACHE_SIZE must not be negative")
+	}
+	if _, _, err := net.SplitHostPort(cfg.DebugAddr); cfg.DebugAddr != "" && err != nil {
+		problems = append(problems, "DEBUG_ADDR must be a host:port such as 127.0.0.1:6060")
 	}
 	if cfg.BreakerFailures < 1 {
 		problems = append(problems, "BREAKER_FAILURES must be at least 1")

@@ -310,6 +310,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"cache size negative", []string{"CACHE_SIZE=-1"}, []string{"CACHE_SIZE"}},
 		{"trusted proxy not an address", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, []string{"TRUSTED_PROXIES"}},
 		{"log level unknown", []string{"LOG_LEVEL=loud"}, []string{"LOG_LEVEL"}},
+		{"debug address without a port", []string{"DEBUG_ADDR=localhost"}, []string{"DEBUG_ADDR"}},
 		{"redis url not redis", []string{"REDIS_URL=http://127.0.0.1:1/0"}, []string{"REDIS_URL"}},
 		{"several at once", []string{"LINK_TTL=abc", "BASE_URL=ftp://x", "CLICK_FLUSH=0s"}, []string{"LINK_TTL", "BASE_URL", "CLICK_FLUSH"}},
 	}
@@ -579,5 +580,33 @@ func TestImportRejectsBadFile(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"export"}, nil, strings.NewReader(""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Errorf("export without REDIS_URL = %v, want an error naming REDIS_URL", err)
+	}
+}
+
+// DEBUG_ADDR serves Go's profiles there, and only there.
+func TestDebugAddrServesProfiles(t *testing.T) {
+	t.Parallel()
+	debug := freeAddr(t)
+	s := startRun(t, []string{"-dev"}, []string{"DEBUG_ADDR=" + debug})
+	resp, err := s.client.Get("http://" + debug + "/debug/pprof/profile?seconds=1")
+	if err != nil {
+		t.Fatalf("GET the CPU profile: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// A CPU profile is gzip-compressed protobuf.
+	if resp.StatusCode != http.StatusOK || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Fatalf("GET the CPU profile = %d, %d bytes starting %q; want 200 and a gzip stream", resp.StatusCode, len(body), body[:min(len(body), 16)])
+	}
+	resp, err = s.client.Get(s.base + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the service's own address = %d, want 404", resp.StatusCode)
+	}
+	if err := s.stop(t); err != nil {
+		t.Errorf("run returned %v after a stop", err)
 	}
 }

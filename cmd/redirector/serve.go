@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/redirector/redirector/internal/affiliate"
@@ -171,6 +172,14 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if cfg.DebugAddr != "" {
+		dbg, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		defer dbg.Close()
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -242,4 +251,23 @@ func publish(ctx context.Context, bus *cache.Bus, logger *slog.Logger, kind, key
 	if err := bus.Publish(ctx, kind, key); err != nil {
 		logger.Warn("announce change", "kind", kind, "key", key, "err", err)
 	}
+}
+
+// serveDebug serves Go's profiles (net/http/pprof) on addr, apart from the service's own
+// listener, so that they are reachable only where addr is (a loopback address, say).
+func serveDebug(addr string, logger *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on DEBUG_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("serving profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	return srv, nil
 }

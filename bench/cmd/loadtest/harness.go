@@ -36,6 +36,9 @@ type harness struct {
 	env      env
 	baseURL  string // the baseline server
 	baseProc *proc
+	// profiled lists the CPU profiles taken (-pprof) per scenario, one a measured slice. Only
+	// the goroutine measure waits for writes it.
+	profiled map[string][]string
 }
 
 // logsDir is where the children's logs are kept after a run (git ignores bench/out).
@@ -104,7 +107,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	h.env = env{
 		bin: svcBin, dir: h.dir, redisURL: redisURL, platform: h.fake.URL + "/sync",
 		pcfg: h.platform.Config(), batchSize: o.batch, batchWindow: o.batchWindow,
-		redisQuery: o.redisQuery, settings: o.serviceEnv,
+		redisQuery: o.redisQuery, settings: o.serviceEnv, pprof: o.pprof,
 	}
 	rep := newReport(o)
 
@@ -195,14 +198,25 @@ func (h *harness) measure(ctx context.Context, svc *service, spec loadSpec) (win
 	var calls0 int
 	var snapErr error
 	var prof *proc
+	var cpu chan error
+	throughput := spec.pacer == nil // the throughput scenarios, not the long soak
 	spec.atWindow = func() {
 		calls0 = h.platform.Calls()
 		w.before, snapErr = svc.metrics(ctx)
-		if h.opts.perf && spec.pacer == nil && !spec.noProfile { // the throughput scenarios, not the long soak
+		if h.opts.perf && throughput && !spec.noProfile {
 			prof, snapErr = h.startPerf(spec)
+		}
+		if svc.debug != "" && throughput { // every slice: their profiles add up
+			cpu = make(chan error, 1)
+			go func() { cpu <- h.takeCPUProfile(ctx, svc, spec) }()
 		}
 	}
 	m, err := run(ctx, spec)
+	if cpu != nil {
+		if perr := <-cpu; err == nil {
+			err = perr
+		}
+	}
 	if err != nil {
 		return w, err
 	}

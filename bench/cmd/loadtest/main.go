@@ -46,6 +46,7 @@ type options struct {
 	soakRate         int
 	mem1m            bool
 	perf             bool
+	pprof            bool
 	out              string
 	scenarios        string
 	limit            time.Duration
@@ -71,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.soakRate, "soak-rate", 2000, "requests per second during the soak")
 	fs.BoolVar(&o.mem1m, "mem1m", false, "also measure RSS with 1,000,000 entries in the first tier (about 3 minutes)")
 	fs.BoolVar(&o.perf, "perf", false, "profile the whole machine with perf during each throughput scenario's window (not the soak); reports go to "+profilesDir)
+	fs.BoolVar(&o.pprof, "pprof", false, "take Go CPU profiles of the service (DEBUG_ADDR) during each throughput scenario's measured slices; they and their merged top functions go to "+profilesDir)
 	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "where the markdown report is written (empty: nowhere)")
 	fs.StringVar(&o.scenarios, "scenarios", "hot-go,hot-id,zipf,redis,cold,soak", "comma-separated scenarios to run (baseline always runs)")
 	fs.DurationVar(&o.limit, "limit", 30*time.Minute, "the whole run stops after this long, whatever it is doing")

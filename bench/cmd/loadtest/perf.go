@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,5 +77,70 @@ func (h *harness) reportPerf(ctx context.Context, p *proc, spec loadSpec) error 
 		}
 	}
 	h.logf("%s: perf reports in %s/%s-*.txt", spec.name, profilesDir, perfName(spec))
+	return nil
+}
+
+// takeCPUProfile fetches a Go CPU profile of svc as long as spec's measured window (whole
+// seconds, at least one), saves it in profilesDir as the scenario's next slice, and writes the
+// top functions of all its slices so far, merged, beside it.
+func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpec) error {
+	secs := max(int(spec.duration/time.Second), 1)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, svc.debug+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: status %d", resp.StatusCode)
+	}
+	if err := os.MkdirAll(profilesDir, 0o755); err != nil {
+		return err
+	}
+	name := perfName(spec)
+	if h.profiled == nil {
+		h.profiled = map[string][]string{}
+	}
+	if len(h.profiled[name]) == 0 { // the scenario's first slice: drop an earlier run's
+		old, _ := filepath.Glob(filepath.Join(profilesDir, name+"-cpu-*.pprof"))
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
+	path := filepath.Join(profilesDir, fmt.Sprintf("%s-cpu-%d.pprof", name, len(h.profiled[name])+1))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	h.profiled[name] = append(h.profiled[name], path)
+	slices := h.profiled[name]
+	var out bytes.Buffer
+	for _, sort := range [][]string{{"-top"}, {"-top", "-cum"}} {
+		args := append([]string{"tool", "pprof"}, sort...)
+		args = append(args, "-nodecount=40", h.env.bin)
+		cmd := exec.CommandContext(ctx, "go", append(args, slices...)...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go tool pprof: %w: %s", err, out.String())
+		}
+		out.WriteString("\n")
+	}
+	top := filepath.Join(profilesDir, name+"-cpu-top.txt")
+	if err := os.WriteFile(top, out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	h.logf("%s: Go CPU profile of the service, %d slices merged, in %s", spec.name, len(slices), top)
 	return nil
 }

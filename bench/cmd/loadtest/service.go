@@ -28,13 +28,15 @@ type env struct {
 	batchSize   int
 	batchWindow time.Duration
 	redisQuery  string   // appended to redisURL for the service
+	pprof       bool     // serve Go's profiles on a DEBUG_ADDR of the service's own
 	settings    []string // KEY=VALUE, over the harness's own
 }
 
 // service is one running instance of the redirector.
 type service struct {
 	*proc
-	base string // http://127.0.0.1:port
+	base  string // http://127.0.0.1:port
+	debug string // http://127.0.0.1:port of DEBUG_ADDR; empty without env.pprof
 }
 
 // startService runs the redirector with cacheSize first-tier entries (0 disables the tier) and
@@ -68,6 +70,15 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 		"CLIENT_BURST=100000",
 		"LOG_LEVEL=warn",
 	}
+	var debug string
+	if e.pprof {
+		dport, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		vars = append(vars, "DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(dport))
+		debug = "http://127.0.0.1:" + strconv.Itoa(dport)
+	}
 	vars = append(vars, e.settings...)
 	vars = append(vars, extra...) // the last of a key's values counts
 	p, err := ps.start(name, e.dir, e.bin, nil, vars)
@@ -78,7 +89,7 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 		p.stop()
 		return nil, err
 	}
-	return &service{proc: p, base: base}, nil
+	return &service{proc: p, base: base, debug: debug}, nil
 }
 
 // metrics returns the service's /metrics, parsed.
