@@ -9,18 +9,24 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 )
 
-// memoryBase is the part of the default memory limit that is not the first tier's: the
-// runtime, the connections, the loads in flight and the other caches, with room to spare.
-const memoryBase = 64 << 20
+const (
+	// memoryBase is the part of the default memory limit that is not the first tier's: the
+	// runtime, the connections, the loads in flight and the other caches.
+	memoryBase = 64 << 20
+	// memoryFloor is the least default memory limit: room for a burst of connections (each
+	// holds some 20 KB while it is open) well above what a small first tier needs, so that the
+	// limit only binds when the first tier is large.
+	memoryFloor = 256 << 20
+)
 
 // memoryBudget is the soft memory limit the service sets itself, unless GOMEMLIMIT is set:
-// memoryBase plus cache.Tier1EntryBytes for every entry the first tier may hold. The Go
-// collector otherwise lets the heap grow to twice what is live before it runs, which, with a
-// large first tier, is hundreds of megabytes held for nothing; under the limit it runs as
-// often as it must to stay below it. A first tier of a million entries then fits in under
-// 300 MB (bench/RESULTS.md).
+// memoryBase plus cache.Tier1EntryBytes for every entry the first tier may hold, and at least
+// memoryFloor. The Go collector otherwise lets the heap grow to twice what is live before it
+// runs, which, with a large first tier, is hundreds of megabytes held for nothing; near the
+// limit it runs as often as it must to stay below it. A first tier of a million entries then
+// fits in under 300 MB (bench/RESULTS.md).
 func memoryBudget(cacheSize int) int64 {
-	return memoryBase + int64(max(cacheSize, 0))*cache.Tier1EntryBytes
+	return max(memoryFloor, memoryBase+int64(max(cacheSize, 0))*cache.Tier1EntryBytes)
 }
 
 // applyMemoryLimit sets memoryBudget as the runtime's soft memory limit, sized by environ's

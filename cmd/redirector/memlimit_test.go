@@ -16,9 +16,10 @@ func TestApplyMemoryLimit(t *testing.T) {
 		environ []string
 		want    int64
 	}{
-		{"defaults", []string{"PATH=/bin"}, memoryBase + cache.DefaultTier1Size*cache.Tier1EntryBytes},
+		{"defaults: the floor", []string{"PATH=/bin"}, memoryFloor},
 		{"a million entries", []string{"CACHE_SIZE=1000000"}, memoryBase + 1_000_000*cache.Tier1EntryBytes},
-		{"no first tier", []string{"CACHE_SIZE=0"}, memoryBase},
+		{"two million entries", []string{"CACHE_SIZE=2000000"}, memoryBase + 2_000_000*cache.Tier1EntryBytes},
+		{"no first tier: the floor", []string{"CACHE_SIZE=0"}, memoryFloor},
 		{"GOMEMLIMIT wins", []string{"CACHE_SIZE=1000000", "GOMEMLIMIT=1GiB"}, math.MaxInt64},
 		{"GOMEMLIMIT=off wins", []string{"GOMEMLIMIT=off"}, math.MaxInt64},
 		{"CACHE_SIZE not a number: run reports it", []string{"CACHE_SIZE=lots"}, math.MaxInt64},
