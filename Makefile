@@ -34,9 +34,10 @@ lint:
 	scripts/govulncheck.sh
 
 ## bench: Go micro-benchmarks of the hot path, then a load test of the real binary
+## (flags for the load test in BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-mem1m -pprof")
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) run ./bench/cmd/loadtest
+	$(GO) run ./bench/cmd/loadtest $(BENCH_FLAGS)
 
 ## bench-go: the Go micro-benchmarks alone
 bench-go:
