@@ -26,28 +26,23 @@ const (
 // limit it runs as often as it must to stay below it. A first tier of a million entries then
 // fits in under 300 MB (bench/RESULTS.md).
 func memoryBudget(cacheSize int) int64 {
-	return max(memoryFloor, memoryBase+int64(max(cacheSize, 0))*cache.Tier1EntryBytes)
+	return max(memoryFloor, memoryBase+int64(cacheSize)*cache.Tier1EntryBytes)
 }
 
 // applyMemoryLimit sets memoryBudget as the runtime's soft memory limit, sized by environ's
 // CACHE_SIZE, unless environ sets GOMEMLIMIT (which the runtime has applied already, "off"
-// included) or a CACHE_SIZE that is not a number (which run reports).
+// included) or a configuration that cannot be served (which run reports).
 func applyMemoryLimit(environ []string) {
-	size := cache.DefaultTier1Size
 	for _, kv := range environ {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "GOMEMLIMIT":
+		if strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			return
-		case "CACHE_SIZE":
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return
-			}
-			size = n
 		}
 	}
-	debug.SetMemoryLimit(memoryBudget(size))
+	cfg, err := loadConfig(environ, true) // true: the credentials do not size anything
+	if err != nil {
+		return
+	}
+	debug.SetMemoryLimit(memoryBudget(cfg.CacheSize))
 }
 
 // memoryLimit describes the runtime's soft memory limit, for the startup log.

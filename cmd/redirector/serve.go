@@ -160,6 +160,13 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
+	if cfg.DebugAddr != "" {
+		dbg, err := serveDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer dbg.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
@@ -172,14 +179,6 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	if cfg.DebugAddr != "" {
-		dbg, err := serveDebug(cfg.DebugAddr, logger)
-		if err != nil {
-			_ = srv.Close()
-			return err
-		}
-		defer dbg.Close()
-	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
