@@ -36,9 +36,10 @@ const (
 	fieldScans  = "scans"
 )
 
-// Counters keeps click counts per short link: totals for its whole life in the hash rd:v1:{<id>}:n and
-// one hash per UTC day, rd:v1:{<id>}:d:<YYYYMMDD>, which expires after the retention (counted from its
-// last write). Its methods are safe for concurrent use.
+// Counters keeps click counts per short link: totals for its whole life in the hash rd:v1:{<id>}:n, kept
+// as long as the link's record (live or tombstone), and one hash per UTC day, rd:v1:{<id>}:d:<YYYYMMDD>,
+// which expires after the retention (counted from its last write). Only links with a record are
+// counted. Its methods are safe for concurrent use.
 type Counters struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
@@ -63,22 +64,27 @@ func appliedKey(id string) string { return recordKeyPrefix + id + "}:w" }
 // appliedTTL is how long a writer's last Seq is remembered for a link: far longer than any retry.
 const appliedTTL = 7 * 24 * time.Hour
 
-// addClicksScript adds a count unless its writer's batch was applied already.
-// KEYS: totals, day, applied. ARGV: clicks, scans, day TTL (ms), writer, seq, applied TTL (ms).
+// addClicksScript adds a count unless the link has no record, or its writer's batch was applied
+// already. Returns 1 when added, 0 when skipped.
+// KEYS: record, totals, day, applied. ARGV: clicks, scans, day TTL (ms), writer ("" for none), seq,
+// applied TTL (ms).
 var addClicksScript = redis.NewScript(`
-local last = tonumber(redis.call('HGET', KEYS[3], ARGV[4]) or '0')
-if tonumber(ARGV[5]) <= last then return 0 end
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
+if redis.call('HEXISTS', KEYS[1], 'target') == 0 then return 0 end
+if ARGV[4] ~= '' then
+  local last = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
+  if tonumber(ARGV[5]) <= last then return 0 end
+  redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+end
 if ARGV[1] ~= '0' then
-  redis.call('HINCRBY', KEYS[1], 'clicks', ARGV[1])
   redis.call('HINCRBY', KEYS[2], 'clicks', ARGV[1])
+  redis.call('HINCRBY', KEYS[3], 'clicks', ARGV[1])
 end
 if ARGV[2] ~= '0' then
-  redis.call('HINCRBY', KEYS[1], 'scans', ARGV[2])
   redis.call('HINCRBY', KEYS[2], 'scans', ARGV[2])
+  redis.call('HINCRBY', KEYS[3], 'scans', ARGV[2])
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 `)
 
@@ -97,7 +103,9 @@ type Day struct {
 }
 
 // AddClicks adds each count to its link's totals and to its day, and sets the day's expiry to the
-// retention, all in one pipeline (one round trip per server). Counts are checked first: an empty or
+// retention, all in one pipeline (one round trip per server). A count whose link has no record (live
+// or deleted) is skipped: every counter key belongs to a record (see the key layout in records.go),
+// so clicks on ids nobody created cannot make the store grow. Counts are checked first: an empty or
 // brace-carrying id, a Day that is not a "20060102" date, or negative numbers make it return an error
 // having written nothing. Entries with nothing to add are skipped. The batch is not a transaction (its
 // keys lie in many cluster slots): when the store fails midway, an error is returned and part of the
@@ -125,21 +133,8 @@ func (c *Counters) AddClicks(ctx context.Context, counts []ClickCount) error {
 			if cc.Clicks == 0 && cc.Scans == 0 {
 				continue
 			}
-			total, day := counterKey(cc.ID), dayKey(cc.ID, cc.Day)
-			if cc.Writer != "" {
-				addClicksScript.EvalSha(ctx, p, []string{total, day, appliedKey(cc.ID)},
-					cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL)
-				continue
-			}
-			if cc.Clicks != 0 {
-				p.HIncrBy(ctx, total, fieldClicks, cc.Clicks)
-				p.HIncrBy(ctx, day, fieldClicks, cc.Clicks)
-			}
-			if cc.Scans != 0 {
-				p.HIncrBy(ctx, total, fieldScans, cc.Scans)
-				p.HIncrBy(ctx, day, fieldScans, cc.Scans)
-			}
-			p.Expire(ctx, day, c.retention)
+			addClicksScript.EvalSha(ctx, p, []string{recordKey(cc.ID), counterKey(cc.ID), dayKey(cc.ID, cc.Day), appliedKey(cc.ID)},
+				cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL)
 		}
 		return nil
 	})

@@ -19,6 +19,7 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 	now := time.Date(2025, 3, 3, 23, 59, 0, 0, time.UTC)
 	ctx := context.Background()
 	c := cache.NewCounters(rdb, retention)
+	mustRecords(t, rdb, "a", "b", "c")
 
 	batches := [][]cache.ClickCount{
 		{
@@ -121,6 +122,7 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 func TestCountersDefaultRetention(t *testing.T) {
 	ctx := context.Background()
 	rdb := openRedisServer(t)
+	mustRecords(t, rdb, "a")
 	for _, retention := range []time.Duration{0, -time.Hour} {
 		c := cache.NewCounters(rdb, retention)
 		if err := c.AddClicks(ctx, []cache.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
@@ -187,7 +189,11 @@ func BenchmarkAddClicks(b *testing.B) {
 	}
 	for _, be := range storeBackends() {
 		b.Run(be.name, func(b *testing.B) {
-			c := cache.NewCounters(be.open(b), 0)
+			rdb := be.open(b)
+			for _, cc := range batch {
+				mustRecords(b, rdb, cc.ID)
+			}
+			c := cache.NewCounters(rdb, 0)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := c.AddClicks(ctx, batch); err != nil {
@@ -206,6 +212,7 @@ func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
 	c := cache.NewCounters(rdb, 10*24*time.Hour)
+	mustRecords(t, rdb, "once", "twice")
 	batch := func(writer string, seq uint64, clicks, scans int64) []cache.ClickCount {
 		return []cache.ClickCount{
 			{ID: "once", Day: "20250303", Clicks: clicks, Scans: scans, Writer: writer, Seq: seq},
@@ -241,5 +248,62 @@ func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
 	}
 	if ttl := rdb.TTL(ctx, "rd:v1:{once}:d:20250303").Val(); ttl <= 9*24*time.Hour || ttl > 10*24*time.Hour {
 		t.Errorf("day key TTL = %v, want about the 10-day retention", ttl)
+	}
+}
+
+// mustRecords creates a live record for each id, as the counters count only links that have one.
+func mustRecords(t testing.TB, rdb redis.UniversalClient, ids ...string) {
+	t.Helper()
+	records := cache.NewRecords(rdb)
+	for _, id := range ids {
+		if err := records.Create(context.Background(), cache.Record{ID: id, Target: "https://www.aliexpress.com/store/" + id}); err != nil {
+			t.Fatalf("Create(%s): %v", id, err)
+		}
+	}
+}
+
+func TestCountersOnlyForRecords(t *testing.T) { forEachBackend(t, countersOnlyForRecords) }
+
+// countersOnlyForRecords checks that counts of ids without a record write no key, with or without a
+// writer, and that a deleted link's tombstone goes on owning its totals.
+func countersOnlyForRecords(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
+	c := cache.NewCounters(rdb, 0)
+	mustRecords(t, rdb, "live", "gone")
+	if err := cache.NewRecords(rdb).Delete(ctx, "gone", now); err != nil {
+		t.Fatalf("Delete(gone): %v", err)
+	}
+	before, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	tests := []struct {
+		name    string
+		count   cache.ClickCount
+		clicks  int64 // the id's totals afterwards
+		newKeys int
+	}{
+		{"no record, with a writer", cache.ClickCount{ID: "nobody", Day: "20250303", Clicks: 2, Scans: 1, Writer: "w", Seq: 1}, 0, 0},
+		{"no record, without a writer", cache.ClickCount{ID: "nobody2", Day: "20250303", Clicks: 1}, 0, 0},
+		{"live record", cache.ClickCount{ID: "live", Day: "20250303", Clicks: 3, Writer: "w", Seq: 2}, 3, 3},
+		{"tombstone", cache.ClickCount{ID: "gone", Day: "20250303", Clicks: 1}, 1, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.AddClicks(ctx, []cache.ClickCount{tc.count}); err != nil {
+				t.Fatalf("AddClicks(%+v): %v", tc.count, err)
+			}
+			if s, err := c.Stats(ctx, tc.count.ID, 0, now); err != nil || s.Clicks != tc.clicks {
+				t.Errorf("after AddClicks(%+v): clicks = %d, %v; want %d", tc.count, s.Clicks, err, tc.clicks)
+			}
+			after, err := rdb.Keys(ctx, "*").Result()
+			if err != nil {
+				t.Fatalf("KEYS: %v", err)
+			}
+			if got := len(after) - len(before); got != tc.newKeys {
+				t.Errorf("after AddClicks(%+v): %d new keys (%v), want %d", tc.count, got, after, tc.newKeys)
+			}
+		})
 	}
 }

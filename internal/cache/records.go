@@ -18,6 +18,25 @@ import (
 // Keys of short-link records and their counters. Every key that belongs to one id carries the id as its
 // hash tag ({id}), so the scripts that touch several of them stay on one Redis Cluster slot; the list and
 // the target index are the only keys shared by all ids and are never touched inside a script.
+//
+// The rule: every key the service writes has an owner or an expiry, so that no client input can make
+// the store grow without bound. An owner is a record, and records are written only by an admin (the
+// API, import); a deleted record stays as a tombstone and keeps what it owns.
+//
+//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted); owns the keys below
+//	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
+//	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
+//	rd:v1:{id}:w            the last click batch applied per writer (hash); expires 7 days after its last write
+//	rd:v1:links             the list of live records (sorted set); each member owned by the live record it
+//	                        names (Delete and Put of a tombstone remove it; a crash can leave a member whose
+//	                        record is missing or deleted, which readers skip)
+//	rd:v1:tgt:<sha256/128>  the id made for a target (string); owned by that id's live record while it leads
+//	                        to the target (Retarget, Delete and Put drop it; a failure between the two steps
+//	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
+//	rd:v1:link:<page>       an affiliate link (links.go); expires when it may no longer be served stale
+//
+// Nothing else is written: the invalidation bus (bus.go) is pub/sub and leaves no key, and the share-link
+// and preview caches live in process.
 const (
 	recordKeyPrefix = "rd:v1:{"
 	recordKeySuffix = "}:rec"
@@ -91,31 +110,37 @@ return 1
 `)
 
 // retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2]. Returns the record's
-// created, or false (a nil reply) when there is no live record.
+// created and its target before, or false (a nil reply) when there is no live record.
 var retargetRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted')
 if not cur[1] or cur[3] == '1' then
   return false
 end
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'updated', ARGV[2])
-return cur[2] or '0'
+return {cur[2] or '0', cur[1]}
 `)
 
-// deleteRecordScript turns a live record into a tombstone. Returns 1, or 0 when there is no live record.
+// deleteRecordScript turns a live record into a tombstone. Returns its target, or false (a nil reply)
+// when there is no live record.
 var deleteRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
 if not cur[1] or cur[2] == '1' then
-  return 0
+  return false
 end
 redis.call('HSET', KEYS[1], 'deleted', '1', 'updated', ARGV[1])
-return 1
+return cur[1]
 `)
 
 // putRecordScript replaces the record when it is absent or older (by updated) than the one given, and
-// returns the stored record's created and deleted flag ("1" or "") afterwards.
+// returns the stored record's created and deleted flag ("1" or "") afterwards, and the target of the
+// live record it replaced ("" when it replaced none).
 var putRecordScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'updated')
-if not cur or tonumber(ARGV[3]) > (tonumber(cur) or 0) then
+local cur = redis.call('HMGET', KEYS[1], 'updated', 'target', 'deleted')
+local replaced = ''
+if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
+  if cur[2] and cur[3] ~= '1' then
+    replaced = cur[2]
+  end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
   if ARGV[4] == '1' then
@@ -123,7 +148,15 @@ if not cur or tonumber(ARGV[3]) > (tonumber(cur) or 0) then
   end
 end
 local v = redis.call('HMGET', KEYS[1], 'created', 'deleted')
-return {v[1] or '0', v[2] or ''}
+return {v[1] or '0', v[2] or '', replaced}
+`)
+
+// dropTargetIndexScript deletes KEYS[1] if it holds ARGV[1]. Returns 1 when deleted.
+var dropTargetIndexScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 `)
 
 // swapTargetIndexScript sets KEYS[1] to ARGV[2] if it still holds ARGV[1]. Returns 1 when swapped.
@@ -265,39 +298,59 @@ func parseMs(v any) (time.Time, error) {
 }
 
 // Retarget points the live record with the id at target, atomically, and returns the record as stored.
-// It returns an error wrapping ErrNotFound when the record is missing or deleted.
+// It returns an error wrapping ErrNotFound when the record is missing or deleted. The target index entry
+// that named the id for its old target is dropped afterwards (see dropTargetID).
 func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time) (Record, error) {
 	if err := checkRecord(id, target); err != nil {
 		return Record{}, fmt.Errorf("retarget record: %w", err)
 	}
-	created, err := retargetRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, now.UnixMilli()).Text()
+	res, err := retargetRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, now.UnixMilli()).StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return Record{}, fmt.Errorf("retarget %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("retarget %s: %w", id, err)
 	}
-	c, err := parseMs(created)
+	if len(res) != 2 {
+		return Record{}, fmt.Errorf("retarget %s: script answered %d values", id, len(res))
+	}
+	c, err := parseMs(res[0])
 	if err != nil {
 		return Record{}, fmt.Errorf("retarget %s: record created: %w", id, err)
+	}
+	if old := res[1]; old != target {
+		r.dropTargetID(ctx, old, id)
 	}
 	return Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC()}, nil
 }
 
+// dropTargetID removes target's index entry if it names id, once id's record no longer leads there, so
+// that the entry does not outlive its owner. It is a second step after the record's change (the entry may
+// be on another cluster slot): when it fails, the change stands, and the entry left names a record that
+// does not lead to its target, which IDForTarget ignores and SetTargetID takes over.
+func (r *Records) dropTargetID(ctx context.Context, target, id string) {
+	if target == "" {
+		return
+	}
+	_ = dropTargetIndexScript.Run(ctx, r.rdb, []string{targetIndexKey(target)}, id).Err()
+}
+
 // Delete turns the live record with the id into a tombstone: the record stays, marked deleted, so that
-// Get tells a deleted link from one that never was, and the id leaves the list. It returns an error
+// Get tells a deleted link from one that never was (and keeps owning the link's click totals), the id
+// leaves the list and its target's index entry is dropped (see dropTargetID). It returns an error
 // wrapping ErrNotFound when the record is missing or already deleted.
 func (r *Records) Delete(ctx context.Context, id string, now time.Time) error {
 	if err := checkID(id); err != nil {
 		return fmt.Errorf("delete record: %w", err)
 	}
-	ok, err := deleteRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, now.UnixMilli()).Int()
+	target, err := deleteRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, now.UnixMilli()).Text()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
-	if ok == 0 {
-		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
-	}
+	r.dropTargetID(ctx, target, id)
 	// After the tombstone: if this fails, the list keeps a member whose record is deleted, which List skips.
 	if err := r.rdb.ZRem(ctx, linkListKey, id).Err(); err != nil {
 		return fmt.Errorf("delete %s: unlist: %w", id, err)
@@ -577,7 +630,8 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 // Put stores rec as it is, tombstone or not, unless the stored record with its id was updated at the
 // same time or later: the newer Updated wins, so putting the same records twice changes nothing. It is
 // meant for import. The list is made to agree with the record that stays (listed when live, unlisted when
-// deleted), so a Put also repairs a list entry left behind by a crash. rec needs an id, a target and a
+// deleted), so a Put also repairs a list entry left behind by a crash; the index entry of a live record
+// it replaces is dropped when the target changes (see dropTargetID). rec needs an id, a target and a
 // Created; a zero Updated means Created.
 func (r *Records) Put(ctx context.Context, rec Record) error {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
@@ -598,8 +652,11 @@ func (r *Records) Put(ctx context.Context, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("put %s: %w", rec.ID, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return fmt.Errorf("put %s: script answered %d values", rec.ID, len(res))
+	}
+	if old := res[2]; old != "" && (old != rec.Target || rec.Deleted) {
+		r.dropTargetID(ctx, old, rec.ID)
 	}
 	if res[1] == "1" {
 		err = r.rdb.ZRem(ctx, linkListKey, rec.ID).Err()

@@ -658,3 +658,71 @@ func BenchmarkRecordsGet(b *testing.B) {
 		})
 	}
 }
+
+func TestRecordsTargetIndexOwned(t *testing.T) { forEachBackend(t, recordsTargetIndexOwned) }
+
+// recordsTargetIndexOwned checks that an index entry does not outlive its owner: once the record it
+// names stops leading to its target (retarget, delete, an import that changes or deletes it), the
+// entry is gone; an entry naming another id is left alone.
+func recordsTargetIndexOwned(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	rs := cache.NewRecords(rdb)
+	const other = "https://www.aliexpress.com/store/5"
+	later := recT0.Add(time.Hour)
+	tests := []struct {
+		name   string
+		change func(id string) error
+		kept   bool // the entry stays
+	}{
+		{"retargeted", func(id string) error { _, err := rs.Retarget(ctx, id, other, later); return err }, false},
+		{"retargeted to the same target", func(id string) error {
+			_, err := rs.Retarget(ctx, id, "https://www.aliexpress.com/store/"+id, later)
+			return err
+		}, true},
+		{"deleted", func(id string) error { return rs.Delete(ctx, id, later) }, false},
+		{"imported with another target", func(id string) error { return rs.Put(ctx, testRecord(id, other, later)) }, false},
+		{"imported as a tombstone", func(id string) error {
+			r := testRecord(id, "https://www.aliexpress.com/store/"+id, later)
+			r.Deleted = true
+			return rs.Put(ctx, r)
+		}, false},
+		{"imported unchanged but newer", func(id string) error {
+			return rs.Put(ctx, testRecord(id, "https://www.aliexpress.com/store/"+id, later))
+		}, true},
+		{"imported older: not applied", func(id string) error {
+			return rs.Put(ctx, testRecord(id, other, recT0.Add(-time.Hour)))
+		}, true},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("own%d", i)
+			target := "https://www.aliexpress.com/store/" + id
+			mustCreateRecord(t, ctx, rs, testRecord(id, target, recT0))
+			if _, ok, err := rs.SetTargetID(ctx, target, id); !ok || err != nil {
+				t.Fatalf("SetTargetID(%s) = %v, %v", id, ok, err)
+			}
+			before, _ := rdb.Keys(ctx, "rd:v1:tgt:*").Result()
+			if err := tc.change(id); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			after, _ := rdb.Keys(ctx, "rd:v1:tgt:*").Result()
+			if kept := len(after) == len(before); kept != tc.kept {
+				t.Errorf("%s: index keys %d → %d, kept = %v, want %v", tc.name, len(before), len(after), kept, tc.kept)
+			}
+		})
+	}
+	t.Run("an entry naming another id stays", func(t *testing.T) {
+		const target = "https://www.aliexpress.com/store/808"
+		mustCreateRecord(t, ctx, rs, testRecord("holder", target, recT0))
+		mustCreateRecord(t, ctx, rs, testRecord("second", target, recT0))
+		if _, ok, err := rs.SetTargetID(ctx, target, "holder"); !ok || err != nil {
+			t.Fatalf("SetTargetID(holder) = %v, %v", ok, err)
+		}
+		if err := rs.Delete(ctx, "second", later); err != nil {
+			t.Fatalf("Delete(second): %v", err)
+		}
+		if id, ok, err := rs.IDForTarget(ctx, target); id != "holder" || !ok || err != nil {
+			t.Errorf("IDForTarget after another link to the target was deleted = %q, %v, %v, want holder", id, ok, err)
+		}
+	})
+}
