@@ -117,7 +117,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	lookup := shortlink.New(records, shortlink.Options{
 		Size: cfg.CacheSize, Fresh: cfg.RecordTTL,
 		// A record seen once is kept as long as a stale affiliate link is, to answer while Redis is out.
-		Keep: cfg.LinkTTL + cfg.StaleTTL,
+		Keep:   cfg.LinkTTL + cfg.StaleTTL,
+		Logger: logger, Rejected: m.RecordsRejected,
 	})
 	if bus != nil {
 		go bus.Listen(ctx, func(kind, key string) {

@@ -38,6 +38,11 @@ type Metrics struct {
 	BatchSize prometheus.Histogram
 	// Panics counts handler panics that were recovered.
 	Panics prometheus.Counter
+	// ClicksUnrecorded counts human clicks (scans included) on product codes that no live record backs:
+	// they are redirected but not counted in the store, so they cannot make it grow.
+	ClicksUnrecorded prometheus.Counter
+	// RecordsRejected counts short-link records read from the store whose target was refused.
+	RecordsRejected prometheus.Counter
 }
 
 // New makes the collectors and registers them, with the Go runtime and process collectors,
@@ -68,11 +73,20 @@ func New() *Metrics {
 			Name: "redirector_panics_total",
 			Help: "Handler panics recovered.",
 		}),
+		ClicksUnrecorded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redirector_clicks_unrecorded_total",
+			Help: "Human clicks on product codes without a live record: redirected, not counted per link.",
+		}),
+		RecordsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "redirector_records_rejected_total",
+			Help: "Short-link records read from the store whose target is not an accepted AliExpress page (answered 404).",
+		}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Redirects, m.PlatformCalls, m.PlatformLatency, m.BatchSize, m.Panics,
+		m.ClicksUnrecorded, m.RecordsRejected,
 	)
 	m.GoTagged = m.Redirects.WithLabelValues("go", Tagged)
 	m.GoStale = m.Redirects.WithLabelValues("go", Stale)

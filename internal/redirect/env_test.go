@@ -191,7 +191,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 				return nil, errors.New("the tests do not reach the network")
 			},
 		}),
-		Targets:   shortlink.New(records, shortlink.Options{}),
+		Targets:   shortlink.New(records, shortlink.Options{Rejected: e.metrics.RecordsRejected}),
 		Clicks:    e.counter,
 		Records:   records,
 		Stats:     cache.NewCounters(rdb, 0),

@@ -65,12 +65,14 @@ func handleShortLinks(d Deps) http.Handler {
 }
 
 // handleID serves GET and HEAD /{id}: a 302 to the affiliate link of the link's target.
-// Human GETs are counted; HEAD, crawlers and preview fetchers are not.
+// Human GETs of recorded links are counted; HEAD, crawlers and preview fetchers are not, and human
+// GETs of product codes without a live record only in metrics.ClicksUnrecorded.
 func handleID(d Deps) idHandler {
 	m := d.Metrics
 	return func(w http.ResponseWriter, r *http.Request, id string) {
 		ctx := r.Context()
-		target, ok, err := d.Targets.Target(ctx, id)
+		link, ok, err := d.Targets.Link(ctx, id)
+		target := link.Target
 		if err != nil {
 			d.Logger.Warn("short link lookup", "id", id, "err", err)
 		}
@@ -90,7 +92,13 @@ func handleID(d Deps) idHandler {
 			}
 		}
 		if !bot && r.Method == http.MethodGet {
-			d.Clicks.Record(id, isScan(r.URL.RawQuery))
+			// Only a link someone created is counted in the store: a product code without a live
+			// record would add keys that no record owns, for any code a client cares to try.
+			if link.Recorded {
+				d.Clicks.Record(id, isScan(r.URL.RawQuery))
+			} else {
+				m.ClicksUnrecorded.Inc()
+			}
 		}
 		switch res.Outcome {
 		case resolve.Tagged:

@@ -11,6 +11,7 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/resolve"
+	"github.com/redirector/redirector/internal/shortlink"
 )
 
 // LinkResolver turns a canonical page into the Location to send; *resolve.Resolver is one.
@@ -27,7 +28,10 @@ type ShareResolver interface {
 
 // Targets answers where a short link points; *shortlink.Lookup is one.
 type Targets interface {
-	// Target returns ok=false for an unknown or deleted link.
+	// Link returns ok=false for an unknown or deleted link, or one whose stored target is refused;
+	// Link.Recorded says whether a live record backs the answer.
+	Link(ctx context.Context, id string) (link shortlink.Link, ok bool, err error)
+	// Target is Link's target alone.
 	Target(ctx context.Context, id string) (target string, ok bool, err error)
 	// Forget drops what is known in process of id, after a write.
 	Forget(id string)

@@ -4,7 +4,9 @@ package shortlink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -35,10 +37,26 @@ type Options struct {
 	StoreTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Logger gets one warning each time a record read from the store is refused (default: discard).
+	Logger *slog.Logger
+	// Rejected, if set, is incremented each time a record read from the store is refused.
+	Rejected interface{ Inc() }
+}
+
+// Link is where a live short link leads.
+type Link struct {
+	// Target is the canonical URL of the page: an accepted AliExpress page, never a share link,
+	// whether it came from a record or from a product code.
+	Target string
+	// Recorded says a live record backs Target. It is false for a product code answered from its id
+	// alone: no record, or the store failing and the id not seen before. Only recorded links are
+	// counted in the store, so clicks on ids nobody created cannot make it grow.
+	Recorded bool
 }
 
 type entry struct {
-	target     string // canonical target; empty: no live link
+	target     string // canonical target, checked before the entry was made; empty: no live link
+	recorded   bool   // a live record backs target
 	freshUntil int64  // unix nanoseconds
 }
 
@@ -49,6 +67,8 @@ type Lookup struct {
 	fresh        time.Duration
 	storeTimeout time.Duration
 	now          func() time.Time
+	logger       *slog.Logger
+	rejected     interface{ Inc() } // nil: not counted
 }
 
 // New returns a Lookup over store.
@@ -68,6 +88,9 @@ func New(store Store, opts Options) *Lookup {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &Lookup{
 		store: store,
 		tier1: otter.Must(&otter.Options[string, entry]{
@@ -77,17 +100,30 @@ func New(store Store, opts Options) *Lookup {
 		fresh:        opts.Fresh,
 		storeTimeout: opts.StoreTimeout,
 		now:          opts.Now,
+		logger:       opts.Logger,
+		rejected:     opts.Rejected,
 	}
 }
 
-// Target returns the canonical target URL of the live short link id. ok=false means the link is
-// unknown or deleted. When the store fails, an entry seen earlier is answered, and a product
-// code resolves from the id alone; err is returned only when neither can answer.
+// Target returns the canonical target URL of the live short link id; see Link.
 func (l *Lookup) Target(ctx context.Context, id string) (target string, ok bool, err error) {
+	link, ok, err := l.Link(ctx, id)
+	return link.Target, ok, err
+}
+
+// Link returns where the live short link id leads. ok=false means the link is unknown, deleted, or
+// its record's target was refused. A target read from the store is accepted as input is (an
+// AliExpress page by aliurl.Parse, not a share link) and answered in its canonical form; a record
+// that fails is answered as no link, logged and counted (Options.Logger, Options.Rejected), so
+// whoever can write the store cannot make the service redirect elsewhere. The check runs when an
+// answer enters the first tier, not on the hits that follow. When the store fails, an entry seen
+// earlier is answered as it was (Recorded included), and a product code resolves from the id alone
+// (Recorded false); err is returned only when neither can answer.
+func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err error) {
 	now := l.now().UnixNano()
 	e, hit := l.tier1.GetIfPresent(id)
 	if hit && now < e.freshUntil {
-		return e.target, e.target != "", nil
+		return Link{Target: e.target, Recorded: e.recorded}, e.target != "", nil
 	}
 	fallback := hit
 	if !hit {
@@ -96,23 +132,44 @@ func (l *Lookup) Target(ctx context.Context, id string) (target string, ok bool,
 	rec, found, err := l.get(ctx, id, fallback)
 	if err != nil {
 		if hit { // stale-if-error
-			return e.target, e.target != "", nil
+			return Link{Target: e.target, Recorded: e.recorded}, e.target != "", nil
 		}
 		if t, ok := productTarget(id); ok {
-			return t, true, nil
+			return Link{Target: t}, true, nil
 		}
-		return "", false, fmt.Errorf("look up short link %s: %w", id, err)
+		return Link{}, false, fmt.Errorf("look up short link %s: %w", id, err)
 	}
 	switch {
 	case found && rec.Deleted:
-		target = ""
 	case found:
-		target = rec.Target
+		if link.Target, err = checkTarget(rec.Target); err != nil {
+			l.logger.Warn("short link record refused", "id", id, "reason", err.Error())
+			if l.rejected != nil {
+				l.rejected.Inc()
+			}
+			link.Target = ""
+			break
+		}
+		link.Recorded = true
 	default:
-		target, _ = productTarget(id)
+		link.Target, _ = productTarget(id)
 	}
-	l.tier1.Set(id, entry{target: target, freshUntil: now + int64(l.fresh)})
-	return target, target != "", nil
+	l.tier1.Set(id, entry{target: link.Target, recorded: link.Recorded, freshUntil: now + int64(l.fresh)})
+	return link, link.Target != "", nil
+}
+
+// checkTarget reads a target back from the store as if it came from outside: it must be a page
+// aliurl.Parse accepts, and a page itself rather than a share link to follow. It returns the
+// page's canonical URL, the only form a Location is built from.
+func checkTarget(raw string) (string, error) {
+	p, err := aliurl.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if p.Kind == aliurl.Share {
+		return "", errors.New("a share link, not a page")
+	}
+	return p.URL, nil
 }
 
 // get asks the store for id. When something else can answer if the store cannot (fallback: an

@@ -1,7 +1,11 @@
 package shortlink_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,5 +179,107 @@ func BenchmarkTargetCached(b *testing.B) {
 		if _, ok, _ := l.Target(ctx, "lamp"); !ok {
 			b.Fatal("not found")
 		}
+	}
+}
+
+func TestLinkSaysWhetherARecordBacksIt(t *testing.T) {
+	l, records, srv, clk := setup(t)
+	ctx := context.Background()
+	code, _ := shortid.Product(productID)
+	other, _ := shortid.Product("1005009999999999")
+	recorded, _ := shortid.Product("1005001111111111")
+	if err := records.Create(ctx, cache.Record{ID: "spring-store", Target: storeTarget}); err != nil {
+		t.Fatal(err)
+	}
+	if err := records.Create(ctx, cache.Record{ID: recorded, Target: productTarget}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name, id string, want shortlink.Link) {
+		t.Helper()
+		got, ok, err := l.Link(ctx, id)
+		if err != nil || !ok || got != want {
+			t.Errorf("%s: Link(%q) = %+v, %v, %v; want %+v, true, nil", name, id, got, ok, err, want)
+		}
+	}
+	check("slug record", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
+	check("product code with a record", recorded, shortlink.Link{Target: productTarget, Recorded: true})
+	check("product code without a record", code, shortlink.Link{Target: productTarget})
+	check("first-tier hit", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
+
+	srv.Kill()
+	clk.t = clk.t.Add(2 * time.Minute) // past Fresh: the store is asked, and fails
+	check("store down, seen with a record", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
+	check("store down, seen without a record", code, shortlink.Link{Target: productTarget})
+	check("store down, never seen product code: from the id alone", other,
+		shortlink.Link{Target: "https://www.aliexpress.com/item/1005009999999999.html"})
+}
+
+// count is a metric that counts Inc calls.
+type count struct{ n atomic.Int64 }
+
+func (c *count) Inc() { c.n.Add(1) }
+
+func TestStoredTargetsAreChecked(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	var logs bytes.Buffer
+	var rejected count
+	clk := &clock{t: time.Now()}
+	l := shortlink.New(cache.NewRecords(rdb), shortlink.Options{
+		Fresh: time.Minute, Now: clk.now, Rejected: &rejected,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	code, _ := shortid.Product(productID)
+	tests := []struct {
+		name, id, stored string
+		want             string // "": refused
+	}{
+		{"another site", "evil", "https://evil.example/phish", ""},
+		{"javascript", "js", "javascript:alert(1)", ""},
+		{"scheme-relative", "slashes", "//evil.example", ""},
+		{"look-alike host", "lookalike", "https://aliexpress.com.evil.example/item/1.html", ""},
+		{"share link, never a destination", "share", "https://a.aliexpress.com/_mK8rT2q", ""},
+		{"empty", "empty", "", ""},
+		{"poisoned product code: not the product", code, "https://evil.example/", ""},
+		{"canonical page", "good", storeTarget, storeTarget},
+		{"non-canonical page: answered canonical", "noisy", "https://m.aliexpress.com/item/" + productID + ".html?spm=x", productTarget},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Written the way records.go lays records out.
+			if err := rdb.HSet(ctx, "rd:v1:{"+tc.id+"}:rec", "target", tc.stored, "created", "1700000000000", "updated", "1700000000000").Err(); err != nil {
+				t.Fatal(err)
+			}
+			logs.Reset()
+			before := rejected.n.Load()
+			for range 3 { // checked once, when it enters the first tier
+				got, ok, err := l.Link(ctx, tc.id)
+				if err != nil || ok != (tc.want != "") || got.Target != tc.want || got.Recorded != (tc.want != "") {
+					t.Fatalf("Link(%q) with target %q stored = %+v, %v, %v; want target %q", tc.id, tc.stored, got, ok, err, tc.want)
+				}
+			}
+			wantRejected := int64(0)
+			if tc.want == "" {
+				wantRejected = 1
+			}
+			if got := rejected.n.Load() - before; got != wantRejected {
+				t.Errorf("Link(%q) ×3: rejected counted %d times, want %d", tc.id, got, wantRejected)
+			}
+			lines := strings.Count(logs.String(), "\n")
+			if lines != int(wantRejected) {
+				t.Errorf("Link(%q) ×3: %d log lines %q, want %d", tc.id, lines, logs.String(), wantRejected)
+			}
+			if wantRejected == 1 && (!strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), `"id":"`+tc.id+`"`)) {
+				t.Errorf("Link(%q): log %q, want a warning naming the id", tc.id, logs.String())
+			}
+			if tc.stored != "" && strings.Contains(logs.String(), tc.stored) {
+				t.Errorf("Link(%q): log %q repeats the stored target", tc.id, logs.String())
+			}
+		})
 	}
 }
