@@ -176,8 +176,8 @@ func runRedisStalls(t *testing.T, plan stallPlan) {
 type platformFault struct {
 	name   string
 	inject func(p *affiliatetest.Platform)
-	// opensBreaker says the fault is a failure the circuit breaker counts; slowness that ends in an
-	// answer and "no link for this page" are not.
+	// opensBreaker says the fault is a failure the circuit breaker counts (a call that outlives
+	// UPSTREAM_TIMEOUT is one, counted when it does); "no link for this page" is not.
 	opensBreaker bool
 	// breakerWithin bounds how long the breaker may take to open.
 	breakerWithin time.Duration
@@ -189,7 +189,7 @@ func platformFaults() []platformFault {
 		return func(p *affiliatetest.Platform) { p.FailAlways(f) }
 	}
 	return []platformFault{
-		{name: "slow", inject: func(p *affiliatetest.Platform) { p.SetLatency(platformUpstream + 700*time.Millisecond) }},
+		{name: "slow", inject: func(p *affiliatetest.Platform) { p.SetLatency(platformUpstream + 700*time.Millisecond) }, opensBreaker: true, breakerWithin: 5 * time.Second},
 		{name: "5xx", inject: fail(affiliatetest.Fail5xx), opensBreaker: true, breakerWithin: 5 * time.Second},
 		{name: "html", inject: fail(affiliatetest.FailHTML), opensBreaker: true, breakerWithin: 5 * time.Second},
 		{name: "garbage", inject: fail(affiliatetest.FailGarbage), opensBreaker: true, breakerWithin: 5 * time.Second},

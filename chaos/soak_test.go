@@ -39,12 +39,13 @@ func TestChaosRedisStalls(t *testing.T) {
 
 // TestChaosPlatformFaults repeats each platform fault three times on one service under 200
 // requests a second, three seconds or more each, recovering in between; it adds a platform that
-// hangs (no answer until the call's own time-out), which opens the breaker only when the hung
-// calls time out. What must hold is what TestPlatformFaults states, every round.
+// hangs (no answer until the call's own time-out), which opens the breaker once BREAKER_FAILURES
+// hung calls have outlived UPSTREAM_TIMEOUT. What must hold is what TestPlatformFaults states,
+// every round.
 func TestChaosPlatformFaults(t *testing.T) {
 	faults := append(platformFaults(), platformFault{
 		name: "hang", inject: func(p *affiliatetest.Platform) { p.FailAlways(affiliatetest.FailHang) },
-		opensBreaker: true, breakerWithin: 20 * time.Second,
+		opensBreaker: true, breakerWithin: 5 * time.Second,
 	})
 	for _, fault := range faults {
 		t.Run(fault.name, func(t *testing.T) {

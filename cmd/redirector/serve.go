@@ -100,7 +100,12 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
 	guard := breaker.New(client, breaker.Options{
 		Failures: cfg.BreakerFailures, OpenFor: cfg.BreakerOpenFor, MaxInFlight: cfg.MaxInFlight,
+		// A call no click waits for any more is a failure then: a hanging platform opens the
+		// breaker after BREAKER_FAILURES such calls, not when they reach their load time-out.
+		SlowAfter: cfg.UpstreamTimeout,
 		IsSuccess: notPromotable,
+		// Product details that found no platform token free were never sent.
+		IsExcluded: func(err error) bool { return errors.Is(err, affiliate.ErrWouldWait) },
 		OnStateChange: func(from, to string) {
 			logger.Warn("platform circuit breaker", "from", from, "to", to)
 		},
@@ -135,6 +140,9 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
 	})
 	registerStats(m, links, counter, guard)
+	// Previews are platform calls like link generation: the same client budget, rate, in-flight
+	// cap and breaker.
+	previewer := preview.New(guard.Details(client), preview.Options{TTL: cfg.PreviewTTL, Admit: limits.Admit, Logger: logger})
 
 	handler := redirect.NewServer(redirect.Deps{
 		Logger:     logger,
@@ -148,7 +156,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Records:    records,
 		Stats:      counters,
 		Ready:      st.ping,
-		Previewer:  preview.New(client, preview.Options{TTL: cfg.PreviewTTL, Logger: logger}),
+		Previewer:  previewer,
 		Limits:     limits,
 	})
 	srv := &http.Server{
@@ -212,6 +220,8 @@ func registerStats(m *metrics.Metrics, links *cache.Links, counter *clicks.Count
 		func() float64 { return float64(guard.Rejected()) })
 	m.GaugeFunc("redirector_platform_in_flight", "Platform calls under way.",
 		func() float64 { return float64(guard.InFlight()) })
+	m.CounterFunc("redirector_platform_slow_total", "Platform calls that outlived UPSTREAM_TIMEOUT, each counted then as a breaker failure.",
+		func() float64 { return float64(guard.Slow()) })
 	m.CounterFunc("redirector_cache_tier1_hits_total", "Affiliate links answered from the in-process tier.",
 		func() float64 { return float64(links.Stats().Tier1Hits) })
 	m.CounterFunc("redirector_cache_redis_hits_total", "Affiliate links answered from Redis.",

@@ -184,7 +184,9 @@ func (c *Client) GenerateBatch(ctx context.Context, sources []string) (map[strin
 
 // ProductDetail asks the platform about one product, with its price in currency (default "USD") and
 // its title in language (default "EN"). It returns ErrNotPromotable when the platform has no
-// affiliate product with that id, and otherwise the errors GenerateBatch does.
+// affiliate product with that id, and otherwise the errors GenerateBatch does. It shares the
+// client's rate limit with link generation but never waits for it, so that details (a courtesy)
+// never delay a link: when no call may be sent at once it returns ErrWouldWait without sending.
 func (c *Client) ProductDetail(ctx context.Context, productID, currency, language string) (Product, error) {
 	if err := checkSource(productID); err != nil {
 		return Product{}, err
@@ -197,7 +199,7 @@ func (c *Client) ProductDetail(ctx context.Context, productID, currency, languag
 		"tracking_id":     {c.trackingID},
 	}
 	var p Product
-	err := c.call(ctx, methodProductDetail, params, 1, func(body []byte) (err error) {
+	err := c.call(ctx, methodProductDetail, params, 1, false, func(body []byte) (err error) {
 		p, err = parseProduct(body, productID)
 		return err
 	})
@@ -222,7 +224,7 @@ func (c *Client) generate(ctx context.Context, sources []string) (map[string]Res
 		"source_values":       {strings.Join(sources, ",")},
 	}
 	var out map[string]Result
-	err := c.call(ctx, methodLinkGenerate, params, len(sources), func(body []byte) (err error) {
+	err := c.call(ctx, methodLinkGenerate, params, len(sources), true, func(body []byte) (err error) {
 		out, err = parseLinks(body, sources)
 		return err
 	})
@@ -230,12 +232,17 @@ func (c *Client) generate(ctx context.Context, sources []string) (map[string]Res
 }
 
 // call sends a signed request for method and hands the body to parse. It waits for the rate limiter
-// and any ban, and retries at most once, only after ApiCallLimit or a transport error, and only when
-// ctx leaves room: it never waits past ctx's deadline. Each attempt is stamped and signed anew.
-func (c *Client) call(ctx context.Context, method string, params url.Values, n int, parse func([]byte) error) error {
+// and any ban (when mayWait; otherwise it sends only if it may at once), and retries at most once,
+// only after ApiCallLimit or a transport error, and only when ctx leaves room: it never waits past
+// ctx's deadline. Each attempt is stamped and signed anew.
+func (c *Client) call(ctx context.Context, method string, params url.Values, n int, mayWait bool, parse func([]byte) error) error {
+	wait := c.wait
+	if !mayWait {
+		wait = c.sendable
+	}
 	var last error
 	for attempt := 0; attempt <= maxRetries; attempt++ {
-		if err := c.wait(ctx); err != nil {
+		if err := wait(ctx); err != nil {
 			// A retry that cannot be made leaves the caller with the reason it was wanted.
 			return cmp.Or(last, err)
 		}
@@ -273,6 +280,21 @@ func (c *Client) wait(ctx context.Context) error {
 			return ctx.Err()
 		}
 		return fmt.Errorf("aliexpress: client rate limit: %w", ErrRateLimited)
+	}
+	return nil
+}
+
+// sendable takes a token from the limiter if one is free now and no ban is on; otherwise it
+// returns ErrWouldWait.
+func (c *Client) sendable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if time.Now().UnixNano() < c.bannedUntil.Load() {
+		return fmt.Errorf("aliexpress: calls paused after ApiCallLimit: %w", ErrWouldWait)
+	}
+	if !c.limiter.Allow() {
+		return fmt.Errorf("aliexpress: client rate limit: %w", ErrWouldWait)
 	}
 	return nil
 }

@@ -291,6 +291,34 @@ func TestClientRateLimit(t *testing.T) {
 	}
 }
 
+// Product details share the client's rate limit with link generation, and never wait for it.
+func TestProductDetailNeverWaitsForTheRateLimit(t *testing.T) {
+	const id = "1005001234567890"
+	c, p := start(t, affiliatetest.PlatformConfig{}, func(c *affiliate.Config) { c.RatePerSecond, c.Burst = 0.01, 1 })
+	p.SetProduct(id, affiliatetest.Product{Title: "Desk lamp", ImageURL: "https://ae01.alicdn.com/kf/lamp.jpg"})
+	if _, err := c.GenerateBatch(timeout(t, time.Second), []string{page1}); err != nil {
+		t.Fatalf("GenerateBatch within the burst error = %v", err)
+	}
+	// The bucket is empty for 100s; the call has a minute to spare, and still is not sent.
+	_, err := c.ProductDetail(timeout(t, time.Minute), id, "", "")
+	if !errors.Is(err, affiliate.ErrWouldWait) || !errors.Is(err, affiliate.ErrRateLimited) {
+		t.Errorf("ProductDetail with no token free error = %v, want ErrWouldWait (and ErrRateLimited)", err)
+	}
+	if n := p.Calls(); n != 1 {
+		t.Errorf("platform calls = %d, want 1 (the link's)", n)
+	}
+
+	// A token a detail takes is one link generation no longer has.
+	c, p = start(t, affiliatetest.PlatformConfig{}, func(c *affiliate.Config) { c.RatePerSecond, c.Burst = 0.01, 1 })
+	p.SetProduct(id, affiliatetest.Product{Title: "Desk lamp", ImageURL: "https://ae01.alicdn.com/kf/lamp.jpg"})
+	if _, err := c.ProductDetail(t.Context(), id, "", ""); err != nil {
+		t.Fatalf("ProductDetail with a token free error = %v", err)
+	}
+	if _, err := c.GenerateBatch(timeout(t, time.Second), []string{page1}); !errors.Is(err, affiliate.ErrRateLimited) {
+		t.Errorf("GenerateBatch after a detail took the only token error = %v, want ErrRateLimited", err)
+	}
+}
+
 func TestProductDetail(t *testing.T) {
 	const id = "1005001234567890"
 	prod := affiliatetest.Product{Title: "Desk lamp", ImageURL: "https://ae01.alicdn.com/kf/lamp.jpg", Price: "12.34", Currency: "USD"}

@@ -14,6 +14,9 @@ var (
 	ErrRateLimited = errors.New("aliexpress: rate limited")
 	// ErrTransport matches every *TransportError with errors.Is.
 	ErrTransport = errors.New("aliexpress: transport error")
+	// ErrWouldWait means a call that may not wait (ProductDetail) was not sent: the client's rate
+	// limit had no token free at once, or a platform ban was on. It matches ErrRateLimited too.
+	ErrWouldWait = fmt.Errorf("aliexpress: call not sent, it would wait: %w", ErrRateLimited)
 )
 
 // PlatformError is an error the platform answered: an error_response (Code is its code, such as

@@ -1,6 +1,6 @@
 // Package breaker guards the platform: a circuit breaker that sends clicks on at once after
-// repeated failures instead of letting each wait for a time-out, and a cap on calls in flight so
-// a flood of new pages cannot queue without bound.
+// repeated failures (or calls that hang) instead of letting each wait for a time-out, and a cap
+// on calls in flight so a flood of new pages or previews cannot queue without bound.
 package breaker
 
 import (
@@ -11,11 +11,19 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/redirector/redirector/internal/affiliate"
 )
 
 // Generator is what the guard wraps; *affiliate.Client is one.
 type Generator interface {
 	Generate(ctx context.Context, source string) (string, error)
+}
+
+// Details fetches a product's details; *affiliate.Client is one, and so is what Guard.Details
+// returns.
+type Details interface {
+	ProductDetail(ctx context.Context, productID, currency, language string) (affiliate.Product, error)
 }
 
 // ErrOpen is returned without calling the platform while the breaker is open (or a half-open
@@ -35,20 +43,29 @@ type Options struct {
 	Probes uint32
 	// MaxInFlight caps the calls waiting on the platform at once (default 1,000).
 	MaxInFlight int
+	// SlowAfter makes a call still under way after it count as a failure at that moment, so a
+	// hanging platform opens the breaker as soon as Failures calls have outlived it (the call
+	// itself goes on, and its end is not counted again); 0: only a call's end counts.
+	SlowAfter time.Duration
 	// IsSuccess tells answers that are not failures of the platform, such as "not promotable";
 	// default: only a nil error.
 	IsSuccess func(error) bool
+	// IsExcluded tells errors of calls that never reached the platform (refused by the client's
+	// own rate limit, say): they count neither as successes nor as failures. Default: none.
+	IsExcluded func(error) bool
 	// OnStateChange is told of every change ("closed", "open", "half-open").
 	OnStateChange func(from, to string)
 }
 
-// Guard is a Generator that passes calls to another through a breaker and an in-flight cap.
-// Safe for concurrent use.
+// Guard is a Generator that passes calls to another through a breaker and an in-flight cap;
+// Details puts product-detail calls behind the same breaker and cap. Safe for concurrent use.
 type Guard struct {
-	gen      Generator
-	cb       *gobreaker.CircuitBreaker[string]
-	slots    chan struct{} // one token per call in flight
-	rejected atomic.Uint64
+	gen       Generator
+	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	slowAfter time.Duration
+	slots     chan struct{} // one token per call in flight
+	rejected  atomic.Uint64
+	slow      atomic.Uint64
 }
 
 // New returns a Guard around gen.
@@ -78,33 +95,94 @@ func New(gen Generator, opts Options) *Guard {
 		IsSuccessful: func(err error) bool {
 			return err == nil || isSuccess(err)
 		},
+		IsExcluded: opts.IsExcluded,
 	}
 	if opts.OnStateChange != nil {
 		st.OnStateChange = func(_ string, from, to gobreaker.State) { opts.OnStateChange(from.String(), to.String()) }
 	}
 	return &Guard{
-		gen:   gen,
-		cb:    gobreaker.NewCircuitBreaker[string](st),
-		slots: make(chan struct{}, opts.MaxInFlight),
+		gen:       gen,
+		cb:        gobreaker.NewTwoStepCircuitBreaker[struct{}](st),
+		slowAfter: opts.SlowAfter,
+		slots:     make(chan struct{}, opts.MaxInFlight),
 	}
 }
 
+// errSlow is what the breaker is told of a call that outlived SlowAfter.
+var errSlow = errors.New("platform call outlived its time")
+
 // Generate calls the wrapped Generator unless the breaker is open (ErrOpen) or MaxInFlight calls
 // are under way (ErrBusy).
-func (g *Guard) Generate(ctx context.Context, source string) (string, error) {
+func (g *Guard) Generate(ctx context.Context, source string) (link string, err error) {
+	err = g.do(func() error {
+		link, err = g.gen.Generate(ctx, source)
+		return err
+	})
+	if errors.Is(err, ErrOpen) {
+		err = fmt.Errorf("generate %s: %w", source, err)
+	}
+	return link, err
+}
+
+// Details returns d behind the guard: its calls take the same in-flight slots and count toward
+// the same breaker as Generate's, and are refused the same way (ErrBusy, ErrOpen).
+func (g *Guard) Details(d Details) Details { return guardedDetails{g: g, d: d} }
+
+type guardedDetails struct {
+	g *Guard
+	d Details
+}
+
+func (gd guardedDetails) ProductDetail(ctx context.Context, productID, currency, language string) (p affiliate.Product, err error) {
+	err = gd.g.do(func() error {
+		p, err = gd.d.ProductDetail(ctx, productID, currency, language)
+		return err
+	})
+	if errors.Is(err, ErrOpen) {
+		err = fmt.Errorf("product detail %s: %w", productID, err)
+	}
+	return p, err
+}
+
+// do runs call if a slot is free and the breaker allows it, and tells the breaker how it went:
+// when it outlives SlowAfter, as a failure at that moment, else by its error when it ends.
+func (g *Guard) do(call func() error) error {
 	select {
 	case g.slots <- struct{}{}:
 	default:
 		g.rejected.Add(1)
-		return "", ErrBusy
+		return ErrBusy
 	}
 	defer func() { <-g.slots }()
-	link, err := g.cb.Execute(func() (string, error) { return g.gen.Generate(ctx, source) })
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+	done, err := g.cb.Allow()
+	if err != nil {
 		g.rejected.Add(1)
-		return "", fmt.Errorf("generate %s: %w", source, ErrOpen)
+		return ErrOpen
 	}
-	return link, err
+	var told atomic.Bool // whether the breaker has been told of this call
+	if g.slowAfter > 0 {
+		timer := time.AfterFunc(g.slowAfter, func() {
+			if told.CompareAndSwap(false, true) {
+				g.slow.Add(1)
+				done(errSlow)
+			}
+		})
+		defer timer.Stop()
+	}
+	defer func() {
+		// A panic is a failure too; the caller recovers it.
+		if p := recover(); p != nil {
+			if told.CompareAndSwap(false, true) {
+				done(fmt.Errorf("panic: %v", p))
+			}
+			panic(p)
+		}
+	}()
+	err = call()
+	if told.CompareAndSwap(false, true) {
+		done(err)
+	}
+	return err
 }
 
 // State is the breaker's state: "closed", "open" or "half-open".
@@ -112,6 +190,9 @@ func (g *Guard) State() string { return g.cb.State().String() }
 
 // Rejected counts the calls refused without reaching the platform.
 func (g *Guard) Rejected() uint64 { return g.rejected.Load() }
+
+// Slow counts the calls that outlived SlowAfter, each counted as a failure when it did.
+func (g *Guard) Slow() uint64 { return g.slow.Load() }
 
 // InFlight is the number of calls under way.
 func (g *Guard) InFlight() int { return len(g.slots) }

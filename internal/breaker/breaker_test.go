@@ -121,3 +121,95 @@ func TestBreakerCapsCallsInFlight(t *testing.T) {
 		t.Errorf("Rejected() = %d, want 1", got)
 	}
 }
+
+// A platform that hangs opens the breaker as soon as Failures calls have outlived SlowAfter, while
+// they still hang, not when they finally time out.
+func TestBreakerOpensOnCallsThatHang(t *testing.T) {
+	client, fake := newClient(t)
+	fake.FailAlways(affiliatetest.FailHang)
+	g := breaker.New(client, breaker.Options{
+		Failures: 3, OpenFor: time.Minute, SlowAfter: 20 * time.Millisecond,
+		IsSuccess: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
+	})
+	// The hung calls are released when the test ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for i := range 3 {
+		wg.Go(func() { _, _ = g.Generate(ctx, product(i)) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for g.State() != "open" {
+		if time.Now().After(deadline) {
+			t.Fatalf("State() = %q with 3 calls hanging 10s past SlowAfter, want open (in flight %d, slow %d)", g.State(), g.InFlight(), g.Slow())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := g.InFlight(); n != 3 {
+		t.Errorf("InFlight() when the breaker opened = %d, want 3: it must open while the calls hang", n)
+	}
+	if n := g.Slow(); n != 3 {
+		t.Errorf("Slow() = %d, want 3", n)
+	}
+	calls := fake.Calls()
+	if _, err := g.Generate(ctx, product(10)); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("Generate while open: err = %v, want ErrOpen", err)
+	}
+	if got := fake.Calls(); got != calls {
+		t.Errorf("platform calls while open = %d, want %d (none)", got, calls)
+	}
+}
+
+// Product details take the same slots and breaker as link generation.
+func TestBreakerGuardsProductDetails(t *testing.T) {
+	client, fake := newClient(t)
+	g := breaker.New(client, breaker.Options{
+		Failures: 2, OpenFor: time.Minute,
+		IsSuccess: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
+	})
+	details := g.Details(client)
+	ctx := context.Background()
+	if _, err := details.ProductDetail(ctx, "1005000000000001", "", ""); !errors.Is(err, affiliate.ErrNotPromotable) {
+		t.Fatalf("ProductDetail of an unknown product: err = %v, want ErrNotPromotable", err)
+	}
+	fake.FailAlways(affiliatetest.Fail5xx)
+	for i := range 2 {
+		if _, err := details.ProductDetail(ctx, "1005000000000002", "", ""); err == nil || errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("ProductDetail #%d with the platform failing: err = %v, want a platform error", i, err)
+		}
+	}
+	if g.State() != "open" {
+		t.Fatalf("State() after 2 failed product details = %q, want open", g.State())
+	}
+	calls := fake.Calls()
+	if _, err := g.Generate(ctx, product(1)); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("Generate after failed product details: err = %v, want ErrOpen", err)
+	}
+	if _, err := details.ProductDetail(ctx, "1005000000000003", "", ""); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("ProductDetail while open: err = %v, want ErrOpen", err)
+	}
+	if got := fake.Calls(); got != calls {
+		t.Errorf("platform calls while open = %d, want %d (none)", got, calls)
+	}
+}
+
+// errNotSent stands for a call refused before it reached the platform.
+var errNotSent = errors.New("not sent")
+
+type failingGen struct{ err error }
+
+func (f failingGen) Generate(context.Context, string) (string, error) { return "", f.err }
+
+func TestBreakerExcludedErrorsAreNotFailures(t *testing.T) {
+	g := breaker.New(failingGen{err: errNotSent}, breaker.Options{
+		Failures: 2, IsExcluded: func(err error) bool { return errors.Is(err, errNotSent) },
+	})
+	for i := range 5 {
+		if _, err := g.Generate(context.Background(), product(i)); !errors.Is(err, errNotSent) {
+			t.Fatalf("Generate #%d: err = %v, want errNotSent", i, err)
+		}
+	}
+	if g.State() != "closed" {
+		t.Errorf("State() after 5 excluded errors = %q, want closed", g.State())
+	}
+}

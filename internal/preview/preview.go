@@ -13,13 +13,15 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/breaker"
+	"github.com/redirector/redirector/internal/flight"
 )
 
-// Details fetches a product's title, image and price; *affiliate.Client is one.
+// Details fetches a product's title, image and price; *affiliate.Client is one, and so is what
+// breaker.Guard.Details returns (the same in-flight cap and breaker as link generation).
 type Details interface {
 	ProductDetail(ctx context.Context, productID, currency, language string) (affiliate.Product, error)
 }
@@ -36,7 +38,13 @@ type Options struct {
 	// Currency and Language are asked of the platform (default USD, EN).
 	Currency, Language string
 	// Size bounds the products kept (default 10,000).
-	Size   int
+	Size int
+	// Admit is asked only for a fetch that would start a call to the platform (details neither
+	// cached nor being fetched): a fetch that joins one under way, or is answered from the cache,
+	// is not asked. When it returns false the fetcher gets no page, at once. It is called with a
+	// lock held that every miss takes: it must be quick. client is what the caller passed to
+	// Preview (opaque here). Default: always admit.
+	Admit  func(ctx context.Context, client any) bool
 	Logger *slog.Logger
 }
 
@@ -50,7 +58,7 @@ type Previewer struct {
 	details Details
 	opts    Options
 	cache   *otter.Cache[string, entry]
-	loads   singleflight.Group // one fetch per product at a time
+	loads   flight.Group[entry] // one fetch per product at a time
 }
 
 // New returns a Previewer that asks details for product details.
@@ -73,6 +81,9 @@ func New(details Details, opts Options) *Previewer {
 	if opts.Size <= 0 {
 		opts.Size = 10_000
 	}
+	if opts.Admit == nil {
+		opts.Admit = func(context.Context, any) bool { return true }
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -94,13 +105,15 @@ func New(details Details, opts Options) *Previewer {
 
 // Preview returns the page for a short link whose canonical target is target, whose click goes
 // to location and whose own URL is shortURL. ok=false when target is not a product or its
-// details cannot be had; the fetcher then gets the plain redirect.
-func (p *Previewer) Preview(ctx context.Context, target, location, shortURL string) ([]byte, bool) {
+// details cannot be had (client refused by Options.Admit, the platform's rate, in-flight cap or
+// breaker refusing the call, or no answer within Timeout); the fetcher then gets the plain
+// redirect. client says who asked; it is passed, unread, to Options.Admit.
+func (p *Previewer) Preview(ctx context.Context, target, location, shortURL string, client any) ([]byte, bool) {
 	page, err := aliurl.Parse(target)
 	if err != nil || page.Kind != aliurl.Product {
 		return nil, false
 	}
-	prod, ok := p.product(ctx, page.ID)
+	prod, ok := p.product(ctx, page.ID, client)
 	if !ok {
 		return nil, false
 	}
@@ -117,32 +130,55 @@ func (p *Previewer) Preview(ctx context.Context, target, location, shortURL stri
 }
 
 // product returns the product's details from the cache or, once per TTL, from the platform.
-func (p *Previewer) product(ctx context.Context, id string) (affiliate.Product, bool) {
+func (p *Previewer) product(ctx context.Context, id string, client any) (affiliate.Product, bool) {
 	if e, hit := p.cache.GetIfPresent(id); hit {
 		return e.product, e.ok
 	}
-	ch := p.loads.DoChan(id, func() (any, error) {
+	call, _ := p.loads.Do(id, func() bool {
+		// A fetch that ended since the lookup above has cached its answer: this one is free.
+		if _, hit := p.cache.GetIfPresent(id); hit {
+			return true
+		}
+		return p.opts.Admit(ctx, client)
+	}, func() entry {
+		if e, hit := p.cache.GetIfPresent(id); hit {
+			return e
+		}
 		// The fetch outlives the fetcher that asked: the next one finds it cached.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*p.opts.Timeout)
 		defer cancel()
 		prod, err := p.details.ProductDetail(lctx, id, p.opts.Currency, p.opts.Language)
 		ok := err == nil && prod.Title != "" && validImage(prod.ImageURL)
+		if refused(err) {
+			// Not an answer about the product: the next fetcher may ask again.
+			p.opts.Logger.Debug("product details refused", "product", id, "err", err)
+			return entry{}
+		}
 		if err != nil && !errors.Is(err, affiliate.ErrNotPromotable) {
 			p.opts.Logger.Warn("product details", "product", id, "err", err)
 		}
 		p.cache.Set(id, entry{product: prod, ok: ok})
-		return entry{product: prod, ok: ok}, nil
+		return entry{product: prod, ok: ok}
 	})
+	if call == nil {
+		return affiliate.Product{}, false
+	}
 	timer := time.NewTimer(p.opts.Timeout)
 	defer timer.Stop()
 	select {
-	case r := <-ch:
-		e := r.Val.(entry)
+	case <-call.Done():
+		e := call.Val()
 		return e.product, e.ok
 	case <-timer.C:
 	case <-ctx.Done():
 	}
 	return affiliate.Product{}, false
+}
+
+// refused reports whether err is a call refused before it reached the platform: by the client's
+// rate limit, the in-flight cap or the breaker.
+func refused(err error) bool {
+	return errors.Is(err, affiliate.ErrWouldWait) || errors.Is(err, breaker.ErrBusy) || errors.Is(err, breaker.ErrOpen)
 }
 
 // validImage accepts only https images on AliExpress's image hosts (alicdn.com, aliexpress-media.com).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redirector/redirector/internal/affiliate"
@@ -20,6 +21,11 @@ const (
 
 func newPreviewer(t *testing.T) (*preview.Previewer, *affiliatetest.Platform) {
 	t.Helper()
+	return newPreviewerWith(t, preview.Options{})
+}
+
+func newPreviewerWith(t *testing.T, opts preview.Options) (*preview.Previewer, *affiliatetest.Platform) {
+	t.Helper()
 	fake, srv := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
 	t.Cleanup(srv.Close)
 	cfg := fake.Config()
@@ -31,7 +37,7 @@ func newPreviewer(t *testing.T) (*preview.Previewer, *affiliatetest.Platform) {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	return preview.New(client, preview.Options{}), fake
+	return preview.New(client, opts), fake
 }
 
 func TestPreviewRendersOpenGraphTagsEscaped(t *testing.T) {
@@ -40,7 +46,7 @@ func TestPreviewRendersOpenGraphTagsEscaped(t *testing.T) {
 		ID: productID, Title: `Wireless <earbuds> "Pro" & case`, ImageURL: "https://ae01.alicdn.com/kf/S123.jpg",
 		Price: "12.34", Currency: "USD",
 	})
-	page, ok := p.Preview(context.Background(), target, location, shortURL)
+	page, ok := p.Preview(context.Background(), target, location, shortURL, nil)
 	if !ok {
 		t.Fatal("Preview: ok=false, want a page")
 	}
@@ -68,13 +74,13 @@ func TestPreviewFetchesEachProductOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if _, ok := p.Preview(context.Background(), target, location, shortURL); !ok {
+			if _, ok := p.Preview(context.Background(), target, location, shortURL, nil); !ok {
 				t.Error("Preview: ok=false")
 			}
 		})
 	}
 	wg.Wait()
-	if _, ok := p.Preview(context.Background(), target, location, shortURL); !ok {
+	if _, ok := p.Preview(context.Background(), target, location, shortURL, nil); !ok {
 		t.Error("Preview after load: ok=false")
 	}
 	if got := fake.Calls(); got != 1 {
@@ -95,7 +101,7 @@ func TestPreviewDeclines(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if page, ok := p.Preview(context.Background(), tc.target, location, shortURL); ok {
+			if page, ok := p.Preview(context.Background(), tc.target, location, shortURL, nil); ok {
 				t.Errorf("Preview(%q) = ok with %q, want ok=false", tc.target, page)
 			}
 		})
@@ -105,7 +111,42 @@ func TestPreviewDeclines(t *testing.T) {
 func TestPreviewPlatformDownDeclines(t *testing.T) {
 	p, fake := newPreviewer(t)
 	fake.FailAlways(affiliatetest.Fail5xx)
-	if _, ok := p.Preview(context.Background(), target, location, shortURL); ok {
+	if _, ok := p.Preview(context.Background(), target, location, shortURL, nil); ok {
 		t.Error("Preview with the platform failing: ok=true, want false")
+	}
+}
+
+// A fetch that would call the platform asks Admit first; one answered from the cache does not.
+func TestPreviewAdmit(t *testing.T) {
+	var admit atomic.Bool
+	var asked atomic.Int64
+	p, fake := newPreviewerWith(t, preview.Options{Admit: func(_ context.Context, client any) bool {
+		asked.Add(1)
+		if client != "fetcher" {
+			t.Errorf("Admit(client = %v), want the client Preview was given", client)
+		}
+		return admit.Load()
+	}})
+	fake.SetProduct(productID, affiliatetest.Product{ID: productID, Title: "Lamp", ImageURL: "https://ae01.alicdn.com/kf/S1.jpg"})
+	ctx := context.Background()
+	if _, ok := p.Preview(ctx, target, location, shortURL, "fetcher"); ok {
+		t.Error("Preview with Admit refusing: ok=true, want false")
+	}
+	if n := fake.Calls(); n != 0 {
+		t.Errorf("platform calls with Admit refusing = %d, want 0", n)
+	}
+	admit.Store(true) // the refusal was not remembered: the next fetcher may ask
+	if _, ok := p.Preview(ctx, target, location, shortURL, "fetcher"); !ok {
+		t.Error("Preview admitted: ok=false, want a page")
+	}
+	admit.Store(false)
+	if _, ok := p.Preview(ctx, target, location, shortURL, "fetcher"); !ok {
+		t.Error("Preview from the cache with Admit refusing: ok=false, want a page (a cached answer costs nothing)")
+	}
+	if n := asked.Load(); n != 2 {
+		t.Errorf("Admit asked %d times, want 2 (not for the cached answer)", n)
+	}
+	if n := fake.Calls(); n != 1 {
+		t.Errorf("platform calls = %d, want 1", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/metrics"
@@ -70,6 +72,16 @@ type envOptions struct {
 	NegativeTTL     time.Duration // default 5m
 	NoAdmin         bool          // no ADMIN_TOKEN: the admin API answers 403
 	Preview         bool          // link-preview fetchers get an Open Graph page
+	// Breaker puts the platform behind a real breaker.Guard wired as cmd/redirector wires it
+	// (link generation and product details, SlowAfter = UpstreamTimeout), opening after
+	// BreakerFailures (default 5) and staying open a minute.
+	Breaker         bool
+	BreakerFailures uint32
+	// ClientRate and ClientBurst are each client's budget of platform calls (CLIENT_RATE,
+	// CLIENT_BURST); 0: no budget. Loopback is a trusted proxy, so a test names the client of a
+	// request with X-Forwarded-For.
+	ClientRate  float64
+	ClientBurst int
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -110,6 +122,8 @@ type env struct {
 	platform *platform
 	clock    *clock
 	links    *cache.Links
+	resolver *resolve.Resolver
+	guard    *breaker.Guard // nil unless envOptions.Breaker
 	counter  *clicks.Counter
 	metrics  *metrics.Metrics
 	handler  http.Handler
@@ -161,11 +175,27 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		t.Fatalf("affiliate.New: %v", err)
 	}
 	e.links = cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 10_000, Now: e.clock.Now, Tier1Key: aliurl.ShortKey})
-	resolver := resolve.New(e.links, client, resolve.Options{
+	limits := NewLimits(LimitOptions{
+		PlatformRate: opts.ClientRate, PlatformBurst: opts.ClientBurst,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	})
+	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
+	var gen resolve.Generator = client
+	var details preview.Details = client
+	if opts.Breaker {
+		e.guard = breaker.New(client, breaker.Options{
+			Failures: opts.BreakerFailures, OpenFor: time.Minute, SlowAfter: opts.UpstreamTimeout,
+			IsSuccess:  notPromotable,
+			IsExcluded: func(err error) bool { return errors.Is(err, affiliate.ErrWouldWait) },
+		})
+		gen, details = e.guard, e.guard.Details(client)
+	}
+	e.resolver = resolve.New(e.links, gen, resolve.Options{
 		LinkTTL: opts.LinkTTL, NegativeTTL: opts.NegativeTTL,
 		UpstreamTimeout: opts.UpstreamTimeout, LoadTimeout: opts.LoadTimeout,
-		IsNotPromotable: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
+		IsNotPromotable: notPromotable,
 		Validate:        aliurl.CheckDestination,
+		Admit:           limits.Admit,
 		Now:             e.clock.Now,
 	})
 	records := cache.NewRecords(rdb)
@@ -177,13 +207,13 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	var previewer Previewer
 	if opts.Preview {
-		previewer = preview.New(client, preview.Options{})
+		previewer = preview.New(details, preview.Options{Admit: limits.Admit})
 	}
 	e.handler = NewServer(Deps{
 		Metrics:    e.metrics,
 		BaseURL:    testBase,
 		AdminToken: token,
-		Links:      resolver,
+		Links:      e.resolver,
 		// No test reaches the network: share links fail as an unreachable network would.
 		Shares: aliurl.NewResolver(aliurl.ResolverConfig{
 			Timeout: 200 * time.Millisecond,
@@ -197,6 +227,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Stats:     cache.NewCounters(rdb, 0),
 		Ready:     func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
 		Previewer: previewer,
+		Limits:    limits,
 		Now:       e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)

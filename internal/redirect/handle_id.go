@@ -85,7 +85,7 @@ func handleID(d Deps) idHandler {
 		ua := r.UserAgent()
 		bot := clicks.IsBot(ua)
 		if bot && d.Previewer != nil && r.Method == http.MethodGet && clicks.IsPreview(ua) {
-			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id); ok {
+			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id, r); ok {
 				m.IDPreview.Inc()
 				writeHTML(w, http.StatusOK, page)
 				return

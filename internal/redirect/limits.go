@@ -92,8 +92,11 @@ func (l Limits) enter(w http.ResponseWriter, r *http.Request) bool {
 // leave gives back the slot enter took.
 func (l Limits) leave() { <-l.inFlight }
 
-// Admit reports whether the client of a click may cause a call to the platform now, and takes
-// a token. client is the click's *http.Request (resolve.Options.Admit's shape); anything else is admitted.
+// Admit reports whether the client of a request may cause a call to the platform now, and takes
+// a token. Its callers (resolve.Options.Admit, preview.Options.Admit) ask it only for a request
+// that starts a call: a link for a new page, its refresh, or a product's preview details; a
+// request that joins a call under way or is answered from a cache is not charged. client is the
+// request's *http.Request; anything else is admitted.
 func (l Limits) Admit(_ context.Context, client any) bool {
 	r, ok := client.(*http.Request)
 	return !ok || l.platform == nil || l.platform.allow(l.ClientIP(r))

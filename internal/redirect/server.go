@@ -59,10 +59,13 @@ type ClickStats interface {
 	Stats(ctx context.Context, id string, days int, now time.Time) (cache.Stats, error)
 }
 
-// Previewer renders the page that link-preview fetchers get for a short link.
+// Previewer renders the page that link-preview fetchers get for a short link; *preview.Previewer
+// is one.
 type Previewer interface {
-	// Preview returns ok=false when no preview can be had; the fetcher then gets the plain redirect.
-	Preview(ctx context.Context, target, location, shortURL string) (page []byte, ok bool)
+	// Preview returns ok=false when no preview can be had, or not without a platform call that
+	// client's budget, the platform's rate, the in-flight cap or the breaker refuses; the fetcher
+	// then gets the plain redirect. client is the fetcher's *http.Request (see Limits.Admit).
+	Preview(ctx context.Context, target, location, shortURL string, client any) (page []byte, ok bool)
 }
 
 // Deps are what the server needs. Previewer may be nil; the rest are required.

@@ -10,9 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/flight"
 )
 
 // Generator makes the affiliate link of a page. It is called concurrently, once per page at a time.
@@ -106,9 +105,11 @@ type Options struct {
 	// IsNotPromotable tells the platform's "no affiliate link for this page" from other errors;
 	// default: no error is. It matters only to the Status cached and to logging.
 	IsNotPromotable func(err error) bool
-	// Admit is asked before the platform is called for a click (a miss or a stale link's
-	// refresh), even when the call would be shared with other clicks. When it returns false the
-	// click is answered without the platform: untagged on a miss, the stale link otherwise.
+	// Admit is asked only for a click that would start a call to the platform (a miss or a
+	// stale link's refresh, with no call for the page under way): a click that joins a call
+	// already under way, or is answered from the cache, costs nothing and is not asked. When it
+	// returns false the click is answered without the platform: untagged on a miss, the stale
+	// link otherwise. It is called with a lock held that every miss takes: it must be quick.
 	// Default: always admit.
 	// client is what the caller passed to Resolve to say who clicked (opaque here).
 	Admit func(ctx context.Context, client any) bool
@@ -133,7 +134,7 @@ type Resolver struct {
 	links *cache.Links
 	gen   Generator
 	opts  Options
-	loads singleflight.Group // one platform call per key at a time
+	loads flight.Group[loaded] // one platform call per key at a time
 }
 
 // New returns a Resolver that caches in links and asks gen for new links.
@@ -188,6 +189,7 @@ func validateHTTP(link string) error {
 //     NegativeTTL.
 //   - On a miss, the click waits for the platform's answer, which one call shares among all the
 //     clicks on the page and which is cached whether or not anyone still waits for it.
+//   - Only the click that starts a call is charged (Options.Admit); clicks that join it are not.
 //
 // Answered from the first tier, Resolve does not allocate.
 //
@@ -216,22 +218,22 @@ func (r *Resolver) Resolve(ctx context.Context, key, canonical string, client an
 			}
 			return Result{Location: canonical, Outcome: Untagged, Source: src}
 		case link.Status == cache.Tagged:
-			if !now.Before(link.RetryAt) && r.opts.Admit(ctx, client) {
-				r.startLoad(ctx, key, canonical, link, true)
+			if !now.Before(link.RetryAt) {
+				r.startLoad(ctx, key, canonical, link, true, client)
 			}
 			return Result{Location: link.URL, Outcome: Stale, Source: src}
 		}
 		// An expired negative answer: ask again, as after a miss.
 	}
-	if !r.opts.Admit(ctx, client) {
+	call := r.startLoad(ctx, key, canonical, link, ok, client)
+	if call == nil {
 		return Result{Location: canonical, Outcome: Untagged, Source: Fallback}
 	}
-	ch := r.startLoad(ctx, key, canonical, link, ok)
 	timer := time.NewTimer(r.opts.UpstreamTimeout)
 	defer timer.Stop()
 	select {
-	case res := <-ch:
-		l := res.Val.(loaded)
+	case <-call.Done():
+		l := call.Val()
 		return r.result(l.link, l.src, canonical)
 	case <-timer.C:
 	case <-ctx.Done():
@@ -258,14 +260,24 @@ func (r *Resolver) result(link cache.Link, src Source, canonical string) Result 
 	return Result{Location: link.URL, Outcome: Stale, Source: src}
 }
 
-// startLoad joins or starts the load of key. prev, when had, is the entry the caller found.
-// The load runs apart from ctx's cancellation, so a caller that gives up fails no one else.
-func (r *Resolver) startLoad(ctx context.Context, key, canonical string, prev cache.Link, had bool) <-chan singleflight.Result {
-	return r.loads.DoChan(key, func() (any, error) {
+// startLoad joins the load of key under way or, when client is admitted, starts one; it returns
+// nil when client is refused. prev, when had, is the entry the caller found. The load runs apart
+// from ctx's cancellation, so a caller that gives up fails no one else.
+func (r *Resolver) startLoad(ctx context.Context, key, canonical string, prev cache.Link, had bool, client any) *flight.Call[loaded] {
+	call, _ := r.loads.Do(key, func() bool {
+		// A load that ended since the caller's lookup may have settled the page already: the load
+		// below then answers from the first tier, and the click, answered from the cache, is not
+		// charged.
+		if cur, ok := r.links.Peek(key); ok && settled(cur, r.opts.Now()) {
+			return true
+		}
+		return r.opts.Admit(ctx, client)
+	}, func() loaded {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.LoadTimeout)
 		defer cancel()
-		return r.load(ctx, key, canonical, prev, had), nil
+		return r.load(ctx, key, canonical, prev, had)
 	})
+	return call
 }
 
 // load asks the platform for canonical's link and caches the answer under key.
@@ -317,8 +329,8 @@ func settled(link cache.Link, now time.Time) bool {
 
 // generate asks gen for canonical's link and checks it.
 func (r *Resolver) generate(ctx context.Context, canonical string) (link string, err error) {
-	// A panic here would be re-raised by singleflight on a goroutine of its own, ending the
-	// process; a click must not do that.
+	// A panic here would end the process (the load runs on a goroutine of its own); a click
+	// must not do that.
 	defer func() {
 		if p := recover(); p != nil {
 			r.opts.Logger.Error("generate affiliate link panicked", "page", canonical, "panic", p)

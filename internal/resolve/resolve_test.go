@@ -518,6 +518,50 @@ func TestResolveAdmit(t *testing.T) {
 	}
 }
 
+// Only the click that starts a platform call is charged: clicks that join it, or that find its
+// answer in the cache, cost nothing and must not be refused for a budget they did not spend.
+func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
+	clk := newClock()
+	gen := newGenerator()
+	hold := make(chan struct{})
+	gen.hold = hold
+	gen.started = make(chan string, 1)
+	var asked atomic.Int64
+	budgetOfOne := func(context.Context, any) bool { return asked.Add(1) == 1 }
+	links, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute, Admit: budgetOfOne})
+	ctx := context.Background()
+	p := page(17)
+	const joiners = 50
+	tagged := resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform}
+
+	first := make(chan resolve.Result, 1)
+	go func() { first <- r.Resolve(ctx, p, p, nil) }()
+	<-gen.started // the first click has started the call and spent the budget
+	var wg sync.WaitGroup
+	results := make([]resolve.Result, joiners)
+	for i := range joiners {
+		wg.Go(func() { results[i] = r.Resolve(ctx, p, p, nil) })
+	}
+	// Every joiner has missed the cache: from here on, whether it joins the call or finds its
+	// answer cached, it must not be charged.
+	waitFor(t, "every click to miss", func() bool { return links.Stats().Misses >= joiners+1 })
+	close(hold)
+	wg.Wait()
+	check(t, "first click", <-first, tagged)
+	for i, got := range results {
+		if got.Location != tagged.Location || got.Outcome != resolve.Tagged {
+			t.Errorf("joiner %d: Resolve = %+v, want %q tagged", i, got, tagged.Location)
+		}
+	}
+	check(t, "cached", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+	if n := asked.Load(); n != 1 {
+		t.Errorf("Admit asked %d times for %d clicks on one page, want 1 (the click that started the call)", n, joiners+2)
+	}
+	if n := gen.total(); n != 1 {
+		t.Errorf("Generate called %d times, want 1", n)
+	}
+}
+
 // Without Redis (the embedded mode) the resolver works from the first tier alone.
 func TestResolveEmbedded(t *testing.T) {
 	clk := newClock()
