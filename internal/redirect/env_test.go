@@ -26,6 +26,7 @@ import (
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
+	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
@@ -70,6 +71,7 @@ type envOptions struct {
 	NegativeTTL     time.Duration // default 5m
 	NoAdmin         bool          // no ADMIN_TOKEN: the admin API answers 403
 	Preview         bool          // link-preview fetchers get an Open Graph page
+	QR              *qr.Cache     // default: qr.NewCache's defaults
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -197,6 +199,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Stats:     cache.NewCounters(rdb, 0),
 		Ready:     func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
 		Previewer: previewer,
+		QR:        opts.QR,
 		Now:       e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)
