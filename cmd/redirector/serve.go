@@ -19,6 +19,7 @@ import (
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
+	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortlink"
@@ -134,6 +135,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
 	})
 	registerStats(m, links, counter, guard)
+	codes := qr.NewCache(qr.CacheOptions{})
+	registerQRStats(m, codes)
 
 	handler := redirect.NewServer(redirect.Deps{
 		Logger:     logger,
@@ -148,6 +151,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Stats:      counters,
 		Ready:      st.ping,
 		Previewer:  preview.New(client, preview.Options{TTL: cfg.PreviewTTL, Logger: logger}),
+		QR:         codes,
 		Limits:     limits,
 	})
 	srv := &http.Server{
@@ -225,6 +229,18 @@ func registerStats(m *metrics.Metrics, links *cache.Links, counter *clicks.Count
 		func() float64 { return float64(counter.Flushed()) })
 	m.GaugeFunc("redirector_clicks_pending", "Click events buffered, not yet written.",
 		func() float64 { return float64(counter.Pending()) })
+}
+
+// registerQRStats exposes what the QR code cache counts.
+func registerQRStats(m *metrics.Metrics, codes *qr.Cache) {
+	m.CounterFunc("redirector_qr_renders_total", "QR codes rendered (not found in the cache).",
+		func() float64 { return float64(codes.Stats().Renders) })
+	m.CounterFunc("redirector_qr_cache_hits_total", "QR codes answered from the cache.",
+		func() float64 { return float64(codes.Stats().Hits) })
+	m.CounterFunc("redirector_qr_refused_total", "QR codes refused with 503 because the render cap was full.",
+		func() float64 { return float64(codes.Stats().Refused) })
+	m.GaugeFunc("redirector_qr_cache_bytes", "What the QR codes in the cache weigh, in bytes.",
+		func() float64 { return float64(codes.Stats().Bytes) })
 }
 
 // sharedTargets is the short-link lookup of a replica among others: a link changed here is
