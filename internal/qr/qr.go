@@ -1,4 +1,5 @@
-// Package qr draws QR codes of short URLs as PNG images for screens and SVG drawings for print.
+// Package qr draws QR codes of short URLs, as PNG images for screens and SVG drawings for print, and
+// keeps the drawn ones in a cache bounded in bytes that renders only a few at once.
 package qr
 
 import (
