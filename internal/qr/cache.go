@@ -84,11 +84,12 @@ type Code struct {
 // it may at once.
 var ErrBusy = errors.New("too many qr codes being rendered")
 
-// DefaultCacheBytes is the cache's default bound. Codes are small (a 512 pixel PNG about 1 KiB, a
-// 2048 pixel one about 13 KiB, an SVG 15 to 80 KiB), so 32 MiB keeps thousands of the largest and
-// tens of thousands of the usual ones, far more than are asked for in a day, at a small share of
-// the service's memory limit (never below 256 MiB).
-const DefaultCacheBytes = 32 << 20
+// DefaultCacheBytes is the cache's default bound. Codes are small (a 256 or 512 pixel PNG, what
+// the console and most pages show, about 1 KiB; a 2048 pixel one about 13 KiB; an SVG 15 to 80
+// KiB), so 16 MiB keeps over ten thousand of the usual ones or a thousand of the largest, more
+// than are asked for in a day. A flood of distinct codes fills it, and with the collector's
+// headroom it then costs about twice its size in memory: that is why it is not larger.
+const DefaultCacheBytes = 16 << 20
 
 // entryOverhead is what an entry costs beyond its key, body and ETag: the cache's node, the slice
 // and string headers.
