@@ -42,13 +42,16 @@ func handleQR(d Deps, format qr.Format) idHandler {
 			}
 		}
 		code, cached := d.QR.Lookup(spec)
-		if !cached {
-			code.ETag = spec.ETag()
-		}
-		if noneMatch(r.Header.Values("If-None-Match"), code.ETag) {
-			setQRCaching(w.Header(), code.ETag)
-			w.WriteHeader(http.StatusNotModified)
-			return
+		if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
+			etag := code.ETag
+			if !cached {
+				etag = spec.ETag()
+			}
+			if noneMatch(inm, etag) {
+				setQRCaching(w.Header(), etag)
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
 		}
 		if !cached {
 			if code, err = d.QR.Render(spec); errors.Is(err, qr.ErrBusy) {
