@@ -254,13 +254,15 @@
   }
 
   // retryQR asks again, a few times and a little later each time, for a QR code that did not load:
-  // the server renders only a few codes at once and answers 503 (Retry-After: 1) past that.
+  // the server renders only a few codes at once and answers 503 (Retry-After: 1) past that. The
+  // retries of a page of codes are spread over a second or more, so they do not collide again.
   function retryQR(e) {
     const img = e.target;
     const tries = Number(img.dataset.tries || 0) + 1;
     if (tries > 5) return;
     img.dataset.tries = String(tries);
-    setTimeout(() => { img.src = qrPNG(img.dataset.id, 256) + '&retry=' + tries; }, 1000 * tries);
+    const delay = 1000 * tries * (0.5 + Math.random());
+    setTimeout(() => { img.src = qrPNG(img.dataset.id, 256) + '&retry=' + tries; }, delay);
   }
 
   function qrBlock(id, size) {
