@@ -19,6 +19,7 @@ import (
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
+	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortlink"
@@ -143,6 +144,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	// Previews are platform calls like link generation: the same client budget, rate, in-flight
 	// cap and breaker.
 	previewer := preview.New(guard.Details(client), preview.Options{TTL: cfg.PreviewTTL, Admit: limits.Admit, Logger: logger})
+	codes := qr.NewCache(qr.CacheOptions{})
+	registerQRStats(m, codes)
 
 	handler := redirect.NewServer(redirect.Deps{
 		Logger:     logger,
@@ -157,6 +160,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Stats:      counters,
 		Ready:      st.ping,
 		Previewer:  previewer,
+		QR:         codes,
 		Limits:     limits,
 	})
 	srv := &http.Server{
@@ -236,6 +240,18 @@ func registerStats(m *metrics.Metrics, links *cache.Links, counter *clicks.Count
 		func() float64 { return float64(counter.Flushed()) })
 	m.GaugeFunc("redirector_clicks_pending", "Click events buffered, not yet written.",
 		func() float64 { return float64(counter.Pending()) })
+}
+
+// registerQRStats exposes what the QR code cache counts.
+func registerQRStats(m *metrics.Metrics, codes *qr.Cache) {
+	m.CounterFunc("redirector_qr_renders_total", "QR codes rendered (not found in the cache).",
+		func() float64 { return float64(codes.Stats().Renders) })
+	m.CounterFunc("redirector_qr_cache_hits_total", "QR codes answered from the cache.",
+		func() float64 { return float64(codes.Stats().Hits) })
+	m.CounterFunc("redirector_qr_refused_total", "QR codes refused with 503 because the render cap was full.",
+		func() float64 { return float64(codes.Stats().Refused) })
+	m.GaugeFunc("redirector_qr_cache_bytes", "What the QR codes in the cache weigh, in bytes.",
+		func() float64 { return float64(codes.Stats().Bytes) })
 }
 
 // sharedTargets is the short-link lookup of a replica among others: a link changed here is

@@ -1,14 +1,16 @@
-// Package qr draws QR codes of short URLs as PNG images for screens and SVG drawings for print.
+// Package qr draws QR codes of short URLs, as PNG images for screens and SVG drawings for print, and
+// keeps the drawn ones in a cache bounded in bytes that renders only a few at once.
 package qr
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
+	"hash/crc32"
 	"strconv"
+	"sync"
 
 	"github.com/skip2/go-qrcode"
 )
@@ -115,6 +117,22 @@ func PNG(content string, size int, level Level) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var buf bytes.Buffer
+	if err := writePNG(&buf, m, size); err != nil {
+		return nil, fmt.Errorf("encode png: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// writePNG writes m as a size×size pixel, 1-bit greyscale PNG: every module the same whole number of
+// pixels, centred, the pixels left over widening the margin; one pixel per module if m has more
+// modules than size has pixels.
+//
+// It writes the format itself rather than through image/png because a QR code is rows of modules
+// repeated scale times: each module row is packed once, and no size×size pixel image (4 MiB at 2048
+// pixels) is ever made, nor a pixel read through an interface. What a drawing costs in memory is
+// then the compressor, which is pooled, and the PNG itself.
+func writePNG(buf *bytes.Buffer, m [][]bool, size int) error {
 	n := len(m)
 	scale := size / n
 	if scale < 1 {
@@ -122,27 +140,77 @@ func PNG(content string, size int, level Level) ([]byte, error) {
 	}
 	offset := (size - n*scale) / 2
 
-	img := image.NewPaletted(image.Rect(0, 0, size, size), color.Palette{color.White, color.Black})
-	for y, row := range m {
-		for x, dark := range row {
-			if !dark {
-				continue
+	buf.WriteString("\x89PNG\r\n\x1a\n")
+	var ihdr [13]byte
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(size))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(size))
+	ihdr[8] = 1 // bit depth; colour type 0 (greyscale), deflate, no filter method, no interlace
+	writeChunk(buf, "IHDR", ihdr[:])
+
+	// IDAT's data is the zlib stream of the rows, each a filter byte (0: none) and the pixels at one
+	// bit each, 1 for white, most significant bit first.
+	var idat bytes.Buffer
+	zw := zlibWriters.Get().(*zlib.Writer)
+	defer func() {
+		zw.Reset(nil) // the pool keeps the compressor, not this code's bytes
+		zlibWriters.Put(zw)
+	}()
+	zw.Reset(&idat)
+	stride := 1 + (size+7)/8
+	blank := bytes.Repeat([]byte{0xff}, stride)
+	blank[0] = 0
+	row := make([]byte, stride)
+	for y := 0; y < size; y++ {
+		my := y - offset
+		if my < 0 || my >= n*scale {
+			if _, err := zw.Write(blank); err != nil {
+				return err
 			}
-			top, left := offset+y*scale, offset+x*scale
-			for py := top; py < top+scale; py++ {
-				line := img.Pix[py*img.Stride+left : py*img.Stride+left+scale]
-				for i := range line {
-					line[i] = 1
+			continue
+		}
+		if my%scale == 0 { // the first pixel row of a module row: pack it
+			copy(row, blank)
+			for x, dark := range m[my/scale] {
+				if !dark {
+					continue
+				}
+				for px := offset + x*scale; px < offset+(x+1)*scale; px++ {
+					row[1+px/8] &^= 0x80 >> (px % 8)
 				}
 			}
 		}
+		if _, err := zw.Write(row); err != nil {
+			return err
+		}
 	}
-	var buf bytes.Buffer
-	// Two palette entries make a 1-bit PNG: a 512 pixel code is a few kilobytes.
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("encode png: %w", err)
+	if err := zw.Close(); err != nil {
+		return err
 	}
-	return buf.Bytes(), nil
+	writeChunk(buf, "IDAT", idat.Bytes())
+	writeChunk(buf, "IEND", nil)
+	return nil
+}
+
+// zlibWriters keeps compressors between drawings: a new one allocates about a megabyte. BestSpeed
+// compresses a 2048 pixel code several times faster than the default level, to about 13 KiB
+// rather than 4: the repeated rows are long matches either way.
+var zlibWriters = sync.Pool{New: func() any {
+	zw, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed) // a valid level: no error
+	return zw
+}}
+
+// writeChunk appends a PNG chunk: length, type, data and the CRC of type and data.
+func writeChunk(buf *bytes.Buffer, typ string, data []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+	buf.Write(n[:])
+	crc := crc32.NewIEEE()
+	buf.WriteString(typ)
+	crc.Write([]byte(typ))
+	buf.Write(data)
+	crc.Write(data)
+	binary.BigEndian.PutUint32(n[:], crc.Sum32())
+	buf.Write(n[:])
 }
 
 // SVG returns the QR code for content at the given level as an SVG drawing for print: black rectangles on

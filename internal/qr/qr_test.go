@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/png"
 	"io"
@@ -378,5 +379,71 @@ func BenchmarkSVG(b *testing.B) {
 		if _, err := SVG(contents[1], Medium); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// reference draws m as PNG lays it out, the simple way: a size×size paletted image filled module by module.
+func reference(m [][]bool, size int) *image.Paletted {
+	n := len(m)
+	scale := size / n
+	if scale < 1 {
+		scale, size = 1, n
+	}
+	offset := (size - n*scale) / 2
+	img := image.NewPaletted(image.Rect(0, 0, size, size), color.Palette{color.White, color.Black})
+	for y, row := range m {
+		for x, dark := range row {
+			if !dark {
+				continue
+			}
+			for py := offset + y*scale; py < offset+(y+1)*scale; py++ {
+				for px := offset + x*scale; px < offset+(x+1)*scale; px++ {
+					img.SetColorIndex(px, py, 1)
+				}
+			}
+		}
+	}
+	return img
+}
+
+// PNG's own encoder gives, pixel for pixel, the image of the simple drawing.
+func TestPNGPixels(t *testing.T) {
+	tests := []struct {
+		content string
+		size    int
+		level   Level
+	}{
+		{contents[0], MinSize, Medium},
+		{contents[0], 100, Low}, // 29 modules: 3 pixels each, 13 left over
+		{contents[1], DefaultSize, High},
+		{contents[2], 333, Quartile},
+		{contents[1], MaxSize, High},
+		{contents[3], MinSize, High}, // more modules than pixels: one pixel per module
+		{contents[3], 1001, Low},
+	}
+	for _, tc := range tests {
+		t.Run(tc.level.String()+"/"+strconv.Itoa(tc.size)+"/"+tc.content[:min(len(tc.content), 40)], func(t *testing.T) {
+			b, err := PNG(tc.content, tc.size, tc.level)
+			if err != nil {
+				t.Fatalf("PNG(%q, %d, %v) error: %v", tc.content, tc.size, tc.level, err)
+			}
+			got, err := png.Decode(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("png.Decode(PNG(%q, %d, %v)): %v", tc.content, tc.size, tc.level, err)
+			}
+			want := reference(mustModules(t, tc.content, tc.level), tc.size)
+			if got.Bounds() != want.Bounds() {
+				t.Fatalf("PNG(%q, %d, %v) is %v, want %v", tc.content, tc.size, tc.level, got.Bounds(), want.Bounds())
+			}
+			for y := range want.Rect.Dy() {
+				for x := range want.Rect.Dx() {
+					g, _, _, _ := got.At(x, y).RGBA()
+					w, _, _, _ := want.At(x, y).RGBA()
+					if g != w {
+						t.Fatalf("PNG(%q, %d, %v) pixel %d,%d has grey %#x, want %#x", tc.content, tc.size, tc.level, x, y, g, w)
+					}
+				}
+			}
+		})
 	}
 }

@@ -60,3 +60,25 @@ func BenchmarkIDCached(b *testing.B) {
 	l := e.create(`{"url":"https://www.aliexpress.com/item/1005001000000002.html"}`, http.StatusCreated)
 	benchRedirect(b, e.handler, "/"+l.ID)
 }
+
+// BenchmarkQRCached is a QR code that was rendered before: a lookup, not a rendering.
+func BenchmarkQRCached(b *testing.B) {
+	e := newEnv(b, envOptions{})
+	path := "/" + mustProductCode(b, productID(216)) + "/qr.png?size=2048&ecc=H"
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	w := &benchWriter{h: make(http.Header)}
+	e.handler.ServeHTTP(w, req) // the first request renders
+	// A body written with no status is a 200: benchWriter keeps the status 0 then.
+	if w.status != 0 || w.h.Get("ETag") == "" {
+		b.Fatalf("GET %s = %d ETag %q, want 200 and an ETag", path, w.status, w.h.Get("ETag"))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		e.handler.ServeHTTP(w, req)
+		if w.status != 0 {
+			b.Fatalf("GET %s = %d, want 200", path, w.status)
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
+	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
@@ -82,6 +83,7 @@ type envOptions struct {
 	// request with X-Forwarded-For.
 	ClientRate  float64
 	ClientBurst int
+	QR          *qr.Cache // default: qr.NewCache's defaults
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -228,6 +230,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Ready:     func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
 		Previewer: previewer,
 		Limits:    limits,
+		QR:        opts.QR,
 		Now:       e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)

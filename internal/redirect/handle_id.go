@@ -2,20 +2,12 @@ package redirect
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
-)
-
-// QR code sizes in pixels.
-const (
-	qrDefaultSize = 512
-	qrMinSize     = 64
-	qrMaxSize     = 2048
 )
 
 // ScanMarker is the query a QR code's URL carries so that scans can be told from clicks.
@@ -28,7 +20,7 @@ type idHandler func(w http.ResponseWriter, r *http.Request, id string)
 // /{id}/qr.svg; anything else is a 404.
 func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
-	png, svg := cappedID(d.Limits, handleQR(d, "png")), cappedID(d.Limits, handleQR(d, "svg"))
+	png, svg := cappedID(d.Limits, handleQR(d, qr.FormatPNG)), cappedID(d.Limits, handleQR(d, qr.FormatSVG))
 	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
@@ -122,50 +114,6 @@ func isScan(rawQuery string) bool {
 		}
 	}
 	return false
-}
-
-// handleQR serves /{id}/qr.png?size=N&ecc=L|M|Q|H and /{id}/qr.svg?ecc=…: a QR code of the
-// link's short URL with the scan marker.
-func handleQR(d Deps, format string) idHandler {
-	return func(w http.ResponseWriter, r *http.Request, id string) {
-		ctx := r.Context()
-		if _, ok, _ := d.Targets.Target(ctx, id); !ok {
-			notFound(w, d)
-			return
-		}
-		q := r.URL.Query()
-		level, err := qr.ParseLevel(q.Get("ecc"))
-		if err != nil {
-			http.Error(w, "ecc must be one of L, M, Q, H", http.StatusBadRequest)
-			return
-		}
-		content := d.BaseURL + "/" + id + "?" + ScanMarker
-		var body []byte
-		if format == "png" {
-			size := qrDefaultSize
-			if s := q.Get("size"); s != "" {
-				if size, err = strconv.Atoi(s); err != nil || size < qrMinSize || size > qrMaxSize {
-					http.Error(w, "size must be a whole number of pixels from 64 to 2048", http.StatusBadRequest)
-					return
-				}
-			}
-			body, err = qr.PNG(content, size, level)
-			w.Header().Set("Content-Type", "image/png")
-		} else {
-			body, err = qr.SVG(content, level)
-			w.Header().Set("Content-Type", "image/svg+xml")
-		}
-		if err != nil {
-			d.Logger.Error("qr code", "id", id, "err", err)
-			http.Error(w, "could not draw the QR code", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=86400")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(body)
-		}
-	}
 }
 
 // cappedID puts an id handler under the in-flight cap of Limits.capped.

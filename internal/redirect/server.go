@@ -10,6 +10,7 @@ import (
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/metrics"
+	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortlink"
 )
@@ -68,7 +69,7 @@ type Previewer interface {
 	Preview(ctx context.Context, target, location, shortURL string, client any) (page []byte, ok bool)
 }
 
-// Deps are what the server needs. Previewer may be nil; the rest are required.
+// Deps are what the server needs. Previewer and QR may be nil; the rest are required.
 type Deps struct {
 	Logger     *slog.Logger
 	Metrics    *metrics.Metrics
@@ -81,6 +82,8 @@ type Deps struct {
 	Records    Records
 	Stats      ClickStats
 	Previewer  Previewer
+	// QR renders and keeps the QR codes; nil: a qr.Cache with its defaults.
+	QR *qr.Cache
 	// Ready reports whether the store answers, for /readyz.
 	Ready func(ctx context.Context) error
 	// Limits is the admission control for platform work and failed admin logins; zero: no limits.
@@ -98,6 +101,9 @@ func NewServer(d Deps) http.Handler {
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
+	}
+	if d.QR == nil {
+		d.QR = qr.NewCache(qr.CacheOptions{})
 	}
 	var h http.Handler = routes(d)
 	h = requestID(h)

@@ -253,6 +253,18 @@
     });
   }
 
+  // retryQR asks again, a few times and a little later each time, for a QR code that did not load:
+  // the server renders only a few codes at once and answers 503 (Retry-After: 1) past that. The
+  // retries of a page of codes are spread over a second or more, so they do not collide again.
+  function retryQR(e) {
+    const img = e.target;
+    const tries = Number(img.dataset.tries || 0) + 1;
+    if (tries > 5) return;
+    img.dataset.tries = String(tries);
+    const delay = 1000 * tries * (0.5 + Math.random());
+    setTimeout(() => { img.src = qrPNG(img.dataset.id, 256) + '&retry=' + tries; }, delay);
+  }
+
   function qrBlock(id, size) {
     return el('div', { class: 'qr' },
       el('img', {
@@ -262,6 +274,8 @@
         width: size,
         height: size,
         loading: 'lazy',
+        dataset: { id },
+        onerror: retryQR,
       }),
       el('div', { class: 'downloads' },
         el('a', { href: qrPNG(id, 1024), download: id + '-qr.png', class: 'dl dl-png', title: 'Download the QR code as a 1024-pixel PNG', text: 'PNG' }),
