@@ -116,6 +116,7 @@ type urlBody struct {
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
 // same product (or page) asked again without a slug, 400 for a bad URL or slug, 409 for a taken slug.
+// Creates of one page that race, without a slug, get one id: one 201, the others 200.
 func handleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -162,12 +163,7 @@ func handleCreate(d Deps) http.Handler {
 				// The product code now points elsewhere (retargeted): give this page an id of its own.
 			}
 		}
-		if id, ok, err := d.Records.IDForTarget(ctx, page.URL); err == nil && ok {
-			if old, ok, err := d.Records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
-				writeJSON(w, http.StatusOK, toJSON(d, old))
-				return
-			}
-		}
+		// Any other page gets a random id, one per page: racing creates agree on it (CreateForTarget).
 		for range 5 {
 			id, err := shortid.New()
 			if err != nil {
@@ -175,7 +171,7 @@ func handleCreate(d Deps) http.Handler {
 				return
 			}
 			rec.ID = id
-			err = d.Records.Create(ctx, rec)
+			got, isNew, err := d.Records.CreateForTarget(ctx, rec)
 			if errors.Is(err, cache.ErrExists) {
 				continue // a collision: draw again
 			}
@@ -183,10 +179,11 @@ func handleCreate(d Deps) http.Handler {
 				storeError(w, d, err, "")
 				return
 			}
-			if _, _, err := d.Records.SetTargetID(ctx, page.URL, id); err != nil {
-				d.Logger.Warn("index target", "id", id, "err", err)
+			if isNew {
+				created(w, d, got)
+				return
 			}
-			created(w, d, rec)
+			writeJSON(w, http.StatusOK, toJSON(d, got))
 			return
 		}
 		writeError(w, http.StatusServiceUnavailable, "could not draw a free id: try again")
