@@ -104,6 +104,8 @@ var createRejectTests = []struct {
 	{"reserved slug any case", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","slug":"HealthZ"}`, http.StatusBadRequest},
 	{"slug shaped like a product code", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","slug":"` + codeOf1 + `"}`, http.StatusBadRequest},
 	{"too large", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","slug":"` + strings.Repeat("a", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
+	{"key in another case", `{"URL":"https://www.aliexpress.com/item/1005001000000001.html"}`, http.StatusBadRequest},
+	{"duplicate key", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","url":"https://www.aliexpress.com/item/1005001000000002.html"}`, http.StatusBadRequest},
 }
 
 func TestCreateRejects(t *testing.T) {
@@ -443,5 +445,50 @@ func TestCreatePageStaleIndex(t *testing.T) {
 				t.Errorf("POST /api/links %s once more = id %q, want %q (the index names the new link)", body, again.ID, fresh.ID)
 			}
 		})
+	}
+}
+
+// TestDecodeBodyStrict: the admin API reads JSON bodies by exact names, refuses duplicate names, unknown
+// names and trailing data with 400, and bodies over 64 KiB with 413; each message names what is wrong.
+func TestDecodeBodyStrict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	const page = `"https://www.aliexpress.com/item/1005001000000001.html"`
+	id := e.create(`{"url":`+page+`,"slug":"strict-json"}`, http.StatusCreated).ID
+	tests := []struct {
+		name, body string
+		want       int
+		msg        string // in the error message
+	}{
+		{"key in upper case", `{"URL":` + page + `}`, http.StatusBadRequest, `unknown field "URL"`},
+		{"key in mixed case", `{"Url":` + page + `}`, http.StatusBadRequest, `unknown field "Url"`},
+		{"slug key in another case", `{"url":` + page + `,"SLUG":"abc-def"}`, http.StatusBadRequest, `unknown field "SLUG"`},
+		{"duplicate key", `{"url":` + page + `,"url":"https://www.aliexpress.com/item/1005001000000002.html"}`, http.StatusBadRequest, `duplicate field "url"`},
+		{"duplicate key, same value", `{"url":` + page + `,"url":` + page + `}`, http.StatusBadRequest, `duplicate field "url"`},
+		{"duplicate key spelled with an escape", `{"url":` + page + `,"\u0075rl":` + page + `}`, http.StatusBadRequest, `duplicate field "url"`},
+		{"unknown field", `{"url":` + page + `,"note":"x"}`, http.StatusBadRequest, `unknown field "note"`},
+		{"trailing object", `{"url":` + page + `} {}`, http.StatusBadRequest, "after the JSON object"},
+		{"trailing garbage", `{"url":` + page + `}x`, http.StatusBadRequest, "after the JSON object"},
+		{"empty body", ``, http.StatusBadRequest, "body must be a JSON object"},
+		{"not an object", page, http.StatusBadRequest, "malformed JSON body"},
+		{"malformed", `{"url":`, http.StatusBadRequest, "malformed JSON body"},
+		{"too big", `{"url":` + page + `,"slug":"` + strings.Repeat("a", 70<<10) + `"}`, http.StatusRequestEntityTooLarge, "larger than 64 KiB"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, req := range []struct{ method, path string }{
+				{http.MethodPost, "/api/links"},
+				{http.MethodPatch, "/api/links/" + id},
+			} {
+				what := req.method + " " + req.path + " " + truncate(tc.body, 100)
+				msg := apiError(t, what, e.api(req.method, req.path, tc.body), tc.want)
+				if !strings.Contains(msg, tc.msg) {
+					t.Errorf("%s: error %q, want it to contain %q", what, msg, tc.msg)
+				}
+			}
+		})
+	}
+	if l := e.create(`{"url":`+page+`}`, http.StatusCreated); l.Target != product(1) {
+		t.Errorf("POST /api/links with exact names = target %q, want %q", l.Target, product(1))
 	}
 }
