@@ -17,7 +17,8 @@ import (
 
 // Keys of short-link records and their counters. Every key that belongs to one id carries the id as its
 // hash tag ({id}), so the scripts that touch several of them stay on one Redis Cluster slot; the list and
-// the target index are the only keys shared by all ids and are never touched inside a script.
+// the target index are the only keys shared by all ids and are never touched in a script together with
+// another key.
 const (
 	recordKeyPrefix = "rd:v1:{"
 	recordKeySuffix = "}:rec"
