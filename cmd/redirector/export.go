@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -63,18 +64,20 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	var recs []cache.Record
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
-	for line := 1; sc.Scan(); line++ {
+	latest := time.Now().Add(importAhead)
+	line := 1
+	for ; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		rec, err := parseLine(sc.Bytes())
+		rec, err := parseLine(sc.Bytes(), latest)
 		if err != nil {
 			return usageError(fmt.Sprintf("import: line %d: %v; nothing was written", line, err))
 		}
 		recs = append(recs, rec)
 	}
 	if err := sc.Err(); err != nil {
-		return usageError(fmt.Sprintf("import: read: %v; nothing was written", err))
+		return usageError(fmt.Sprintf("import: line %d: read: %v; nothing was written", line, err))
 	}
 	rdb, closeFn, err := openForBackup(ctx, args, environ, stderr)
 	if err != nil {
@@ -98,10 +101,18 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	return nil
 }
 
-// parseLine checks one exported record: a well-formed id and an accepted, canonical target.
-func parseLine(b []byte) (cache.Record, error) {
-	var l redirect.ExportLine
-	if err := json.Unmarshal(b, &l); err != nil {
+// Import time bounds: a record's times lie between importEarliest and a day ahead of the importer's
+// clock. Put keeps the record with the later updated_at, so a far-future time would win every later
+// import, and a time before the service could exist is a broken file.
+var importEarliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const importAhead = 24 * time.Hour
+
+// parseLine checks one exported record: exact field names, each once, a well-formed id, an
+// accepted, canonical target, and times from importEarliest to latest.
+func parseLine(b []byte, latest time.Time) (cache.Record, error) {
+	l, err := redirect.ParseExportLine(b)
+	if err != nil {
 		return cache.Record{}, fmt.Errorf("malformed JSON: %w", err)
 	}
 	if !shortid.Valid(l.ID) {
@@ -116,6 +127,15 @@ func parseLine(b []byte) (cache.Record, error) {
 	}
 	if l.CreatedAt.IsZero() || l.UpdatedAt.IsZero() {
 		return cache.Record{}, fmt.Errorf("created_at and updated_at are required")
+	}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"created_at", l.CreatedAt}, {"updated_at", l.UpdatedAt}} {
+		if f.t.Before(importEarliest) || f.t.After(latest) {
+			return cache.Record{}, fmt.Errorf("%s %s is out of range: times run from %s to a day ahead of now (%s)",
+				f.name, f.t.UTC().Format(time.RFC3339Nano), importEarliest.Format(time.DateOnly), latest.UTC().Format(time.RFC3339))
+		}
 	}
 	return cache.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}, nil
 }

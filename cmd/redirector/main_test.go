@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -546,17 +547,27 @@ func TestImportRejectsBadFile(t *testing.T) {
 	rs := redistest.Start(t)
 	environ := []string{"REDIS_URL=" + rs.URL}
 	good := `{"id":"summer-sale","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
+	ahead := time.Now().UTC().Add(48 * time.Hour).Format(time.RFC3339)
 	tests := []struct {
 		name, line string
+		msg        string // in the error, when set
 	}{
-		{"malformed json", `{"id":"abc-def",`},
-		{"other site", `{"id":"abc-def","target":"https://evil.example/","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
-		{"not canonical", `{"id":"abc-def","target":"https://m.aliexpress.com/item/1005001234567890.html?spm=x","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
-		{"share link", `{"id":"abc-def","target":"https://a.aliexpress.com/_mKx1a2B","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
-		{"bad id", `{"id":"a{b}c","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
-		{"reserved id", `{"id":"admin","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`},
-		{"no times", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345"}`},
-		{"line too long", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","x":"` + strings.Repeat("a", 70<<10) + `"}`},
+		{"malformed json", `{"id":"abc-def",`, ""},
+		{"other site", `{"id":"abc-def","target":"https://evil.example/","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, ""},
+		{"not canonical", `{"id":"abc-def","target":"https://m.aliexpress.com/item/1005001234567890.html?spm=x","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, ""},
+		{"share link", `{"id":"abc-def","target":"https://a.aliexpress.com/_mKx1a2B","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, ""},
+		{"bad id", `{"id":"a{b}c","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, ""},
+		{"reserved id", `{"id":"admin","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, ""},
+		{"no times", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345"}`, ""},
+		{"line too long", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","x":"` + strings.Repeat("a", 70<<10) + `"}`, ""},
+		{"updated_at in year 9999", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"9999-01-01T00:00:00Z"}`, "updated_at 9999-01-01T00:00:00Z"},
+		{"created_at in year 1", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"0001-01-02T00:00:00Z","updated_at":"2026-01-02T03:04:05Z"}`, "created_at 0001-01-02T00:00:00Z"},
+		{"created_at before 2000", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"1999-12-31T23:59:59Z","updated_at":"2026-01-02T03:04:05Z"}`, "created_at 1999-12-31T23:59:59Z"},
+		{"updated_at two days ahead", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"` + ahead + `"}`, "updated_at " + ahead},
+		{"key in another case", `{"ID":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, `unknown field "ID"`},
+		{"deleted in another case", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","Deleted":true}`, `unknown field "Deleted"`},
+		{"duplicate key", `{"id":"abc-def","id":"summer-sale","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, `duplicate field "id"`},
+		{"unknown key", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","note":"x"}`, `unknown field "note"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -569,6 +580,11 @@ func TestImportRejectsBadFile(t *testing.T) {
 			if !strings.Contains(err.Error(), "nothing was written") {
 				t.Errorf("import error %q does not say nothing was written", err)
 			}
+			for _, want := range []string{"line 2:", tc.msg} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("import error %q, want it to contain %q", err, want)
+				}
+			}
 			if n := dbSize(t, rs); n != "0" {
 				t.Errorf("keys after a refused import = %s, want 0", n)
 			}
@@ -580,6 +596,37 @@ func TestImportRejectsBadFile(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"export"}, nil, strings.NewReader(""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Errorf("export without REDIS_URL = %v, want an error naming REDIS_URL", err)
+	}
+}
+
+// TestImportTimeBounds: created_at and updated_at from 2000-01-01 to a day ahead are imported as given.
+func TestImportTimeBounds(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	environ := []string{"REDIS_URL=" + rs.URL}
+	soon := time.Now().UTC().Add(23 * time.Hour).Truncate(time.Second)
+	tests := []struct {
+		name             string
+		id               string
+		created, updated time.Time
+	}{
+		{"the earliest", "since-2000", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"a clock a little ahead", "ahead-a-bit", soon, soon},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			line := fmt.Sprintf(`{"id":%q,"target":"https://www.aliexpress.com/store/912345","created_at":%q,"updated_at":%q}`,
+				tc.id, tc.created.Format(time.RFC3339), tc.updated.Format(time.RFC3339))
+			var stdout, stderr bytes.Buffer
+			if err := run(t.Context(), []string{"import"}, environ, strings.NewReader(line+"\n"), &stdout, &stderr); err != nil {
+				t.Fatalf("import %s: %v", line, err)
+			}
+			for _, rec := range allRecords(t, rs) {
+				if rec.ID == tc.id && (!rec.Created.Equal(tc.created) || !rec.Updated.Equal(tc.updated)) {
+					t.Errorf("imported %s: created %v, updated %v; want %v, %v", tc.id, rec.Created, rec.Updated, tc.created, tc.updated)
+				}
+			}
+		})
 	}
 }
 

@@ -124,6 +124,7 @@ func TestStoreSuitesOnCluster(t *testing.T) {
 		{"RecordsList", recordsList},
 		{"RecordsListEmpty", recordsListEmpty},
 		{"RecordsTargetIndex", recordsTargetIndex},
+		{"RecordsCreateForTarget", recordsCreateForTarget},
 		{"RecordsExportImport", recordsExportImport},
 		{"CountersAddClicksStats", countersAddClicksStats},
 		{"CountersBadInput", countersBadInput},

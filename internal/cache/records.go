@@ -17,7 +17,8 @@ import (
 
 // Keys of short-link records and their counters. Every key that belongs to one id carries the id as its
 // hash tag ({id}), so the scripts that touch several of them stay on one Redis Cluster slot; the list and
-// the target index are the only keys shared by all ids and are never touched inside a script.
+// the target index are the only keys shared by all ids and are never touched in a script together with
+// another key.
 //
 // The rule: every key the service writes has an owner or an expiry, so that no client input can make
 // the store grow without bound. An owner is a record, and records are written only by an admin (the
@@ -97,11 +98,12 @@ func NewRecords(rdb redis.UniversalClient) *Records {
 	return &Records{rdb: rdb}
 }
 
-// createRecordScript writes a record unless a live one has its key. A tombstone is overwritten: the
-// deleted link is revived with its new target. Returns 1 when written, 0 when a live record exists.
+// createRecordScript writes a record unless a live one has its key. A tombstone is overwritten (the
+// deleted link is revived with its new target) when ARGV[4] is "1", and kept otherwise. Returns 1 when
+// written, 0 when a record that stays has the key.
 var createRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
-if cur[1] and cur[2] ~= '1' then
+if cur[1] and (cur[2] ~= '1' or ARGV[4] ~= '1') then
   return 0
 end
 redis.call('DEL', KEYS[1])
@@ -168,6 +170,14 @@ end
 return 0
 `)
 
+// releaseTargetIndexScript deletes KEYS[1] if it still holds ARGV[1]. Returns 1 when deleted.
+var releaseTargetIndexScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
 func recordKey(id string) string { return recordKeyPrefix + id + recordKeySuffix }
 
 // targetIndexKey names the index entry of a target by the first 128 bits of its SHA-256, so that long
@@ -207,6 +217,11 @@ func checkRecord(id, target string) error {
 // counters, kept apart, carry on from where they were). A zero Created means now; a zero Updated means
 // Created. Deleted is ignored. An empty id or target is an error and nothing is written.
 func (r *Records) Create(ctx context.Context, rec Record) error {
+	return r.create(ctx, rec, true)
+}
+
+// create is Create; revive says whether a tombstone with rec.ID is overwritten (else: ErrExists).
+func (r *Records) create(ctx context.Context, rec Record, revive bool) error {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
 		return fmt.Errorf("create record: %w", err)
 	}
@@ -223,8 +238,12 @@ func (r *Records) Create(ctx context.Context, rec Record) error {
 	if err := r.rdb.ZAddNX(ctx, linkListKey, redis.Z{Score: float64(created), Member: rec.ID}).Err(); err != nil {
 		return fmt.Errorf("create %s: list: %w", rec.ID, err)
 	}
+	reviveArg := "0"
+	if revive {
+		reviveArg = "1"
+	}
 	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, created, rec.Updated.UnixMilli()).Int()
+		rec.Target, created, rec.Updated.UnixMilli(), reviveArg).Int()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
 	}
@@ -540,6 +559,121 @@ func (r *Records) SetTargetID(ctx context.Context, target, id string) (holder st
 		}
 	}
 	return "", false, fmt.Errorf("set target id %s: index entry keeps changing", id)
+}
+
+// maxClaimRounds bounds CreateForTarget's rounds: each round ends in an answer unless the target's index
+// entry changed under it, which takes another writer each time.
+const maxClaimRounds = 8
+
+// CreateForTarget gives rec.Target one short link, atomically, also on Redis Cluster. When the target
+// index names a live link that leads to rec.Target, it returns that link's record and created false;
+// otherwise it stores rec, indexes it and returns it with created true. Of any number of concurrent calls
+// for one target (whatever their ids, on any replica), exactly one returns created true and all return
+// the same record. It returns an error wrapping ErrExists when rec.ID is taken by another record, live
+// or deleted (a random id's collision: draw another); a deleted id is never revived here. A zero Created
+// means now; a zero Updated means Created.
+//
+// The record key and the index key lie in different hash slots, so no script can write both. The
+// protocol: claim the index entry for rec.ID first (SET NX), then write the record. A racer that finds
+// the entry taken reads its holder's record:
+//   - live and leading to the target: the answer;
+//   - missing: the holder's claimer has not written it yet (or died before it): the racer writes that
+//     record itself, with the holder's id, only if still absent; whoever writes it first creates it,
+//     so nobody waits on another;
+//   - deleted, pointing elsewhere, or not an id Records writes: stale, taken over by compare-and-swap.
+//
+// A claimer whose own write finds its id taken by another record releases the claim (compare-and-delete).
+// A claim left by a failed write is completed by the next call for the target.
+func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, created bool, err error) {
+	if err := checkRecord(rec.ID, rec.Target); err != nil {
+		return Record{}, false, fmt.Errorf("create for target: %w", err)
+	}
+	if rec.Created.IsZero() {
+		rec.Created = time.Now()
+	}
+	if rec.Updated.IsZero() {
+		rec.Updated = rec.Created
+	}
+	// Stored times have millisecond precision: return what is stored.
+	rec.Created = time.UnixMilli(rec.Created.UnixMilli()).UTC()
+	rec.Updated = time.UnixMilli(rec.Updated.UnixMilli()).UTC()
+	rec.Deleted = false
+	key := targetIndexKey(rec.Target)
+	for range maxClaimRounds {
+		claimed, err := r.rdb.SetNX(ctx, key, rec.ID, 0).Result()
+		if err != nil {
+			return Record{}, false, fmt.Errorf("create %s: claim target: %w", rec.ID, err)
+		}
+		if claimed {
+			return r.writeClaimed(ctx, key, rec)
+		}
+		holder, err := r.rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue // released meanwhile: claim again
+		}
+		if err != nil {
+			return Record{}, false, fmt.Errorf("create %s: read target claim: %w", rec.ID, err)
+		}
+		if holder == rec.ID {
+			return r.writeClaimed(ctx, key, rec) // our own claim, left by an earlier call with this id
+		}
+		if checkID(holder) == nil {
+			cur, ok, err := r.Get(ctx, holder)
+			if err != nil {
+				return Record{}, false, fmt.Errorf("create %s: holder: %w", rec.ID, err)
+			}
+			if ok && !cur.Deleted && cur.Target == rec.Target {
+				return cur, false, nil
+			}
+			if !ok {
+				// Claimed, not yet written: write the holder's record for it.
+				theirs := rec
+				theirs.ID = holder
+				err := r.create(ctx, theirs, false)
+				if err == nil {
+					return theirs, true, nil
+				}
+				if !errors.Is(err, ErrExists) {
+					return Record{}, false, err
+				}
+				continue // written meanwhile (by its claimer or another racer): look again
+			}
+		}
+		// A stale entry: take it over unless someone else did first, in which case look again.
+		swapped, err := swapTargetIndexScript.Run(ctx, r.rdb, []string{key}, holder, rec.ID).Int()
+		if err != nil {
+			return Record{}, false, fmt.Errorf("create %s: take over target claim: %w", rec.ID, err)
+		}
+		if swapped == 1 {
+			return r.writeClaimed(ctx, key, rec)
+		}
+	}
+	return Record{}, false, fmt.Errorf("create %s: the target's index entry keeps changing", rec.ID)
+}
+
+// writeClaimed writes rec once its id holds rec.Target's index entry (key).
+func (r *Records) writeClaimed(ctx context.Context, key string, rec Record) (Record, bool, error) {
+	err := r.create(ctx, rec, false)
+	if err == nil {
+		return rec, true, nil
+	}
+	if !errors.Is(err, ErrExists) {
+		// Whether the write landed is unknown; the claim stays, and the next call for the target
+		// completes it (or finds the record).
+		return Record{}, false, err
+	}
+	cur, ok, gerr := r.Get(ctx, rec.ID)
+	if gerr != nil {
+		return Record{}, false, fmt.Errorf("create %s: %w", rec.ID, gerr)
+	}
+	if ok && !cur.Deleted && cur.Target == rec.Target {
+		return cur, false, nil // a racer wrote it for us
+	}
+	// The id is another record's (a collision): give the entry up.
+	if rerr := releaseTargetIndexScript.Run(ctx, r.rdb, []string{key}, rec.ID).Err(); rerr != nil {
+		return Record{}, false, fmt.Errorf("create %s: release target claim: %w", rec.ID, rerr)
+	}
+	return Record{}, false, err
 }
 
 // Each calls fn with every record, deleted ones included, in no particular order, and stops at the first

@@ -2,6 +2,8 @@ package cache_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -725,4 +727,168 @@ func recordsTargetIndexOwned(t *testing.T, rdb redis.UniversalClient) {
 			t.Errorf("IDForTarget after another link to the target was deleted = %q, %v, %v, want holder", id, ok, err)
 		}
 	})
+}
+
+// indexKey is the target index entry of target, as Records names it.
+func indexKey(target string) string {
+	sum := sha256.Sum256([]byte(target))
+	return "rd:v1:tgt:" + hex.EncodeToString(sum[:16])
+}
+
+func TestRecordsCreateForTarget(t *testing.T) { forEachBackend(t, recordsCreateForTarget) }
+
+func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	rs := cache.NewRecords(rdb)
+	const elsewhere = "https://www.aliexpress.com/store/1"
+	create := func(id, target string) (cache.Record, bool) {
+		t.Helper()
+		got, created, err := rs.CreateForTarget(ctx, testRecord(id, target, recT0))
+		if err != nil {
+			t.Fatalf("CreateForTarget(%q, %q) = %v", id, target, err)
+		}
+		return got, created
+	}
+	check := func(what string, got cache.Record, created bool, wantID string, wantCreated bool) {
+		t.Helper()
+		if got.ID != wantID || created != wantCreated {
+			t.Errorf("%s: CreateForTarget = %q, created %v; want %q, created %v", what, got.ID, created, wantID, wantCreated)
+		}
+	}
+
+	t.Run("first and again", func(t *testing.T) {
+		const target = "https://www.aliexpress.com/w/wholesale-lamp.html"
+		got, created := create("first1", target)
+		check("new target", got, created, "first1", true)
+		if want := testRecord("first1", target, recT0); !reflect.DeepEqual(got, want) {
+			t.Errorf("CreateForTarget returned %+v, want %+v", got, want)
+		}
+		if r := mustGetRecord(t, ctx, rs, "first1"); r.Target != target || r.Deleted {
+			t.Errorf("stored %+v, want a live record leading to %s", r, target)
+		}
+		got, created = create("second", target)
+		check("same target again", got, created, "first1", false)
+		if _, ok, _ := rs.Get(ctx, "second"); ok {
+			t.Errorf("the second id was stored too, want only the first")
+		}
+	})
+
+	t.Run("race", func(t *testing.T) {
+		const racers = 20
+		const target = "https://www.aliexpress.com/w/wholesale-raced.html"
+		got := make([]cache.Record, racers)
+		created := make([]bool, racers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range racers {
+			wg.Go(func() {
+				<-start
+				var err error
+				got[i], created[i], err = rs.CreateForTarget(ctx, testRecord(fmt.Sprintf("racer%d", i), target, recT0))
+				if err != nil {
+					t.Errorf("CreateForTarget(racer%d): %v", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		n := 0
+		for i := range racers {
+			if created[i] {
+				n++
+			}
+			if got[i].ID != got[0].ID {
+				t.Errorf("racers disagree: %q and %q", got[0].ID, got[i].ID)
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d racers got created, want 1", n)
+		}
+		stored := 0
+		for _, r := range exportRecords(t, ctx, rs) {
+			if r.Target == target {
+				stored++
+			}
+		}
+		if stored != 1 {
+			t.Errorf("%d records lead to %s, want 1", stored, target)
+		}
+	})
+
+	t.Run("claim without a record", func(t *testing.T) {
+		// A claimer that died between its claim and its record: the next call completes the claim.
+		const target = "https://www.aliexpress.com/w/wholesale-ghost.html"
+		if err := rdb.Set(ctx, indexKey(target), "ghost1", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, created := create("later1", target)
+		check("claimed, unwritten", got, created, "ghost1", true)
+		if r := mustGetRecord(t, ctx, rs, "ghost1"); r.Target != target {
+			t.Errorf("stored %+v, want it to lead to %s", r, target)
+		}
+		got, created = create("later2", target)
+		check("after the completion", got, created, "ghost1", false)
+	})
+
+	stale := []struct {
+		name   string
+		holder string
+		make   func(holder, target string)
+	}{
+		{"deleted", "deleted1", func(holder, target string) {
+			mustCreateRecord(t, ctx, rs, testRecord(holder, target, recT0))
+			if err := rs.Delete(ctx, holder, recT0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"retargeted", "moved1", func(holder, target string) {
+			mustCreateRecord(t, ctx, rs, testRecord(holder, target, recT0))
+			if _, err := rs.Retarget(ctx, holder, elsewhere, recT0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"not an id", "a{b}", func(string, string) {}},
+	}
+	for _, tc := range stale {
+		t.Run("stale holder "+tc.name, func(t *testing.T) {
+			target := "https://www.aliexpress.com/w/wholesale-" + tc.name + ".html"
+			tc.make(tc.holder, target)
+			if err := rdb.Set(ctx, indexKey(target), tc.holder, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, created := create("fresh-"+tc.name, target)
+			check("stale holder "+tc.holder, got, created, "fresh-"+tc.name, true)
+			if id, err := rdb.Get(ctx, indexKey(target)).Result(); err != nil || id != "fresh-"+tc.name {
+				t.Errorf("index entry = %q, %v, want %q", id, err, "fresh-"+tc.name)
+			}
+		})
+	}
+
+	t.Run("id taken", func(t *testing.T) {
+		mustCreateRecord(t, ctx, rs, testRecord("taken1", elsewhere, recT0))
+		mustCreateRecord(t, ctx, rs, testRecord("buried", elsewhere+"2", recT0))
+		if err := rs.Delete(ctx, "buried", recT0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		const target = "https://www.aliexpress.com/w/wholesale-taken.html"
+		for _, id := range []string{"taken1", "buried"} {
+			if _, _, err := rs.CreateForTarget(ctx, testRecord(id, target, recT0)); !errors.Is(err, cache.ErrExists) {
+				t.Errorf("CreateForTarget(%q, taken by another record) = %v, want ErrExists", id, err)
+			}
+			if n, err := rdb.Exists(ctx, indexKey(target)).Result(); err != nil || n != 0 {
+				t.Errorf("index entry after a collision on %q: exists %d, %v, want released", id, n, err)
+			}
+		}
+		if r := mustGetRecord(t, ctx, rs, "buried"); !r.Deleted || r.Target != elsewhere+"2" {
+			t.Errorf("a deleted id was revived: %+v", r)
+		}
+		got, created := create("untaken", target)
+		check("after collisions", got, created, "untaken", true)
+	})
+
+	for _, rec := range []cache.Record{testRecord("", "https://a.example/", recT0), testRecord("a", "", recT0), testRecord("a{b}", "https://a.example/", recT0)} {
+		if _, _, err := rs.CreateForTarget(ctx, rec); err == nil {
+			t.Errorf("CreateForTarget(%+v) = nil error, want one", rec)
+		}
+	}
 }

@@ -6,12 +6,15 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/redirector/redirector/internal/aliurl"
@@ -116,6 +119,7 @@ type urlBody struct {
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
 // same product (or page) asked again without a slug, 400 for a bad URL or slug, 409 for a taken slug.
+// Creates of one page that race, without a slug, get one id: one 201, the others 200.
 func handleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -162,12 +166,7 @@ func handleCreate(d Deps) http.Handler {
 				// The product code now points elsewhere (retargeted): give this page an id of its own.
 			}
 		}
-		if id, ok, err := d.Records.IDForTarget(ctx, page.URL); err == nil && ok {
-			if old, ok, err := d.Records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
-				writeJSON(w, http.StatusOK, toJSON(d, old))
-				return
-			}
-		}
+		// Any other page gets a random id, one per page: racing creates agree on it (CreateForTarget).
 		for range 5 {
 			id, err := shortid.New()
 			if err != nil {
@@ -175,7 +174,7 @@ func handleCreate(d Deps) http.Handler {
 				return
 			}
 			rec.ID = id
-			err = d.Records.Create(ctx, rec)
+			got, isNew, err := d.Records.CreateForTarget(ctx, rec)
 			if errors.Is(err, cache.ErrExists) {
 				continue // a collision: draw again
 			}
@@ -183,10 +182,11 @@ func handleCreate(d Deps) http.Handler {
 				storeError(w, d, err, "")
 				return
 			}
-			if _, _, err := d.Records.SetTargetID(ctx, page.URL, id); err != nil {
-				d.Logger.Warn("index target", "id", id, "err", err)
+			if isNew {
+				created(w, d, got)
+				return
 			}
-			created(w, d, rec)
+			writeJSON(w, http.StatusOK, toJSON(d, got))
 			return
 		}
 		writeError(w, http.StatusServiceUnavailable, "could not draw a free id: try again")
@@ -336,15 +336,15 @@ func linkID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// decodeBody reads one JSON object of at most maxBody bytes, with no unknown fields and
-// nothing after it. It answers the error itself and returns false when the body is bad.
+// decodeBody reads one JSON object of at most maxBody bytes, strictly (strictJSON), with nothing
+// after it. It answers the error itself and returns false when the body is bad.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	dec := jsontext.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody), strictJSON)
+	err := jsonv2.UnmarshalDecode(dec, v)
 	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("trailing data after the JSON object")
+		// Anything but the end, a read error included (a body that grows past maxBody), is refused.
+		if _, terr := dec.ReadToken(); terr != io.EOF {
+			err = errors.Join(errTrailing, terr)
 		}
 	}
 	var tooBig *http.MaxBytesError
@@ -353,12 +353,40 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, "body is larger than 64 KiB")
+	case errors.Is(err, errTrailing):
+		writeError(w, http.StatusBadRequest, "malformed JSON body: "+errTrailing.Error())
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "body must be a JSON object")
 	default:
-		writeError(w, http.StatusBadRequest, "malformed JSON body: "+err.Error())
+		writeError(w, http.StatusBadRequest, "malformed JSON body: "+jsonReason(err))
 	}
 	return false
+}
+
+var errTrailing = errors.New("trailing data after the JSON object")
+
+// strictJSON are the options JSON bodies and import lines are read with. Names match exactly:
+// encoding/json would take "URL" for "url", and keep the last of a name given twice, so what one
+// reader of a body sees could differ from what another sees. A name given twice is an error, and so
+// is a name the type does not have.
+var strictJSON = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsonv2.RejectUnknownMembers(true),
+)
+
+// jsonReason is a short reason for an error of reading JSON with strictJSON: the unknown or
+// duplicate field named, else the decoder's own words.
+func jsonReason(err error) string {
+	var sem *jsonv2.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &sem) && errors.Is(sem.Err, jsonv2.ErrUnknownName):
+		return fmt.Sprintf("unknown field %q (names are exact, in lower case)", sem.JSONPointer.LastToken())
+	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
+		return fmt.Sprintf("duplicate field %q", syn.JSONPointer.LastToken())
+	}
+	return err.Error()
 }
 
 // storeError maps a store error to its status; conflict is the message for ErrExists.
@@ -404,6 +432,16 @@ type ExportLine struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
+}
+
+// ParseExportLine reads one line of an export by the rules of the API's bodies (strictJSON): exact
+// names, none twice, none unknown. It checks the form only; the values are the importer's to check.
+func ParseExportLine(b []byte) (ExportLine, error) {
+	var l ExportLine
+	if err := jsonv2.Unmarshal(b, &l, strictJSON); err != nil {
+		return ExportLine{}, errors.New(jsonReason(err))
+	}
+	return l, nil
 }
 
 // NewExportLine is rec as an export line.

@@ -104,6 +104,8 @@ var createRejectTests = []struct {
 	{"reserved slug any case", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","slug":"HealthZ"}`, http.StatusBadRequest},
 	{"slug shaped like a product code", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","slug":"` + codeOf1 + `"}`, http.StatusBadRequest},
 	{"too large", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","slug":"` + strings.Repeat("a", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
+	{"key in another case", `{"URL":"https://www.aliexpress.com/item/1005001000000001.html"}`, http.StatusBadRequest},
+	{"duplicate key", `{"url":"https://www.aliexpress.com/item/1005001000000001.html","url":"https://www.aliexpress.com/item/1005001000000002.html"}`, http.StatusBadRequest},
 }
 
 func TestCreateRejects(t *testing.T) {
@@ -354,5 +356,139 @@ func TestAPIBadIDs(t *testing.T) {
 			apiError(t, method+" /api/links/"+truncate(id, 20), e.api(method, "/api/links/"+id, ""), http.StatusNotFound)
 		}
 		apiError(t, "PATCH /api/links/"+truncate(id, 20), e.api(http.MethodPatch, "/api/links/"+id, fmt.Sprintf(`{"url":%q}`, product(131))), http.StatusNotFound)
+	}
+}
+
+// TestCreatePageRace: racing creates of one page that is not a product, without a slug, agree on one
+// id: exactly one racer gets 201, the others 200 with the same id (issue 13, item 9).
+func TestCreatePageRace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for _, tc := range []struct {
+		name   string
+		page   string
+		racers int
+	}{
+		{"8 racers", "https://www.aliexpress.com/w/wholesale-red-lamp.html", 8},
+		{"50 racers", "https://www.aliexpress.com/w/wholesale-blue-lamp.html", 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"url":%q}`, tc.page)
+			replies := make([]reply, tc.racers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range tc.racers {
+				wg.Go(func() {
+					<-start
+					replies[i] = e.api(http.MethodPost, "/api/links", body)
+				})
+			}
+			close(start)
+			wg.Wait()
+			created := 0
+			ids := map[string]int{}
+			for _, r := range replies {
+				switch r.status {
+				case http.StatusCreated:
+					created++
+				case http.StatusOK:
+				default:
+					t.Fatalf("POST /api/links %s = %s, want 201 or 200", body, r)
+				}
+				var l linkReply
+				decode(t, r, &l)
+				ids[l.ID]++
+			}
+			if created != 1 || len(ids) != 1 {
+				t.Fatalf("%d concurrent POST /api/links %s: %d answered 201, ids %v; want one 201 and one id", tc.racers, body, created, ids)
+			}
+			for id := range ids {
+				again := e.create(body, http.StatusOK)
+				if again.ID != id {
+					t.Errorf("POST /api/links %s after the race = id %q, want %q", body, again.ID, id)
+				}
+				checkRedirect(t, "GET /"+id, e.get("/"+id), e.platform.Link(again.Target))
+			}
+		})
+	}
+}
+
+// TestCreatePageStaleIndex: when the link a page's id was given to is deleted or points elsewhere, creating
+// the page again gives it a new id, which the page keeps from then on.
+func TestCreatePageStaleIndex(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	tests := []struct {
+		name  string
+		page  string
+		stale func(id string) reply
+	}{
+		{"deleted", "https://www.aliexpress.com/w/wholesale-green-lamp.html", func(id string) reply {
+			return e.api(http.MethodDelete, "/api/links/"+id, "")
+		}},
+		{"retargeted", "https://www.aliexpress.com/w/wholesale-pink-lamp.html", func(id string) reply {
+			return e.api(http.MethodPatch, "/api/links/"+id, `{"url":"https://www.aliexpress.com/store/912399"}`)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"url":%q}`, tc.page)
+			old := e.create(body, http.StatusCreated)
+			if r := tc.stale(old.ID); r.status != http.StatusNoContent && r.status != http.StatusOK {
+				t.Fatalf("making %s stale = %s, want 204 or 200", old.ID, r)
+			}
+			fresh := e.create(body, http.StatusCreated)
+			if fresh.ID == old.ID {
+				t.Fatalf("POST /api/links %s after its link %s was %s = the same id, want a new one", body, old.ID, tc.name)
+			}
+			if again := e.create(body, http.StatusOK); again.ID != fresh.ID {
+				t.Errorf("POST /api/links %s once more = id %q, want %q (the index names the new link)", body, again.ID, fresh.ID)
+			}
+		})
+	}
+}
+
+// TestDecodeBodyStrict: the admin API reads JSON bodies by exact names, refuses duplicate names, unknown
+// names and trailing data with 400, and bodies over 64 KiB with 413; each message names what is wrong.
+func TestDecodeBodyStrict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	const page = `"https://www.aliexpress.com/item/1005001000000001.html"`
+	id := e.create(`{"url":`+page+`,"slug":"strict-json"}`, http.StatusCreated).ID
+	tests := []struct {
+		name, body string
+		want       int
+		msg        string // in the error message
+	}{
+		{"key in upper case", `{"URL":` + page + `}`, http.StatusBadRequest, `unknown field "URL"`},
+		{"key in mixed case", `{"Url":` + page + `}`, http.StatusBadRequest, `unknown field "Url"`},
+		{"slug key in another case", `{"url":` + page + `,"SLUG":"abc-def"}`, http.StatusBadRequest, `unknown field "SLUG"`},
+		{"duplicate key", `{"url":` + page + `,"url":"https://www.aliexpress.com/item/1005001000000002.html"}`, http.StatusBadRequest, `duplicate field "url"`},
+		{"duplicate key, same value", `{"url":` + page + `,"url":` + page + `}`, http.StatusBadRequest, `duplicate field "url"`},
+		{"duplicate key spelled with an escape", `{"url":` + page + `,"\u0075rl":` + page + `}`, http.StatusBadRequest, `duplicate field "url"`},
+		{"unknown field", `{"url":` + page + `,"note":"x"}`, http.StatusBadRequest, `unknown field "note"`},
+		{"trailing object", `{"url":` + page + `} {}`, http.StatusBadRequest, "after the JSON object"},
+		{"trailing garbage", `{"url":` + page + `}x`, http.StatusBadRequest, "after the JSON object"},
+		{"empty body", ``, http.StatusBadRequest, "body must be a JSON object"},
+		{"not an object", page, http.StatusBadRequest, "malformed JSON body"},
+		{"malformed", `{"url":`, http.StatusBadRequest, "malformed JSON body"},
+		{"too big", `{"url":` + page + `,"slug":"` + strings.Repeat("a", 70<<10) + `"}`, http.StatusRequestEntityTooLarge, "larger than 64 KiB"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, req := range []struct{ method, path string }{
+				{http.MethodPost, "/api/links"},
+				{http.MethodPatch, "/api/links/" + id},
+			} {
+				what := req.method + " " + req.path + " " + truncate(tc.body, 100)
+				msg := apiError(t, what, e.api(req.method, req.path, tc.body), tc.want)
+				if !strings.Contains(msg, tc.msg) {
+					t.Errorf("%s: error %q, want it to contain %q", what, msg, tc.msg)
+				}
+			}
+		})
+	}
+	if l := e.create(`{"url":`+page+`}`, http.StatusCreated); l.Target != product(1) {
+		t.Errorf("POST /api/links with exact names = target %q, want %q", l.Target, product(1))
 	}
 }

@@ -50,8 +50,9 @@ type Records interface {
 	Retarget(ctx context.Context, id, target string, now time.Time) (cache.Record, error)
 	Delete(ctx context.Context, id string, now time.Time) error
 	List(ctx context.Context, cursor string, limit int) ([]cache.Record, string, error)
-	IDForTarget(ctx context.Context, target string) (string, bool, error)
-	SetTargetID(ctx context.Context, target, id string) (holder string, ok bool, err error)
+	// CreateForTarget gives a page one id, also under concurrent creates: it returns the live link
+	// already made for rec.Target (created false) or stores rec (created true).
+	CreateForTarget(ctx context.Context, rec cache.Record) (got cache.Record, created bool, err error)
 	Each(ctx context.Context, fn func(cache.Record) error) error
 }
 
