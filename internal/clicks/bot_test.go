@@ -379,3 +379,28 @@ func BenchmarkIsPreview(b *testing.B) {
 		sinkBool = IsPreview(chromeUA)
 	}
 }
+
+// FuzzJudge checks judge against Crawler-Detect itself on any ASCII User-Agent of at most maxUA bytes
+// (Go's case folding of a few non-ASCII letters, such as the Kelvin sign, is left out): a bot exactly
+// when crawlerdetect.IsCrawler says so or a preview fetcher is named.
+func FuzzJudge(f *testing.F) {
+	for _, ua := range []string{chromeUA, googleUA, facebook, ahrefsBot, "Go 1.1 package http", "Mozilla/5.0 (Java) outbrain",
+		"Opera Mini/12.34.56/7.8/12.", "CPU iPhone OS 17_5 like Mac OS X", "super/12/Android/34 bot", "x86_64 cubot"} {
+		f.Add(ua)
+	}
+	f.Fuzz(func(t *testing.T, ua string) {
+		v := judge(ua[:min(len(ua), maxUA)])
+		if len(ua) > maxUA || strings.TrimSpace(ua) == "" {
+			return
+		}
+		for i := range len(ua) {
+			if ua[i] >= 0x80 {
+				return
+			}
+		}
+		want := crawlerdetect.IsCrawler(ua) || v&verdictPreview != 0
+		if got := v&verdictBot != 0; got != want {
+			t.Errorf("judge(%q) bot = %v, crawlerdetect.IsCrawler (or a preview) = %v", ua, got, want)
+		}
+	})
+}
