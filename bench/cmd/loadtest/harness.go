@@ -18,7 +18,7 @@ import (
 )
 
 // scenarioNames are the scenarios -scenarios may name, in the order they run.
-var scenarioNames = []string{"hot-go", "hot-id", "zipf", "cold", "redis", "soak"}
+var scenarioNames = []string{"hot-go", "hot-id", "zipf", "cold", "flood-cheap", "flood-ua", "flood-qr", "redis", "soak"}
 
 func isScenario(s string) bool { return slices.Contains(scenarioNames, s) }
 
@@ -146,6 +146,16 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 					return nil, fmt.Errorf("%s: %w", sc.name, err)
 				}
 			}
+		}
+		svc.stop()
+	}
+	if fs := h.floodsWanted(); len(fs) > 0 {
+		svc, err := startService(ctx, &h.ps, h.env, "redirector-flood", o.tier1)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.floods(ctx, svc, rep, fs); err != nil {
+			return nil, fmt.Errorf("floods: %w", err)
 		}
 		svc.stop()
 	}

@@ -255,6 +255,7 @@ func TestParseFlags(t *testing.T) {
 		{"defaults", nil, false},
 		{"quick", []string{"-duration", "3s", "-soak", "30s"}, false},
 		{"subset", []string{"-scenarios", "hot-go,redis"}, false},
+		{"floods", []string{"-scenarios", "flood-ua,flood-qr,flood-cheap"}, false},
 		{"unknown scenario", []string{"-scenarios", "hot-go,warp"}, true},
 		{"batch too big", []string{"-batch", "51"}, true},
 		{"argument", []string{"extra"}, true},

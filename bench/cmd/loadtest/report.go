@@ -128,6 +128,7 @@ type report struct {
 	cold      *coldResult
 	soak      *soakResult
 	million   []*millionResult
+	floods    []floodResult
 	targets   []target
 	date      time.Time
 	loadavg   [2]string // /proc/loadavg at the start and the end
@@ -241,6 +242,7 @@ func (r *report) finish() {
 			got: fmt.Sprintf("%.0f → %.0f (%+.1f%%)", s.gorStart, s.gorEnd, 100*s.gorChange), pass: s.goroutinesWithin,
 		})
 	}
+	r.targets = append(r.targets, floodTargets(r.floods)...)
 	for _, m := range r.million {
 		if m.memLimit != "" {
 			continue // a comparison, not the service as it ships
@@ -314,6 +316,12 @@ func (r *report) markdown() string {
 			"so that other load on the machine, drifting during the run, weighs on both alike. The baseline row is all the slices together; per scenario: %s.\n",
 			o.rounds, o.duration/time.Duration(o.rounds), o.duration/time.Duration(o.rounds), o.warmup, settle, strings.Join(runs, "; "))
 	}
+	if len(r.floods) > 0 {
+		fmt.Fprintf(&b, "- The floods, (g) to (i), run in %d rounds, each a %v slice of every flood in turn (the first after the %v warm-up, the others after %v); "+
+			"in each, a hostile client sends its requests over %d connections while the measured client drives cached `/go` over %d, as in (a). "+
+			"Their rows are the measured client's; a flood's target compares it with the same client beside (g).\n",
+			o.rounds, o.duration/time.Duration(o.rounds), o.warmup, settle, floodConns, o.workers)
+	}
 	for _, n := range r.notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
@@ -342,7 +350,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "- **warning:** %s\n", w)
 	}
 	if len(r.targets) > 0 {
-		b.WriteString("\n## Targets (issue #6)\n\n| target | wanted | measured | |\n|---|---|---|---|\n")
+		b.WriteString("\n## Targets (issues #6 and #13)\n\n| target | wanted | measured | |\n|---|---|---|---|\n")
 		for _, t := range r.targets {
 			verdict := "MISS"
 			if t.pass {
