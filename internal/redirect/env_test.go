@@ -70,6 +70,7 @@ type envOptions struct {
 	NegativeTTL     time.Duration // default 5m
 	NoAdmin         bool          // no ADMIN_TOKEN: the admin API answers 403
 	Preview         bool          // link-preview fetchers get an Open Graph page
+	Limits          LimitOptions  // default: none
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -161,11 +162,13 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		t.Fatalf("affiliate.New: %v", err)
 	}
 	e.links = cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 10_000, Now: e.clock.Now, Tier1Key: aliurl.ShortKey})
+	limits := NewLimits(opts.Limits)
 	resolver := resolve.New(e.links, client, resolve.Options{
 		LinkTTL: opts.LinkTTL, NegativeTTL: opts.NegativeTTL,
 		UpstreamTimeout: opts.UpstreamTimeout, LoadTimeout: opts.LoadTimeout,
 		IsNotPromotable: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
 		Validate:        aliurl.CheckDestination,
+		Admit:           limits.Admit,
 		Now:             e.clock.Now,
 	})
 	records := cache.NewRecords(rdb)
@@ -197,6 +200,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Stats:     cache.NewCounters(rdb, 0),
 		Ready:     func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
 		Previewer: previewer,
+		Limits:    limits,
 		Now:       e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)
