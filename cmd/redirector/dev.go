@@ -56,8 +56,11 @@ func devBanner(cfg *config) string {
 	}
 	b := cfg.BaseURL
 	metricsURL := b + "/metrics"
-	if cfg.MetricsAddr != "" {
-		metricsURL = "http://" + cfg.MetricsAddr + "/metrics"
+	if host, port, err := net.SplitHostPort(cfg.MetricsAddr); err == nil {
+		if host == "" {
+			host = "localhost"
+		}
+		metricsURL = "http://" + net.JoinHostPort(host, port) + "/metrics"
 	}
 	return fmt.Sprintf(`
   redirector -dev: embedded store (nothing kept across restarts), sandbox platform (links are marked %s=…)
