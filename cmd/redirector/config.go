@@ -19,7 +19,7 @@ import (
 // variable with its default.
 type config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
-	BaseURL    string `env:"BASE_URL" envDefault:"http://localhost:8080"`
+	BaseURL    string `env:"BASE_URL"` // required without -dev
 	RedisURL   string `env:"REDIS_URL"`
 
 	RedisClusterAddrs  []string `env:"REDIS_CLUSTER_ADDRS"`
@@ -56,6 +56,7 @@ type config struct {
 	ClientBurst    int      `env:"CLIENT_BURST" envDefault:"20"`
 	AuthFailures   int      `env:"AUTH_FAILURES_PER_MINUTE" envDefault:"10"`
 	TrustedProxies []string `env:"TRUSTED_PROXIES"`
+	IPv6Prefix     int      `env:"CLIENT_IPV6_PREFIX" envDefault:"64"`
 	MaxRequests    int      `env:"MAX_ADMIN_IN_FLIGHT" envDefault:"64"`
 
 	ClickBuffer    int           `env:"CLICK_BUFFER" envDefault:"65536"`
@@ -64,6 +65,7 @@ type config struct {
 
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	DebugAddr       string        `env:"DEBUG_ADDR"`
+	MetricsAddr     string        `env:"METRICS_ADDR"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 
 	trusted  []netip.Prefix // parsed TrustedProxies
@@ -78,7 +80,8 @@ func (e *configError) Error() string {
 }
 
 // loadConfig reads and checks the configuration, naming every missing or bad setting at once.
-// In dev mode the platform credentials are not needed.
+// In dev mode the platform credentials and BASE_URL are not needed; BASE_URL is then
+// http://localhost:<LISTEN_ADDR's port>.
 func loadConfig(environ []string, dev bool) (config, error) {
 	vars := make(map[string]string, len(environ))
 	for _, kv := range environ {
@@ -115,7 +118,19 @@ func loadConfig(environ []string, dev bool) (config, error) {
 			problems = append(problems, fmt.Sprintf("ALIEXPRESS_API_URL %q is not an http(s) URL", cfg.APIURL))
 		}
 	}
-	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	switch {
+	case cfg.BaseURL == "" && dev:
+		_, port, err := net.SplitHostPort(cfg.ListenAddr)
+		if err != nil || port == "" {
+			port = "8080"
+		}
+		cfg.BaseURL = "http://localhost:" + port
+	case cfg.BaseURL == "":
+		// Short URLs and QR codes are printed and kept for years: one built on a guessed origin
+		// is a dead link nobody notices until it is out.
+		problems = append(problems, "BASE_URL is required: the public origin of short URLs and QR codes, such as https://go.example.com (or run with -dev)")
+	}
+	if u, err := url.Parse(cfg.BaseURL); cfg.BaseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
 		problems = append(problems, fmt.Sprintf("BASE_URL %q is not an http(s) origin like https://go.example.com", cfg.BaseURL))
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
@@ -146,6 +161,12 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.DebugAddr); cfg.DebugAddr != "" && err != nil {
 		problems = append(problems, "DEBUG_ADDR must be a host:port such as 127.0.0.1:6060")
+	}
+	if _, _, err := net.SplitHostPort(cfg.MetricsAddr); cfg.MetricsAddr != "" && err != nil {
+		problems = append(problems, "METRICS_ADDR must be a host:port such as 127.0.0.1:9090")
+	}
+	if cfg.IPv6Prefix < 32 || cfg.IPv6Prefix > 128 {
+		problems = append(problems, "CLIENT_IPV6_PREFIX must be from 32 to 128 (the bits of an IPv6 address that name one client)")
 	}
 	if cfg.BreakerFailures < 1 {
 		problems = append(problems, "BREAKER_FAILURES must be at least 1")

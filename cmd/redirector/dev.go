@@ -55,14 +55,21 @@ func devBanner(cfg *config) string {
 		cfg.AdminToken = randomHex(16)
 	}
 	b := cfg.BaseURL
+	metricsURL := b + "/metrics"
+	if host, port, err := net.SplitHostPort(cfg.MetricsAddr); err == nil {
+		if host == "" {
+			host = "localhost"
+		}
+		metricsURL = "http://" + net.JoinHostPort(host, port) + "/metrics"
+	}
 	return fmt.Sprintf(`
   redirector -dev: embedded store (nothing kept across restarts), sandbox platform (links are marked %s=…)
   admin token:   %s
   try:           %s/go?u=https://www.aliexpress.com/item/1005001234567890.html
                  curl -H 'Authorization: Bearer %s' -d '{"url":"https://www.aliexpress.com/item/1005001234567890.html"}' %s/api/links
-  console:       %s/admin   health: %s/healthz   metrics: %s/metrics
+  console:       %s/admin   health: %s/healthz   metrics: %s
 
-`, sandboxMarker, cfg.AdminToken, b, cfg.AdminToken, b, b, b, b)
+`, sandboxMarker, cfg.AdminToken, b, cfg.AdminToken, b, b, b, metricsURL)
 }
 
 func randomHex(n int) string {

@@ -291,7 +291,7 @@ func TestRunRefusesWithoutCredentials(t *testing.T) {
 
 func TestRunRefusesBadSettings(t *testing.T) {
 	t.Parallel()
-	good := []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t"}
+	good := []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t", "BASE_URL=https://go.example.com"}
 	tests := []struct {
 		name  string
 		env   []string
@@ -312,6 +312,11 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"trusted proxy not an address", []string{"TRUSTED_PROXIES=10.0.0.0/8,proxy.local"}, []string{"TRUSTED_PROXIES"}},
 		{"log level unknown", []string{"LOG_LEVEL=loud"}, []string{"LOG_LEVEL"}},
 		{"debug address without a port", []string{"DEBUG_ADDR=localhost"}, []string{"DEBUG_ADDR"}},
+		{"metrics address without a port", []string{"METRICS_ADDR=localhost"}, []string{"METRICS_ADDR"}},
+		{"ipv6 prefix too short", []string{"CLIENT_IPV6_PREFIX=31"}, []string{"CLIENT_IPV6_PREFIX"}},
+		{"ipv6 prefix too long", []string{"CLIENT_IPV6_PREFIX=129"}, []string{"CLIENT_IPV6_PREFIX"}},
+		{"ipv6 prefix not a number", []string{"CLIENT_IPV6_PREFIX=/64"}, []string{"CLIENT_IPV6_PREFIX"}},
+		{"base url empty", []string{"BASE_URL="}, []string{"BASE_URL is required", "https://go.example.com"}},
 		{"redis url not redis", []string{"REDIS_URL=http://127.0.0.1:1/0"}, []string{"REDIS_URL"}},
 		{"several at once", []string{"LINK_TTL=abc", "BASE_URL=ftp://x", "CLICK_FLUSH=0s"}, []string{"LINK_TTL", "BASE_URL", "CLICK_FLUSH"}},
 	}
@@ -333,6 +338,46 @@ func TestRunRefusesBadSettings(t *testing.T) {
 			// The settings are named as the operator writes them, never as Go fields.
 			if strings.Contains(err.Error(), "field") {
 				t.Errorf("run with %q = %q, which names a Go field", tc.env, err)
+			}
+		})
+	}
+}
+
+// Without -dev nothing guesses the public origin; in -dev it is the listener's port on localhost.
+// The other settings take their documented defaults.
+func TestLoadConfigDefaults(t *testing.T) {
+	creds := []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t"}
+	tests := []struct {
+		name       string
+		environ    []string
+		dev        bool
+		base       string // want; "" wants a *configError naming BASE_URL
+		ipv6Prefix int
+	}{
+		{"no BASE_URL without -dev", creds, false, "", 64},
+		{"no BASE_URL in -dev", nil, true, "http://localhost:8080", 64},
+		{"no BASE_URL in -dev, another port", []string{"LISTEN_ADDR=127.0.0.1:9123"}, true, "http://localhost:9123", 64},
+		{"BASE_URL in -dev", []string{"BASE_URL=https://go.example.com/"}, true, "https://go.example.com", 64},
+		{"BASE_URL", append(slices.Clone(creds), "BASE_URL=https://go.example.com"), false, "https://go.example.com", 64},
+		{"CLIENT_IPV6_PREFIX=48", []string{"CLIENT_IPV6_PREFIX=48"}, true, "http://localhost:8080", 48},
+		{"CLIENT_IPV6_PREFIX=128", []string{"CLIENT_IPV6_PREFIX=128"}, true, "http://localhost:8080", 128},
+		{"CLIENT_IPV6_PREFIX=32", []string{"CLIENT_IPV6_PREFIX=32"}, true, "http://localhost:8080", 32},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := loadConfig(tc.environ, tc.dev)
+			if tc.base == "" {
+				var cfgErr *configError
+				if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "BASE_URL is required") {
+					t.Fatalf("loadConfig(%q, dev=%v) = %v, want a *configError saying BASE_URL is required", tc.environ, tc.dev, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig(%q, dev=%v) = %v", tc.environ, tc.dev, err)
+			}
+			if cfg.BaseURL != tc.base || cfg.IPv6Prefix != tc.ipv6Prefix {
+				t.Errorf("loadConfig(%q, dev=%v): BASE_URL %q, CLIENT_IPV6_PREFIX %d; want %q, %d", tc.environ, tc.dev, cfg.BaseURL, cfg.IPv6Prefix, tc.base, tc.ipv6Prefix)
 			}
 		})
 	}
@@ -361,6 +406,7 @@ func TestMainExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{"no credentials", nil, nil, "ALIEXPRESS_APP_SECRET"},
+		{"no base url", nil, []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t"}, "BASE_URL is required"},
 		{"bad setting", nil, []string{"ALIEXPRESS_APP_KEY=k", "ALIEXPRESS_APP_SECRET=s", "ALIEXPRESS_TRACKING_ID=t", "BASE_URL=ftp://x"}, "BASE_URL"},
 		{"unknown flag", []string{"-nosuchflag"}, nil, "nosuchflag"},
 	}
@@ -656,4 +702,44 @@ func TestDebugAddrServesProfiles(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Errorf("run returned %v after a stop", err)
 	}
+}
+
+// METRICS_ADDR serves the metrics there, and then not on the service's own address.
+func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
+	get := func(t *testing.T, client *http.Client, u string) (int, string) {
+		t.Helper()
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	const metric = "redirector_platform_in_flight"
+	t.Run("set", func(t *testing.T) {
+		t.Parallel()
+		metrics := freeAddr(t)
+		s := startRun(t, []string{"-dev"}, []string{"METRICS_ADDR=" + metrics})
+		if code, body := get(t, s.client, "http://"+metrics+"/metrics"); code != http.StatusOK || !strings.Contains(body, metric) {
+			t.Errorf("GET /metrics on METRICS_ADDR = %d, %d bytes; want 200 with %s", code, len(body), metric)
+		}
+		if code, body := get(t, s.client, s.base+"/metrics"); code != http.StatusNotFound || strings.Contains(body, metric) {
+			t.Errorf("GET /metrics on LISTEN_ADDR with METRICS_ADDR set = %d; want 404 without metrics", code)
+		}
+		if err := s.stop(t); err != nil {
+			t.Errorf("run returned %v after a stop", err)
+		}
+	})
+	t.Run("unset", func(t *testing.T) {
+		t.Parallel()
+		s := startRun(t, []string{"-dev"}, nil)
+		if code, body := get(t, s.client, s.base+"/metrics"); code != http.StatusOK || !strings.Contains(body, metric) {
+			t.Errorf("GET /metrics on LISTEN_ADDR without METRICS_ADDR = %d; want 200 with %s", code, metric)
+		}
+		if err := s.stop(t); err != nil {
+			t.Errorf("run returned %v after a stop", err)
+		}
+	})
 }

@@ -97,6 +97,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	limits := redirect.NewLimits(redirect.LimitOptions{
 		PlatformRate: cfg.ClientRate, PlatformBurst: cfg.ClientBurst,
 		AuthFailures: cfg.AuthFailures, TrustedProxies: cfg.trusted, MaxInFlight: cfg.MaxRequests,
+		IPv6Prefix: cfg.IPv6Prefix,
 	})
 	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
 	guard := breaker.New(client, breaker.Options{
@@ -162,6 +163,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Previewer:  previewer,
 		QR:         codes,
 		Limits:     limits,
+
+		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -179,6 +182,13 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 			return err
 		}
 		defer dbg.Close()
+	}
+	if cfg.MetricsAddr != "" {
+		ms, err := serveMetrics(cfg.MetricsAddr, m, logger)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -277,6 +287,24 @@ func publish(ctx context.Context, bus *cache.Bus, logger *slog.Logger, kind, key
 	if err := bus.Publish(ctx, kind, key); err != nil {
 		logger.Warn("announce change", "kind", kind, "key", key, "err", err)
 	}
+}
+
+// serveMetrics serves the Prometheus metrics on addr (METRICS_ADDR), apart from the service's
+// own listener, which then does not serve them: only who can reach addr can read them.
+func serveMetrics(addr string, m *metrics.Metrics, logger *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on METRICS_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return srv, nil
 }
 
 // serveDebug serves Go's profiles (net/http/pprof) on addr, apart from the service's own

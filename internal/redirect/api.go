@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,7 +39,9 @@ const (
 func isAPI(path string) bool { return path == "/api" || strings.HasPrefix(path, "/api/") }
 
 // adminOnly guards the admin API: 403 when no token is configured, 401 without the right bearer
-// token. The comparison takes the same time whatever the token.
+// token. The comparison takes the same time whatever the token. Only wrong tokens spend the
+// client's failed logins (AUTH_FAILURES_PER_MINUTE): past them a wrong token gets 429, and the
+// right one still passes, so nobody who shares the admin's address can lock the admin out.
 func adminOnly(d Deps) func(http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(d.AdminToken))
 	return func(next http.Handler) http.Handler {
@@ -48,22 +51,33 @@ func adminOnly(d Deps) func(http.Handler) http.Handler {
 				writeError(w, http.StatusForbidden, "the admin API is disabled: set ADMIN_TOKEN to enable it")
 				return
 			}
-			if !d.Limits.authAllowed(r) {
-				w.Header().Set("Retry-After", "60")
+			token, ok := bearerToken(r.Header.Get("Authorization"))
+			got := sha256.Sum256([]byte(token))
+			if subtle.ConstantTimeCompare(got[:], want[:]) == 1 && ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if ok, retry := d.Limits.authFailed(r); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(retry.Seconds())))))
 				writeError(w, http.StatusTooManyRequests, "too many failed logins: try again later")
 				return
 			}
-			token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			got := sha256.Sum256([]byte(token))
-			if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				d.Limits.authFailed(r)
-				w.Header().Set("WWW-Authenticate", `Bearer realm="redirector"`)
-				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-				return
-			}
-			next.ServeHTTP(w, r)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="redirector"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		})
 	}
+}
+
+// bearerToken reads the token of an Authorization header as RFC 9110 and RFC 6750 write it:
+// the scheme name "Bearer" in any case, one or more spaces, the token; whitespace around the
+// whole is ignored. ok is false for another scheme or no token.
+func bearerToken(header string) (token string, ok bool) {
+	scheme, token, found := strings.Cut(strings.TrimSpace(header), " ")
+	token = strings.TrimLeft(token, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
 }
 
 // linkJSON is a link as the admin API shows it.

@@ -84,6 +84,8 @@ type envOptions struct {
 	ClientRate  float64
 	ClientBurst int
 	QR          *qr.Cache // default: qr.NewCache's defaults
+	// Limits, when set, are the admission control as given (ClientRate and ClientBurst are then ignored).
+	Limits *LimitOptions
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -177,10 +179,14 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		t.Fatalf("affiliate.New: %v", err)
 	}
 	e.links = cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 10_000, Now: e.clock.Now, Tier1Key: aliurl.ShortKey})
-	limits := NewLimits(LimitOptions{
+	lo := LimitOptions{
 		PlatformRate: opts.ClientRate, PlatformBurst: opts.ClientBurst,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-	})
+	}
+	if opts.Limits != nil {
+		lo = *opts.Limits
+	}
+	limits := NewLimits(lo)
 	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
 	var gen resolve.Generator = client
 	var details preview.Details = client

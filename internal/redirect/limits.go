@@ -22,6 +22,10 @@ type LimitOptions struct {
 	AuthFailures int
 	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded headers name the client.
 	TrustedProxies []netip.Prefix
+	// IPv6Prefix is how many leading bits of an IPv6 address name one client (default 64, at
+	// most 128): a single host is commonly given a whole /64, so its addresses share one budget.
+	// An IPv4 client (IPv4-mapped IPv6 included) is named by its whole address.
+	IPv6Prefix int
 	// Clients bounds the table of clients remembered (default 100,000); the least recently
 	// seen are forgotten first.
 	Clients int
@@ -37,6 +41,7 @@ type Limits struct {
 	platform *buckets
 	auth     *buckets
 	trusted  []netip.Prefix
+	v6Bits   int           // IPv6Prefix
 	inFlight chan struct{} // one token per request served on a capped route; nil: no cap
 }
 
@@ -45,7 +50,10 @@ func NewLimits(opts LimitOptions) Limits {
 	if opts.Clients <= 0 {
 		opts.Clients = 100_000
 	}
-	l := Limits{trusted: opts.TrustedProxies}
+	if opts.IPv6Prefix <= 0 {
+		opts.IPv6Prefix = 64
+	}
+	l := Limits{trusted: opts.TrustedProxies, v6Bits: min(opts.IPv6Prefix, 128)}
 	if opts.PlatformRate > 0 {
 		l.platform = newBuckets(rate.Limit(opts.PlatformRate), max(opts.PlatformBurst, 1), opts.Clients)
 	}
@@ -99,27 +107,39 @@ func (l Limits) leave() { <-l.inFlight }
 // request's *http.Request; anything else is admitted.
 func (l Limits) Admit(_ context.Context, client any) bool {
 	r, ok := client.(*http.Request)
-	return !ok || l.platform == nil || l.platform.allow(l.ClientIP(r))
+	return !ok || l.platform == nil || l.platform.allow(l.client(r))
 }
 
-// authAllowed reports whether the client of r has failed logins left.
-func (l Limits) authAllowed(r *http.Request) bool {
-	return l.auth == nil || l.auth.tokens(l.ClientIP(r)) >= 1
-}
-
-// authFailed spends one of the client's failed logins.
-func (l Limits) authFailed(r *http.Request) {
-	if l.auth != nil {
-		l.auth.allow(l.ClientIP(r))
+// authFailed spends one of the failed logins of r's client. When none is left it returns
+// false and how long until one is.
+func (l Limits) authFailed(r *http.Request) (ok bool, retry time.Duration) {
+	if l.auth == nil {
+		return true, 0
 	}
+	return l.auth.spend(l.client(r))
+}
+
+// client names the client of r for its budgets: ClientIP's address, an IPv6 one cut to its
+// first IPv6Prefix bits. It does not allocate.
+func (l Limits) client(r *http.Request) netip.Addr {
+	ip := l.clientAddr(r)
+	if ip.Is6() {
+		if p, err := ip.Prefix(l.v6Bits); err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
 }
 
 // ClientIP is the address of the client: the peer's, or, when the peer is a trusted proxy,
 // the nearest address in X-Forwarded-For (or Forwarded) that is not itself a trusted proxy.
-func (l Limits) ClientIP(r *http.Request) string {
+func (l Limits) ClientIP(r *http.Request) string { return l.clientAddr(r).String() }
+
+// clientAddr is ClientIP's address, IPv4-mapped IPv6 read as IPv4.
+func (l Limits) clientAddr(r *http.Request) netip.Addr {
 	peer := remoteIP(r.RemoteAddr)
 	if len(l.trusted) == 0 || !l.isTrusted(peer) {
-		return peer.String()
+		return peer
 	}
 	hops := forwardedFor(r.Header)
 	for i := len(hops) - 1; i >= 0; i-- {
@@ -129,11 +149,11 @@ func (l Limits) ClientIP(r *http.Request) string {
 		}
 		ip = ip.Unmap()
 		if !l.isTrusted(ip) {
-			return ip.String()
+			return ip
 		}
 		peer = ip
 	}
-	return peer.String()
+	return peer
 }
 
 func (l Limits) isTrusted(ip netip.Addr) bool {
@@ -187,25 +207,26 @@ func forwardedFor(h http.Header) []string {
 	return hops
 }
 
-// buckets is a bounded table of token buckets, one per client.
+// buckets is a bounded table of token buckets, one per client (Limits.client's key: a value,
+// so that looking one up does not allocate).
 type buckets struct {
 	limit rate.Limit
 	burst int
-	table *otter.Cache[string, *rate.Limiter]
+	table *otter.Cache[netip.Addr, *rate.Limiter]
 }
 
 func newBuckets(limit rate.Limit, burst, size int) *buckets {
 	return &buckets{
 		limit: limit,
 		burst: burst,
-		table: otter.Must(&otter.Options[string, *rate.Limiter]{
+		table: otter.Must(&otter.Options[netip.Addr, *rate.Limiter]{
 			MaximumSize:      size,
-			ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](10 * time.Minute),
+			ExpiryCalculator: otter.ExpiryAccessing[netip.Addr, *rate.Limiter](10 * time.Minute),
 		}),
 	}
 }
 
-func (b *buckets) get(client string) *rate.Limiter {
+func (b *buckets) get(client netip.Addr) *rate.Limiter {
 	if lim, ok := b.table.GetIfPresent(client); ok {
 		return lim
 	}
@@ -213,6 +234,14 @@ func (b *buckets) get(client string) *rate.Limiter {
 	return lim
 }
 
-func (b *buckets) allow(client string) bool { return b.get(client).Allow() }
+func (b *buckets) allow(client netip.Addr) bool { return b.get(client).Allow() }
 
-func (b *buckets) tokens(client string) float64 { return b.get(client).Tokens() }
+// spend takes a token of client's bucket; when there is none it returns false and how long
+// until there is one.
+func (b *buckets) spend(client netip.Addr) (ok bool, retry time.Duration) {
+	lim := b.get(client)
+	if lim.Allow() {
+		return true, 0
+	}
+	return false, time.Duration((1 - lim.Tokens()) / float64(b.limit) * float64(time.Second))
+}

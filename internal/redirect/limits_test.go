@@ -2,11 +2,16 @@ package redirect
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestClientIP(t *testing.T) {
@@ -68,27 +73,189 @@ func TestAdmitSpendsEachClientsBudget(t *testing.T) {
 	}
 }
 
-func TestFailedLoginsAreLimited(t *testing.T) {
-	h := adminOnly(Deps{AdminToken: "right", Limits: NewLimits(LimitOptions{AuthFailures: 3})})(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	call := func(token string) int {
-		r := httptest.NewRequest(http.MethodGet, "/api/links", nil)
-		r.RemoteAddr = "203.0.113.9:1"
-		r.Header.Set("Authorization", "Bearer "+token)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Code
-	}
-	for i := range 3 {
-		if got := call("wrong"); got != http.StatusUnauthorized {
-			t.Fatalf("wrong token #%d = %d, want 401", i+1, got)
+// localProxy trusts the test's own loopback peer, so X-Forwarded-For names the client.
+var localProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// Issue 13, item 7: 1,000 addresses of one /64 are one client, not 1,000.
+func TestClientBudgetKeysIPv6ByPrefix(t *testing.T) {
+	t.Parallel()
+	const burst = 5
+	// A long upstream time-out: an admitted click is tagged however loaded the machine is.
+	e := newEnv(t, envOptions{
+		UpstreamTimeout: 10 * time.Second, LoadTimeout: 10 * time.Second,
+		Limits: &LimitOptions{PlatformRate: 0.001, PlatformBurst: burst, TrustedProxies: localProxy},
+	})
+	// click asks for a new page as client, and reports whether the click was tagged.
+	var page atomic.Int64
+	page.Store(3000)
+	click := func(client string) bool {
+		p := product(int(page.Add(1)))
+		r := e.get(goPath(p), "X-Forwarded-For", client)
+		switch loc := r.header.Get("Location"); {
+		case r.status == http.StatusFound && loc == e.platform.Link(p):
+			return true
+		case r.status == http.StatusFound && loc == p:
+			return false
+		default:
+			t.Errorf("GET /go?u=%s from %s = %s, want 302 to the page, tagged or not", p, client, r)
+			return false
 		}
 	}
-	if got := call("wrong"); got != http.StatusTooManyRequests {
-		t.Errorf("wrong token past the limit = %d, want 429", got)
+
+	const n, workers = 1000, 4
+	var tagged atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if click(fmt.Sprintf("2001:db8:1:2:%x:%x:%x:%x", i*7919%65536, i, 65535-i, i*31%65536)) {
+					tagged.Add(1)
+				}
+			}
+		})
 	}
-	if got := call("right"); got != http.StatusTooManyRequests {
-		t.Errorf("right token while locked out = %d, want 429 (no oracle while locked out)", got)
+	wg.Wait()
+	if tagged := tagged.Load(); tagged != burst {
+		t.Errorf("%d addresses of one /64 clicking new pages: %d tagged, want %d (one client's burst)", n, tagged, burst)
+	}
+	tests := []struct {
+		name, client string
+		want         bool // tagged
+	}{
+		{"another address of the spent /64", "2001:db8:1:2::1", false},
+		{"another /64 of the same /48", "2001:db8:1:3::1", true},
+		{"an IPv4 client", "203.0.113.1", true},
+	}
+	for _, tc := range tests {
+		if got := click(tc.client); got != tc.want {
+			t.Errorf("%s: click from %s tagged = %v, want %v", tc.name, tc.client, got, tc.want)
+		}
+	}
+	// IPv4 is keyed by the whole address, IPv4-mapped IPv6 as IPv4.
+	for i := range burst - 1 {
+		if !click("203.0.113.1") {
+			t.Fatalf("click %d from 203.0.113.1 within its burst untagged", i+2)
+		}
+	}
+	ipv4 := []struct {
+		name, client string
+		want         bool
+	}{
+		{"past its burst", "203.0.113.1", false},
+		{"the same address IPv4-mapped", "::ffff:203.0.113.1", false},
+		{"the next address", "203.0.113.2", true},
+	}
+	for _, tc := range ipv4 {
+		if got := click(tc.client); got != tc.want {
+			t.Errorf("%s: click from %s tagged = %v, want %v", tc.name, tc.client, got, tc.want)
+		}
+	}
+}
+
+func TestClientKeys(t *testing.T) {
+	tests := []struct {
+		name   string
+		prefix int // IPv6Prefix; 0: the default
+		a, b   string
+		same   bool
+	}{
+		{"one /64 by default", 0, "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", true},
+		{"two /64s by default", 0, "2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"one /48", 48, "2001:db8:1:2::1", "2001:db8:1:ffff::1", true},
+		{"two /48s", 48, "2001:db8:1::1", "2001:db8:2::1", false},
+		{"whole addresses", 128, "2001:db8::1", "2001:db8::2", false},
+		{"zones do not split a /64", 0, "fe80::1%eth0", "fe80::2%eth1", true},
+		{"IPv4 by address", 0, "203.0.113.1", "203.0.113.2", false},
+		{"IPv4-mapped is IPv4", 0, "203.0.113.1", "::ffff:203.0.113.1", true},
+		{"IPv4 apart from IPv6 of the same bits", 0, "0.0.0.1", "::1", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLimits(LimitOptions{IPv6Prefix: tc.prefix, PlatformRate: 1})
+			ka, kb := l.client(request(tc.a)), l.client(request(tc.b))
+			if got := ka == kb; got != tc.same {
+				t.Errorf("IPv6Prefix %d: client(%s) = %v, client(%s) = %v; same = %v, want %v", tc.prefix, tc.a, ka, tc.b, kb, got, tc.same)
+			}
+		})
+	}
+}
+
+// request is a request from the peer ip.
+func request(ip string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/go", nil)
+	r.RemoteAddr = net.JoinHostPort(ip, "4711")
+	return r
+}
+
+func TestAdmitDoesNotAllocate(t *testing.T) {
+	l := NewLimits(LimitOptions{PlatformRate: 1e9, PlatformBurst: 1e9})
+	for _, ip := range []string{"203.0.113.1", "2001:db8:1:2::1"} {
+		r := request(ip)
+		l.Admit(context.Background(), r) // the client's bucket exists from here on
+		if n := testing.AllocsPerRun(100, func() { l.Admit(context.Background(), r) }); n != 0 {
+			t.Errorf("Admit from %s allocates %v times, want 0", ip, n)
+		}
+	}
+}
+
+// Issue 13, item 8: wrong tokens from the admin's address do not lock the right one out.
+func TestFailedLoginsNeverRefuseTheRightToken(t *testing.T) {
+	t.Parallel()
+	const failures = 3
+	e := newEnv(t, envOptions{Limits: &LimitOptions{AuthFailures: failures, TrustedProxies: localProxy}})
+	call := func(client, authorization string) reply {
+		return e.get("/api/links", "X-Forwarded-For", client, "Authorization", authorization)
+	}
+	const admin = "2001:db8:9:9::1"
+	for i := range failures {
+		if r := call(admin, "Bearer wrong"); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong token #%d = %s, want 401", i+1, r)
+		}
+	}
+	r := call(admin, "Bearer wrong")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Errorf("wrong token past AUTH_FAILURES_PER_MINUTE = %s (Retry-After %q), want 429 with Retry-After", r, r.header.Get("Retry-After"))
+	}
+	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
+		t.Errorf("Retry-After = %q, want whole seconds from 1 to 60", r.header.Get("Retry-After"))
+	}
+	if r := call(admin, "Bearer "+testToken); r.status != http.StatusOK {
+		t.Errorf("right token after %d wrong ones = %s, want 200", failures+1, r)
+	}
+	if r := call("2001:db8:9:9:ffff::2", "Bearer wrong"); r.status != http.StatusTooManyRequests {
+		t.Errorf("wrong token from another address of the /64 = %s, want 429 (one client)", r)
+	}
+	if r := call("2001:db8:9:8::1", "Bearer wrong"); r.status != http.StatusUnauthorized {
+		t.Errorf("wrong token from another /64 = %s, want 401 (another client)", r)
+	}
+}
+
+// Issue 13, item 8: the scheme name is case-insensitive (RFC 9110, 11.1).
+func TestBearerScheme(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	tests := []struct {
+		name, authorization string
+		want                int
+	}{
+		{"canonical", "Bearer " + testToken, http.StatusOK},
+		{"lower case", "bearer " + testToken, http.StatusOK},
+		{"upper case", "BEARER " + testToken, http.StatusOK},
+		{"several spaces", "Bearer   " + testToken, http.StatusOK},
+		{"surrounding whitespace", "  Bearer " + testToken + " \t", http.StatusOK},
+		{"no space", "Bearer" + testToken, http.StatusUnauthorized},
+		{"no token", "Bearer ", http.StatusUnauthorized},
+		{"another scheme", "Basic " + testToken, http.StatusUnauthorized},
+		{"token alone", testToken, http.StatusUnauthorized},
+		{"token with a space inside", "Bearer " + testToken + " x", http.StatusUnauthorized},
+		{"wrong token", "bearer x" + testToken, http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := e.get("/api/links", "Authorization", tc.authorization); r.status != tc.want {
+				t.Errorf("GET /api/links with Authorization %q = %s, want %d", tc.authorization, r, tc.want)
+			}
+		})
 	}
 }
 

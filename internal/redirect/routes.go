@@ -30,7 +30,9 @@ func routes(d Deps) http.Handler {
 	// Routes other than redirects and health checks are capped (Limits.MaxInFlight): past the cap
 	// they answer 503 at once, so heavy or hostile traffic on them cannot starve the clicks.
 	capped := d.Limits.capped
-	r.Handler(http.MethodGet, "/metrics", capped(d.Metrics.Handler()))
+	if !d.MetricsElsewhere {
+		r.Handler(http.MethodGet, "/metrics", capped(d.Metrics.Handler()))
+	}
 	r.Handler(http.MethodGet, "/robots.txt", handleRobots())
 
 	guard := adminOnly(d)

@@ -90,6 +90,10 @@ type Deps struct {
 	// Limits is the admission control for platform work and failed admin logins; zero: no limits.
 	Limits Limits
 	Now    func() time.Time
+
+	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
+	// this handler then answers 404 for /metrics. False: it serves them.
+	MetricsElsewhere bool
 }
 
 // NewServer returns the redirector's handler with every route and middleware.
