@@ -34,8 +34,10 @@ func handleGo(d Deps) http.Handler {
 			return
 		}
 		if page.Kind == aliurl.Share {
+			share := page.URL
 			if page, err = d.Shares.Resolve(r.Context(), page); err != nil {
-				if shareUnreachable(err) {
+				if errors.Is(err, aliurl.ErrUnreachable) {
+					d.Logger.Debug("share link unreachable", "link", share, "err", err)
 					m.GoUntagged.Inc()
 					found(w, homePage)
 					return
@@ -85,13 +87,6 @@ func queryU(rawQuery string) (value, reason string) {
 		return "", "malformed URL encoding in u"
 	}
 	return v, ""
-}
-
-// shareUnreachable tells a share link that could not be followed (time-out, network) from one
-// that led somewhere unacceptable.
-func shareUnreachable(err error) bool {
-	var rej *aliurl.Error
-	return !errors.As(err, &rej)
 }
 
 // found answers 302 to loc, a URL built by the service from validated parts.
