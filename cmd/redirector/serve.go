@@ -57,6 +57,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	defer st.close()
 
 	var banner string
+	shareCfg := aliurl.ResolverConfig{Timeout: cfg.ShareTimeout}
 	if *dev {
 		sb, err := startSandbox(&cfg)
 		if err != nil {
@@ -64,6 +65,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		}
 		defer sb.close()
 		banner = devBanner(&cfg)
+		shareCfg.DialContext, shareCfg.TLSClientConfig = sb.shareDial, sb.shareTLS
 	}
 
 	client, err := affiliate.New(affiliate.Config{
@@ -141,7 +143,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		BaseURL:    cfg.BaseURL,
 		AdminToken: cfg.AdminToken,
 		Links:      resolver,
-		Shares:     aliurl.NewResolver(aliurl.ResolverConfig{Timeout: cfg.ShareTimeout}),
+		Shares:     aliurl.NewResolver(shareCfg),
 		Targets:    sharedTargets{Lookup: lookup, bus: bus, logger: logger},
 		Clicks:     counter,
 		Records:    records,
