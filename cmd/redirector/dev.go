@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -13,14 +15,22 @@ import (
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 )
 
-// sandbox is the in-process stand-in for the platform that -dev runs.
-type sandbox struct{ close func() }
+// sandbox is the in-process stand-in for the platform that -dev runs, and for its share-link hosts.
+type sandbox struct {
+	close func()
+	// shareDial and shareTLS point the share resolver at the sandbox's share host: every share link is answered
+	// there, never over the network.
+	shareDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	shareTLS  *tls.Config
+}
 
 // sandboxMarker marks every link the sandbox hands out, so none is mistaken for a real one.
 const sandboxMarker = "aff_sandbox"
 
 // startSandbox serves the strict platform fake on a loopback port and points cfg at it, with
 // throwaway credentials. Its links lead to the real product page with a visible sandbox marker.
+// It also serves AliExpress's share-link hosts on a loopback port: each share code leads to a
+// product page of its own (affiliatetest.SharePage).
 func startSandbox(cfg *config) (sandbox, error) {
 	secret := randomHex(16)
 	cfg.AppKey, cfg.AppSecret = "sandbox", secret
@@ -42,10 +52,19 @@ func startSandbox(cfg *config) (sandbox, error) {
 	if err != nil {
 		return sandbox{}, fmt.Errorf("start sandbox platform: %w", err)
 	}
+	shares, err := affiliatetest.NewShareServer()
+	if err != nil {
+		_ = ln.Close()
+		return sandbox{}, fmt.Errorf("start sandbox share host: %w", err)
+	}
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cfg.APIURL = "http://" + ln.Addr().String() + "/sync"
-	return sandbox{close: func() { _ = srv.Close() }}, nil
+	return sandbox{
+		close:     func() { _ = srv.Close(); shares.Close() },
+		shareDial: shares.Dial,
+		shareTLS:  shares.TLSConfig(),
+	}, nil
 }
 
 // devBanner tells the developer how to use the running sandbox, generating an admin token if none
@@ -66,10 +85,11 @@ func devBanner(cfg *config) string {
   redirector -dev: embedded store (nothing kept across restarts), sandbox platform (links are marked %s=…)
   admin token:   %s
   try:           %s/go?u=https://www.aliexpress.com/item/1005001234567890.html
+                 %s/go?u=https://s.click.aliexpress.com/e/_abc   (share links are answered by the sandbox)
                  curl -H 'Authorization: Bearer %s' -d '{"url":"https://www.aliexpress.com/item/1005001234567890.html"}' %s/api/links
   console:       %s/admin   health: %s/healthz   metrics: %s
 
-`, sandboxMarker, cfg.AdminToken, b, cfg.AdminToken, b, b, b, metricsURL)
+`, sandboxMarker, cfg.AdminToken, b, b, cfg.AdminToken, b, b, b, metricsURL)
 }
 
 func randomHex(n int) string {

@@ -58,6 +58,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	defer st.close()
 
 	var banner string
+	shareCfg := aliurl.ResolverConfig{Timeout: cfg.ShareTimeout}
 	if *dev {
 		sb, err := startSandbox(&cfg)
 		if err != nil {
@@ -65,6 +66,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		}
 		defer sb.close()
 		banner = devBanner(&cfg)
+		shareCfg.DialContext, shareCfg.TLSClientConfig = sb.shareDial, sb.shareTLS
 	}
 
 	client, err := affiliate.New(affiliate.Config{
@@ -154,7 +156,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		BaseURL:    cfg.BaseURL,
 		AdminToken: cfg.AdminToken,
 		Links:      resolver,
-		Shares:     aliurl.NewResolver(aliurl.ResolverConfig{Timeout: cfg.ShareTimeout}),
+		Shares:     aliurl.NewResolver(shareCfg),
 		Targets:    sharedTargets{Lookup: lookup, bus: bus, logger: logger},
 		Clicks:     counter,
 		Records:    records,

@@ -3,6 +3,7 @@ package aliurl
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxLength is the longest raw URL Parse and CheckDestination accept, in bytes.
@@ -92,6 +93,7 @@ const maxUnwrap = 2
 // why not. It does no I/O. Accepted: http or https, a host that is aliexpress.com, aliexpress.us, aliexpress.ru or a
 // subdomain of one (ASCII letters, digits and hyphens only, one trailing dot allowed), the default port only, no user
 // info, no control characters, spaces (except around the URL) or backslashes anywhere, at most MaxLength bytes.
+// Trailing punctuation pasted with the URL is not part of it (see TrimPasted).
 //
 // Product pages (/item/<id>.html, /item/<id>, /i/<id>.html and the older /item/<name>/<id>.html and
 // /store/product/<name>/<store>_<id>.html, on any accepted host) become https://www.aliexpress.com/item/<id>.html,
@@ -105,7 +107,102 @@ const maxUnwrap = 2
 //
 // Parse is safe for concurrent use, and Parse(p.URL) returns p for any page p it returned.
 func Parse(raw string) (Page, error) {
+	raw, _ = TrimPasted(raw)
 	return parse(raw, 0)
+}
+
+// TrimPasted returns raw without the spaces around it and without the punctuation that comes along when a URL is
+// copied from a sentence, which ends no AliExpress URL: . , ; : ! ? > " ' and typographic quotes, ellipses and
+// full-width stops, commas and brackets (” ’ » … 。 ， ） and the like), and a ) or ] that closes nothing. A " or '
+// is kept when it closes one opened in the URL. removed is the text cut from the end, without the spaces around
+// it; "" when nothing was. Only what follows the host is ever cut, and only when raw starts with http:// or
+// https://. TrimPasted does not allocate.
+func TrimPasted(raw string) (url, removed string) {
+	s := strings.Trim(raw, " ")
+	rest, ok := cutScheme(s)
+	if !ok {
+		return s, ""
+	}
+	i := strings.IndexAny(rest, "/?#")
+	if i < 0 || strings.IndexByte(rest[:i], ' ') >= 0 {
+		// No path, or a space in the host: cutting would reach into what a browser reads as the host.
+		return s, ""
+	}
+	start := len(s) - len(rest) + i // the first byte after the host, which is never cut
+	var open [4]int                 // of ( [ " ' after the host, and of ) ] " ' for closing
+	var closing [2]int
+	for j := start; j < len(s); j++ {
+		switch s[j] {
+		case '(':
+			open[0]++
+		case '[':
+			open[1]++
+		case '"':
+			open[2]++
+		case '\'':
+			open[3]++
+		case ')':
+			closing[0]++
+		case ']':
+			closing[1]++
+		}
+	}
+	end := len(s)
+	for end > start {
+		c := s[end-1]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeLastRuneInString(s[:end])
+			if !isPastedRune(r) {
+				break
+			}
+			end -= size
+			continue
+		}
+		switch c {
+		case ' ', '.', ',', ';', ':', '!', '?', '>':
+		case ')':
+			if closing[0] <= open[0] {
+				return trimmed(s, end)
+			}
+			closing[0]--
+		case ']':
+			if closing[1] <= open[1] {
+				return trimmed(s, end)
+			}
+			closing[1]--
+		case '"', '\'':
+			k := 2
+			if c == '\'' {
+				k = 3
+			}
+			if open[k]%2 == 0 {
+				return trimmed(s, end) // it closes a quote opened in the URL
+			}
+			open[k]--
+		default:
+			return trimmed(s, end)
+		}
+		end--
+	}
+	return trimmed(s, end)
+}
+
+// trimmed returns s cut at end, and what was cut without the spaces around it.
+func trimmed(s string, end int) (string, string) {
+	return strings.TrimRight(s[:end], " "), strings.Trim(s[end:], " ")
+}
+
+// isPastedRune reports whether r is typographic punctuation that ends sentences or quotes, never URLs: quotes
+// ‘ ’ “ ” « » ‹ ›, the ellipsis …, the CJK 、 。 」 』 】 〉 》 and the full-width ！ ＂ ＇ ） ， ． ： ； ＞ ？ ］.
+func isPastedRune(r rune) bool {
+	switch r {
+	case '\u2018', '\u2019', '\u201C', '\u201D', '\u00AB', '\u00BB', '\u2039', '\u203A',
+		'\u2026',
+		'\u3001', '\u3002', '\u300D', '\u300F', '\u3011', '\u3009', '\u300B',
+		'\uFF01', '\uFF02', '\uFF07', '\uFF09', '\uFF0C', '\uFF0E', '\uFF1A', '\uFF1B', '\uFF1E', '\uFF1F', '\uFF3D':
+		return true
+	}
+	return false
 }
 
 // parts is a URL split into validated pieces by split.

@@ -77,6 +77,45 @@ var parseTests = []parseTest{
 	product("surrounding spaces trimmed", "  https://www.aliexpress.com/item/"+pid+".html ", canon),
 	product("at sign in query is not user info", "https://www.aliexpress.com/item/"+pid+".html?@evil.com", canon),
 
+	// Punctuation pasted with the URL from a sentence.
+	product("trailing comma", canon+",", canon),
+	product("trailing period", canon+".", canon),
+	product("trailing semicolon", canon+";", canon),
+	product("trailing colon", canon+":", canon),
+	product("trailing exclamation mark", canon+"!", canon),
+	product("trailing question mark", canon+"?", canon),
+	product("trailing parenthesis", canon+")", canon),
+	product("trailing bracket", canon+"]", canon),
+	product("trailing angle bracket", canon+">", canon),
+	product("trailing double quote", canon+`"`, canon),
+	product("trailing single quote", canon+"'", canon),
+	product("trailing typographic quote", canon+"\u201d", canon),
+	product("trailing typographic apostrophe", canon+"\u2019", canon),
+	product("trailing guillemet", canon+"\u00bb", canon),
+	product("trailing ellipsis", canon+"\u2026", canon),
+	product("trailing ideographic full stop", canon+"\u3002", canon),
+	product("trailing full-width comma", canon+"\uff0c", canon),
+	product("trailing full-width parenthesis", canon+"\uff09", canon),
+	product("parenthesis and period", canon+").", canon),
+	product("quote, comma and spaces", "  "+canon+` ",  `, canon),
+	product("comma after sku", canonS+",", canonS),
+	product("comma after tracking", "https://m.aliexpress.com/item/"+pid+".html?spm=a2g0o.home,", canon),
+	product("without .html, trailing period", "https://www.aliexpress.com/item/"+pid+".", canon),
+	product("trailing comma after fragment", canon+"#reviews,", canon),
+	{name: "balanced parentheses kept", in: "https://www.aliexpress.com/w/wholesale-lamp.html?SearchText=lamp+(red)", kind: Other, url: "https://www.aliexpress.com/w/wholesale-lamp.html?SearchText=lamp+%28red%29"},
+	{name: "unbalanced parenthesis cut", in: "https://www.aliexpress.com/w/wholesale-lamp.html?SearchText=lamp+(red))", kind: Other, url: "https://www.aliexpress.com/w/wholesale-lamp.html?SearchText=lamp+%28red%29"},
+	{name: "parenthesized path kept", in: "https://www.aliexpress.com/p/a(b)", kind: Other, url: "https://www.aliexpress.com/p/a(b)"},
+	{name: "closing quote kept", in: "https://www.aliexpress.com/wholesale?SearchText='red'", kind: Other, url: "https://www.aliexpress.com/wholesale?SearchText=%27red%27"},
+	{name: "trailing period of a path escaped", in: "https://www.aliexpress.com/p/sale.?spm=1", kind: Other, url: "https://www.aliexpress.com/p/sale%2E"},
+	{name: "trailing comma of a search escaped", in: "https://www.aliexpress.com/wholesale?SearchText=a,&spm=1", kind: Other, url: "https://www.aliexpress.com/wholesale?SearchText=a%2C"},
+	{name: "unbalanced parenthesis of a path escaped", in: "https://www.aliexpress.com/p/a)?spm=1", kind: Other, url: "https://www.aliexpress.com/p/a%29"},
+	{name: "escaped trailing period kept", in: "https://www.aliexpress.com/p/sale%2E", kind: Other, url: "https://www.aliexpress.com/p/sale%2E"},
+	{name: "home page with trailing comma", in: "https://www.aliexpress.com/,", kind: Other, url: "https://www.aliexpress.com/"},
+	refused("comma after host", "https://www.aliexpress.com,", errHost),
+	refused("quote after host", `https://www.aliexpress.com"`, errHost),
+	refused("space and question mark after host", "http://ALIEXPRESS.COM ?", errMalformed),
+	refused("comma after look-alike host", "https://www.aliexpress.com.evil.com/,", errHost),
+
 	product("escaped digits in id", "https://www.aliexpress.com/i/1%30%30500123456789%30.html", canon),
 	product("escaped letters in path", "https://www.aliexpress.com/%69tem/"+pid+"%2Ehtml?sku_id="+sku, canonS),
 
@@ -294,6 +333,44 @@ func TestParse(t *testing.T) {
 				t.Errorf("Parse(%q) = %+v: %s", tc.in, got, err)
 			}
 		})
+	}
+}
+
+func TestTrimPasted(t *testing.T) {
+	tests := []struct {
+		name, in, url, removed string
+	}{
+		{"nothing to trim", canon, canon, ""},
+		{"spaces only", "  " + canon + " ", canon, ""},
+		{"comma", canon + ",", canon, ","},
+		{"several", canon + ` ").`, canon, `").`},
+		{"typographic", canon + "\u201d\u3002", canon, "\u201d\u3002"},
+		{"balanced parenthesis kept", canon + "?q=(a)", canon + "?q=(a)", ""},
+		{"one of two closing parentheses", canon + "?q=(a))", canon + "?q=(a)", ")"},
+		{"balanced bracket kept", canon + "?q=[a]", canon + "?q=[a]", ""},
+		{"paired quotes kept", canon + `?q="a"`, canon + `?q="a"`, ""},
+		{"odd quote cut", canon + `?q="a""`, canon + `?q="a"`, `"`},
+		{"host never cut", "https://www.aliexpress.com,", "https://www.aliexpress.com,", ""},
+		{"space in the host", "http://ALIEXPRESS.COM ?", "http://ALIEXPRESS.COM ?", ""},
+		{"question mark after host", "https://www.aliexpress.com?", "https://www.aliexpress.com", "?"},
+		{"slash kept", "https://www.aliexpress.com/.", "https://www.aliexpress.com/", "."},
+		{"no scheme", "www.aliexpress.com/item/1.html,", "www.aliexpress.com/item/1.html,", ""},
+		{"letter after punctuation", canon + ",x", canon + ",x", ""},
+		{"newline is not punctuation", canon + ",\n", canon + ",\n", ""},
+		{"invalid utf-8 kept", canon + "\xff", canon + "\xff", ""},
+		{"empty", "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url, removed := TrimPasted(tc.in)
+			if url != tc.url || removed != tc.removed {
+				t.Errorf("TrimPasted(%q) = %q, %q; want %q, %q", tc.in, url, removed, tc.url, tc.removed)
+			}
+		})
+	}
+	in := canon + "\u201d).,"
+	if n := testing.AllocsPerRun(100, func() { _, _ = TrimPasted(in) }); n != 0 {
+		t.Errorf("TrimPasted allocates %v times, want 0", n)
 	}
 }
 

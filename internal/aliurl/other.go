@@ -54,6 +54,16 @@ func otherPage(p parts) (Page, error) {
 	if id, ok := storeID(path); ok {
 		return storePage(p.zone, id), nil
 	}
+	if t, _ := TrimPasted(u); len(t) != len(u) {
+		// Parse would cut the last character as pasted punctuation (a path ending in '.', a last search text
+		// ending in ','…): written escaped, it stays, and Parse(u) is this page.
+		const hex = "0123456789ABCDEF"
+		c := u[len(u)-1]
+		u = u[:len(u)-1] + "%" + hex[c>>4:c>>4+1] + hex[c&15:c&15+1]
+		if len(u) > MaxLength {
+			return Page{}, errTooLong
+		}
+	}
 	return Page{Kind: Other, URL: u}, nil
 }
 

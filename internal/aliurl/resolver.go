@@ -27,9 +27,17 @@ type ResolverConfig struct {
 	CacheSize int
 	// CacheTTL is how long a resolved share link is remembered. Default 6h.
 	CacheTTL time.Duration
-	// NegativeTTL is how long a share link that leads nowhere or off AliExpress is remembered. Failures that may
-	// pass (timeouts, network errors, 5xx answers) are not remembered. Default 5m.
+	// NegativeTTL is how long a share link that leads nowhere, off AliExpress, or that its host says it does not
+	// know (404, 410) is remembered. Default 5m.
 	NegativeTTL time.Duration
+	// UnreachableTTL is how long a share link that could not be followed (see ErrUnreachable) is remembered, so
+	// that each click does not try again. Default 30s.
+	UnreachableTTL time.Duration
+	// UnreachableSize is how many such share links are remembered, apart from the resolved ones so that they
+	// cannot push those out. Default 1000.
+	UnreachableSize int
+	// Now, if set, is the clock the caches read instead of the wall clock (tests move it forward).
+	Now func() time.Time
 	// UserAgent is sent with each request. Default "Mozilla/5.0 (compatible; redirector)".
 	UserAgent string
 
@@ -52,6 +60,8 @@ type Resolver struct {
 	cache       *otter.Cache[string, resolution]
 	load        otter.LoaderFunc[string, resolution]
 	ttl, negTTL time.Duration
+	// unreachable remembers, for UnreachableTTL, the share links that could not be followed.
+	unreachable *otter.Cache[string, *Error]
 }
 
 // resolution is a cached answer: a page, or a permanent error.
@@ -64,9 +74,21 @@ type resolution struct {
 const (
 	errShareUnresolved = "share link could not be resolved"
 	errShareOffsite    = "share link does not lead to an AliExpress page"
+	errShareGone       = "share link is unknown or has expired"
 )
 
 var errShareInvalid = &Error{Reason: "invalid share link"}
+
+// ErrUnreachable is wrapped by the errors Resolve returns when a share link could not be followed, which says
+// nothing of where it leads: the share host did not answer in time, refused or dropped the connection, or answered
+// 5xx or another 4xx than 404 and 410 (429, 403…). Callers check it with errors.Is; such failures may pass, and are
+// remembered for UnreachableTTL only.
+var ErrUnreachable = errors.New("share host unreachable")
+
+// unreachable makes the *Error of a share link that could not be followed.
+func unreachable(err error) *Error {
+	return &Error{Reason: errShareUnresolved, Err: fmt.Errorf("%w: %w", ErrUnreachable, err)}
+}
 
 // NewResolver returns a Resolver configured by cfg, with defaults for its zero fields.
 func NewResolver(cfg ResolverConfig) *Resolver {
@@ -81,6 +103,12 @@ func NewResolver(cfg ResolverConfig) *Resolver {
 	}
 	if cfg.NegativeTTL <= 0 {
 		cfg.NegativeTTL = 5 * time.Minute
+	}
+	if cfg.UnreachableTTL <= 0 {
+		cfg.UnreachableTTL = 30 * time.Second
+	}
+	if cfg.UnreachableSize <= 0 {
+		cfg.UnreachableSize = 1000
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Mozilla/5.0 (compatible; redirector)"
@@ -117,6 +145,10 @@ func NewResolver(cfg ResolverConfig) *Resolver {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       cfg.Timeout,
 	}
+	var clock otter.Clock
+	if cfg.Now != nil {
+		clock = nowClock(cfg.Now)
+	}
 	r.cache = otter.Must(&otter.Options[string, resolution]{
 		MaximumSize: cfg.CacheSize,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, resolution]) time.Duration {
@@ -125,17 +157,28 @@ func NewResolver(cfg ResolverConfig) *Resolver {
 			}
 			return r.ttl
 		}),
+		Clock: clock,
+	})
+	r.unreachable = otter.Must(&otter.Options[string, *Error]{
+		MaximumSize:      cfg.UnreachableSize,
+		ExpiryCalculator: otter.ExpiryWriting[string, *Error](cfg.UnreachableTTL),
+		Clock:            clock,
 	})
 	r.load = r.loadShare
 	return r
 }
 
 // Resolve returns p unchanged unless p.Kind is Share. For a share link it returns the page the link's redirects lead
-// to, checked by Parse (never another share link), or an *Error: "share link does not lead to an AliExpress page"
-// when the chain leaves AliExpress, loops, runs over MaxHops or ends without a page; "share link could not be
-// resolved" when the network failed or the time budget ran out (the cause is wrapped, for logs). Answers are
-// cached, failures that may pass excepted. The work runs under its own timeout, detached from ctx's cancellation,
-// because callers resolving the same link share it.
+// to, checked by Parse (never another share link), or an *Error:
+//   - "share link does not lead to an AliExpress page" when the chain leaves AliExpress, loops, runs over MaxHops
+//     or ends without a page (an answer that is neither a redirect nor an error);
+//   - "share link is unknown or has expired" when a share host answers 404 or 410;
+//   - "share link could not be resolved", wrapping ErrUnreachable, when it could not be followed: time-out,
+//     network failure, a 5xx or another 4xx answer (the cause is wrapped too, for logs).
+//
+// Pages and the first two errors are cached (CacheTTL, NegativeTTL); ErrUnreachable failures are remembered for
+// UnreachableTTL, so that clicks within it make no request. The work runs under its own timeout, detached from
+// ctx's cancellation, because callers resolving the same link share it.
 func (r *Resolver) Resolve(ctx context.Context, p Page) (Page, error) {
 	if p.Kind != Share {
 		return p, nil
@@ -144,12 +187,16 @@ func (r *Resolver) Resolve(ctx context.Context, p Page) (Page, error) {
 	if err != nil || q.Kind != Share {
 		return Page{}, errShareInvalid
 	}
+	if e, ok := r.unreachable.GetIfPresent(q.URL); ok {
+		return Page{}, e
+	}
 	res, err := r.cache.Get(ctx, q.URL, r.load)
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
-			// The cache itself failed, e.g. ctx was done before the load could start.
-			e = &Error{Reason: errShareUnresolved, Err: fmt.Errorf("resolve %s: %w", q.URL, err)}
+			// The cache itself failed, e.g. ctx was done before the load could start: nothing was learnt of the
+			// link, so it is not remembered.
+			e = unreachable(fmt.Errorf("resolve %s: %w", q.URL, err))
 		}
 		return Page{}, e
 	}
@@ -159,24 +206,25 @@ func (r *Resolver) Resolve(ctx context.Context, p Page) (Page, error) {
 	return res.page, nil
 }
 
-// loadShare resolves a share link for the cache: permanent failures are values (cached for NegativeTTL), transient
-// ones errors (not cached).
+// loadShare resolves a share link for the cache: answers about the link are values (failures cached for
+// NegativeTTL); a link that could not be followed is an error, which the cache does not keep, remembered apart for
+// UnreachableTTL.
 func (r *Resolver) loadShare(ctx context.Context, shareURL string) (resolution, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
 	page, err := r.follow(ctx, shareURL)
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) && e.Reason == errShareOffsite {
-			return resolution{err: e}, nil
+		if errors.Is(err, ErrUnreachable) {
+			r.unreachable.Set(shareURL, err)
+			return resolution{}, err
 		}
-		return resolution{}, err
+		return resolution{err: err}, nil
 	}
 	return resolution{page: page}, nil
 }
 
 // follow requests shareURL and the share links it redirects to until a Location is a page that is not a share link.
-func (r *Resolver) follow(ctx context.Context, shareURL string) (Page, error) {
+func (r *Resolver) follow(ctx context.Context, shareURL string) (Page, *Error) {
 	var seen [MaxHops]string
 	cur := shareURL
 	for hop := 0; ; hop++ {
@@ -189,9 +237,9 @@ func (r *Resolver) follow(ctx context.Context, shareURL string) (Page, error) {
 			}
 		}
 		seen[hop] = cur
-		loc, err := r.hop(ctx, cur)
-		if err != nil {
-			return Page{}, err
+		loc, e := r.hop(ctx, cur)
+		if e != nil {
+			return Page{}, e
 		}
 		next, err := Parse(absolute(cur, loc))
 		if err != nil {
@@ -205,7 +253,7 @@ func (r *Resolver) follow(ctx context.Context, shareURL string) (Page, error) {
 }
 
 // hop makes one request and returns the redirect's Location.
-func (r *Resolver) hop(ctx context.Context, u string) (string, error) {
+func (r *Resolver) hop(ctx context.Context, u string) (string, *Error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", offsite(err)
@@ -214,7 +262,7 @@ func (r *Resolver) hop(ctx context.Context, u string) (string, error) {
 	req.Header.Set("Accept", "text/html")
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return "", &Error{Reason: errShareUnresolved, Err: fmt.Errorf("get %s: %w", u, err)}
+		return "", unreachable(fmt.Errorf("get %s: %w", u, err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 8<<10)) // lets the connection be reused
 	_ = resp.Body.Close()
@@ -227,8 +275,13 @@ func (r *Resolver) hop(ctx context.Context, u string) (string, error) {
 		}
 		return loc, nil
 	}
-	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout {
-		return "", &Error{Reason: errShareUnresolved, Err: fmt.Errorf("get %s: status %d", u, resp.StatusCode)}
+	switch {
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		// The host's own word that the link does not exist.
+		return "", &Error{Reason: errShareGone, Err: fmt.Errorf("get %s: status %d", u, resp.StatusCode)}
+	case resp.StatusCode >= 400:
+		// The host would not answer us (busy, rate-limited, blocking): the link may well be good.
+		return "", unreachable(fmt.Errorf("get %s: status %d", u, resp.StatusCode))
 	}
 	return "", offsite(fmt.Errorf("get %s: status %d", u, resp.StatusCode))
 }
@@ -249,6 +302,13 @@ func absolute(cur, loc string) string {
 	}
 	return loc
 }
+
+// nowClock is an otter.Clock that reads now; it gives no ticks, so expired entries are dropped when read or pushed
+// out, not by a clean-up goroutine.
+type nowClock func() time.Time
+
+func (c nowClock) NowNano() int64                      { return c().UnixNano() }
+func (c nowClock) Tick(time.Duration) <-chan time.Time { return nil }
 
 func truncate(s string) string {
 	if len(s) > 200 {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,7 +236,7 @@ func TestResolve(t *testing.T) {
 			name:   "unknown link",
 			routes: map[string]string{},
 			start:  "https://a.aliexpress.com/_gone",
-			reason: errShareOffsite,
+			reason: errShareGone,
 		},
 	}
 	for _, tc := range tests {
@@ -293,33 +294,136 @@ func TestResolveRefusesForgedPages(t *testing.T) {
 	}
 }
 
-func TestResolveTimeout(t *testing.T) {
+// testClock is a clock the test moves forward.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// refusedAddr returns a loopback address where nothing listens: connecting to it is refused.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestResolveUnreachable: a share link that cannot be followed is an ErrUnreachable error, remembered for
+// UnreachableTTL (no request within it), then asked again.
+func TestResolveUnreachable(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	status := func(code int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if code == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", "60")
+			}
+			http.Error(w, http.StatusText(code), code)
+		}
+	}
+	hijack := func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	tests := []struct {
+		name    string
+		route   http.HandlerFunc // nil: the connection is refused
+		timeout bool             // the cause is a time-out
+	}{
+		{name: "time-out", route: hang, timeout: true},
+		{name: "503", route: status(http.StatusServiceUnavailable)},
+		{name: "500", route: status(http.StatusInternalServerError)},
+		{name: "429", route: status(http.StatusTooManyRequests)},
+		{name: "403", route: status(http.StatusForbidden)},
+		{name: "connection dropped", route: hijack},
+		{name: "connection refused"},
+	}
+	const link = "https://a.aliexpress.com/_down"
+	const ttl = 30 * time.Second
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newShareHosts(t)
+			var clock testClock
+			r := h.resolver(ResolverConfig{Timeout: 200 * time.Millisecond, UnreachableTTL: ttl, Now: clock.Now})
+			var dials atomic.Int32
+			if tc.route == nil {
+				closed := refusedAddr(t)
+				r = NewResolver(ResolverConfig{UnreachableTTL: ttl, Now: clock.Now,
+					DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+						dials.Add(1)
+						var d net.Dialer
+						return d.DialContext(ctx, network, closed)
+					}})
+			} else {
+				h.routes["a.aliexpress.com/_down"] = tc.route
+			}
+			attempts := func() int {
+				if tc.route == nil {
+					return int(dials.Load())
+				}
+				return h.hitCount("a.aliexpress.com/_down")
+			}
+			p := mustParse(t, link)
+
+			_, err := r.Resolve(t.Context(), p)
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != errShareUnresolved || !errors.Is(err, ErrUnreachable) {
+				t.Fatalf("Resolve(%s) = %v; want %q wrapping ErrUnreachable", tc.name, err, errShareUnresolved)
+			}
+			var ne net.Error
+			if tc.timeout && (!errors.As(err, &ne) || !ne.Timeout()) {
+				t.Errorf("Resolve(%s) = %v; want it caused by a time-out", tc.name, err)
+			}
+			if n := attempts(); n < 1 {
+				t.Fatalf("share host reached %d times, want at least 1", n)
+			}
+			first := attempts()
+
+			clock.Advance(ttl - time.Second)
+			if _, err := r.Resolve(t.Context(), p); !errors.Is(err, ErrUnreachable) {
+				t.Errorf("Resolve(%s) again within UnreachableTTL = %v; want the remembered failure", tc.name, err)
+			}
+			if n := attempts(); n != first {
+				t.Errorf("share host reached %d times after a second click within UnreachableTTL, want %d (no new request)", n, first)
+			}
+
+			clock.Advance(2 * time.Second)
+			if _, err := r.Resolve(t.Context(), p); !errors.Is(err, ErrUnreachable) {
+				t.Errorf("Resolve(%s) after UnreachableTTL = %v; want it unreachable still", tc.name, err)
+			}
+			if n := attempts(); n <= first {
+				t.Errorf("share host reached %d times after UnreachableTTL, want more than %d (asked again)", n, first)
+			}
+		})
+	}
+}
+
+func TestResolveRecoversAfterUnreachableTTL(t *testing.T) {
 	h := newShareHosts(t)
 	var slow atomic.Bool
 	slow.Store(true)
 	h.routes["a.aliexpress.com/_slow"] = func(w http.ResponseWriter, r *http.Request) {
 		if slow.Load() {
-			select {
-			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
-			}
+			<-r.Context().Done()
 			return
 		}
 		w.Header().Set("Location", canon)
 		w.WriteHeader(http.StatusFound)
 	}
-	r := h.resolver(ResolverConfig{Timeout: 100 * time.Millisecond})
+	var clock testClock
+	r := h.resolver(ResolverConfig{Timeout: 100 * time.Millisecond, Now: clock.Now})
 	p := mustParse(t, "https://a.aliexpress.com/_slow")
-
-	_, err := r.Resolve(t.Context(), p)
-	var e *Error
-	var ne net.Error
-	if !errors.As(err, &e) || e.Reason != errShareUnresolved || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("Resolve(slow link) = %v; want %q caused by a timeout", err, errShareUnresolved)
+	if _, err := r.Resolve(t.Context(), p); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Resolve(slow link) = %v; want ErrUnreachable", err)
 	}
-
-	// A timeout is not remembered: once the host answers, the link resolves.
 	slow.Store(false)
+	clock.Advance(31 * time.Second) // the default UnreachableTTL is 30s
 	got, err := r.Resolve(t.Context(), p)
 	if err != nil || got.URL != canon {
 		t.Fatalf("Resolve(slow link) after it recovered = %+v, %v; want %s", got, err, canon)
@@ -329,20 +433,27 @@ func TestResolveTimeout(t *testing.T) {
 	}
 }
 
-func TestResolveServerError(t *testing.T) {
-	h := newShareHosts(t)
-	h.routes["a.aliexpress.com/_err"] = func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "busy", http.StatusServiceUnavailable)
-	}
-	r := h.resolver(ResolverConfig{})
-	p := mustParse(t, "https://a.aliexpress.com/_err")
-	for range 2 {
-		if _, err := r.Resolve(t.Context(), p); err == nil || err.Error() != errShareUnresolved {
-			t.Fatalf("Resolve(503 link) = %v, want %q", err, errShareUnresolved)
-		}
-	}
-	if n := h.hitCount("a.aliexpress.com/_err"); n != 2 {
-		t.Errorf("share host hit %d times, want 2 (a 503 must not be cached)", n)
+// TestResolveGone: a share host's 404 or 410 is its word that the link does not exist: an error that is not
+// ErrUnreachable, remembered for NegativeTTL.
+func TestResolveGone(t *testing.T) {
+	for _, code := range []int{http.StatusNotFound, http.StatusGone} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			h := newShareHosts(t)
+			h.routes["a.aliexpress.com/_gone"] = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }
+			var clock testClock
+			r := h.resolver(ResolverConfig{Now: clock.Now})
+			p := mustParse(t, "https://a.aliexpress.com/_gone")
+			for range 2 {
+				_, err := r.Resolve(t.Context(), p)
+				if err == nil || err.Error() != errShareGone || errors.Is(err, ErrUnreachable) {
+					t.Fatalf("Resolve(%d link) = %v; want %q, not ErrUnreachable", code, err, errShareGone)
+				}
+				clock.Advance(4 * time.Minute) // within the default NegativeTTL of 5m
+			}
+			if n := h.hitCount("a.aliexpress.com/_gone"); n != 1 {
+				t.Errorf("share host hit %d times, want 1 (the answer is remembered)", n)
+			}
+		})
 	}
 }
 
@@ -440,7 +551,7 @@ func TestResolveCanceledContext(t *testing.T) {
 	cancel()
 	_, err := r.Resolve(ctx, mustParse(t, "https://a.aliexpress.com/_abc"))
 	var e *Error
-	if !errors.As(err, &e) || e.Reason != errShareUnresolved {
-		t.Fatalf("Resolve(canceled ctx) = %v, want %q", err, errShareUnresolved)
+	if !errors.As(err, &e) || e.Reason != errShareUnresolved || !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Resolve(canceled ctx) = %v, want %q wrapping ErrUnreachable", err, errShareUnresolved)
 	}
 }

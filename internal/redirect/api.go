@@ -89,6 +89,7 @@ type linkJSON struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	QRPNG     string    `json:"qr_png"`
 	QRSVG     string    `json:"qr_svg"`
+	Warnings  []string  `json:"warnings,omitzero"`
 	Clicks    *int64    `json:"clicks,omitempty"`
 	Scans     *int64    `json:"scans,omitempty"`
 	Daily     []dayJSON `json:"daily,omitempty"`
@@ -146,6 +147,7 @@ func handleCreate(d Deps) http.Handler {
 			writeError(w, http.StatusBadRequest, reason)
 			return
 		}
+		warnings := pasteWarnings(body.URL)
 		now := d.Now().UTC().Truncate(time.Millisecond)
 		rec := cache.Record{Target: page.URL, Created: now, Updated: now}
 		if body.Slug != "" {
@@ -158,7 +160,7 @@ func handleCreate(d Deps) http.Handler {
 				storeError(w, d, err, "slug is already taken")
 				return
 			}
-			created(w, d, rec)
+			created(w, d, rec, warnings)
 			return
 		}
 		if page.Kind == aliurl.Product {
@@ -166,7 +168,7 @@ func handleCreate(d Deps) http.Handler {
 				rec.ID = id
 				err := d.Records.Create(ctx, rec)
 				if err == nil {
-					created(w, d, rec)
+					created(w, d, rec, warnings)
 					return
 				}
 				if !errors.Is(err, cache.ErrExists) {
@@ -174,7 +176,7 @@ func handleCreate(d Deps) http.Handler {
 					return
 				}
 				if old, ok, err := d.Records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
-					writeJSON(w, http.StatusOK, toJSON(d, old))
+					writeJSON(w, http.StatusOK, withWarnings(toJSON(d, old), warnings))
 					return
 				}
 				// The product code now points elsewhere (retargeted): give this page an id of its own.
@@ -197,19 +199,37 @@ func handleCreate(d Deps) http.Handler {
 				return
 			}
 			if isNew {
-				created(w, d, got)
+				created(w, d, got, warnings)
 				return
 			}
-			writeJSON(w, http.StatusOK, toJSON(d, got))
+			writeJSON(w, http.StatusOK, withWarnings(toJSON(d, got), warnings))
 			return
 		}
 		writeError(w, http.StatusServiceUnavailable, "could not draw a free id: try again")
 	})
 }
 
-func created(w http.ResponseWriter, d Deps, rec cache.Record) {
+func created(w http.ResponseWriter, d Deps, rec cache.Record, warnings []string) {
 	d.Targets.Forget(rec.ID)
-	writeJSON(w, http.StatusCreated, toJSON(d, rec))
+	writeJSON(w, http.StatusCreated, withWarnings(toJSON(d, rec), warnings))
+}
+
+// withWarnings returns l with warnings, never nil: the answers of POST and PATCH always have "warnings" (what was
+// done to the URL given), the others never.
+func withWarnings(l linkJSON, warnings []string) linkJSON {
+	if warnings == nil {
+		warnings = []string{}
+	}
+	l.Warnings = warnings
+	return l
+}
+
+// pasteWarnings says what Parse left out of a URL given to the API: the punctuation pasted at its end.
+func pasteWarnings(raw string) []string {
+	if _, removed := aliurl.TrimPasted(raw); removed != "" {
+		return []string{fmt.Sprintf("removed trailing %q pasted with the URL", removed)}
+	}
+	return nil
 }
 
 // accept checks a URL given to the admin API and follows a share link to its page.
@@ -317,7 +337,7 @@ func handleRetarget(d Deps) http.Handler {
 			return
 		}
 		d.Targets.Forget(id)
-		writeJSON(w, http.StatusOK, toJSON(d, rec))
+		writeJSON(w, http.StatusOK, withWarnings(toJSON(d, rec), pasteWarnings(body.URL)))
 	})
 }
 

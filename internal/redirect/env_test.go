@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,8 @@ type envOptions struct {
 	QR          *qr.Cache // default: qr.NewCache's defaults
 	// Limits, when set, are the admission control as given (ClientRate and ClientBurst are then ignored).
 	Limits *LimitOptions
+	// Shares, when set, is where share links are followed; otherwise they fail as an unreachable network would.
+	Shares *affiliatetest.ShareServer
 	// Redis and Platform, when set, are shared with another env (a restart of the service).
 	Redis    *redistest.Server
 	Platform *platform
@@ -105,6 +108,17 @@ func (p *platform) Link(source string) string {
 		return affiliatetest.Link(fmt.Sprintf("%s#%d", source, v))
 	}
 	return affiliatetest.Link(source)
+}
+
+// startShares starts a fake share host that stops when the test ends.
+func startShares(t testing.TB) *affiliatetest.ShareServer {
+	t.Helper()
+	s, err := affiliatetest.NewShareServer()
+	if err != nil {
+		t.Fatalf("start share host: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // startPlatform starts a fake platform that stops when the test ends.
@@ -213,6 +227,14 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.NoAdmin {
 		token = ""
 	}
+	// No test reaches the network: without opts.Shares, share links fail as an unreachable network would.
+	shareDial := func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("the tests do not reach the network")
+	}
+	var shareTLS *tls.Config
+	if opts.Shares != nil {
+		shareDial, shareTLS = opts.Shares.Dial, opts.Shares.TLSConfig()
+	}
 	var previewer Previewer
 	if opts.Preview {
 		previewer = preview.New(details, preview.Options{Admit: limits.Admit})
@@ -222,12 +244,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		BaseURL:    testBase,
 		AdminToken: token,
 		Links:      e.resolver,
-		// No test reaches the network: share links fail as an unreachable network would.
 		Shares: aliurl.NewResolver(aliurl.ResolverConfig{
-			Timeout: 200 * time.Millisecond,
-			DialContext: func(context.Context, string, string) (net.Conn, error) {
-				return nil, errors.New("the tests do not reach the network")
-			},
+			Timeout: 200 * time.Millisecond, Now: e.clock.Now, DialContext: shareDial, TLSClientConfig: shareTLS,
 		}),
 		Targets:   shortlink.New(records, shortlink.Options{Rejected: e.metrics.RecordsRejected}),
 		Clicks:    e.counter,
@@ -344,6 +362,7 @@ type linkReply struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	QRPNG     string    `json:"qr_png"`
 	QRSVG     string    `json:"qr_svg"`
+	Warnings  []string  `json:"warnings"`
 	Clicks    *int64    `json:"clicks"`
 	Scans     *int64    `json:"scans"`
 	Daily     []struct {

@@ -327,6 +327,11 @@ var goRejectTests = []struct {
 	{"ftp", "u=ftp%3A%2F%2Fwww.aliexpress.com%2F"},
 	{"bad escape", "u=%zz"},
 	{"redirector host", "u=https%3A%2F%2Fs.click.aliexpress.com%2Fdeep_link.htm%3Fdl_target_url%3Dhttps%253A%252F%252Fevil.example"},
+	{"literal other site", "u=https://evil.example/item/1.html?x=https://www.aliexpress.com/&y=1"},
+	{"literal user info", "u=https://www.aliexpress.com@evil.example/?a=1&b=2"},
+	{"literal look-alike", "u=https://www.aliexpress.com.evil.example/item/1.html"},
+	{"literal javascript", "u=javascript://www.aliexpress.com/%0aalert(1)"},
+	{"literal redirector host", "u=https://s.click.aliexpress.com/deep_link.htm?dl_target_url=https://evil.example&x=1"},
 }
 
 func TestGoRejects(t *testing.T) {

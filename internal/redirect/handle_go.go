@@ -34,8 +34,10 @@ func handleGo(d Deps) http.Handler {
 			return
 		}
 		if page.Kind == aliurl.Share {
+			share := page.URL
 			if page, err = d.Shares.Resolve(r.Context(), page); err != nil {
-				if shareUnreachable(err) {
+				if errors.Is(err, aliurl.ErrUnreachable) {
+					d.Logger.Debug("share link unreachable", "link", share, "err", err)
 					m.GoUntagged.Inc()
 					found(w, homePage)
 					return
@@ -59,14 +61,26 @@ func handleGo(d Deps) http.Handler {
 }
 
 // queryU returns the one value of u in a raw query, or a reason it cannot.
+//
+// A u that is evidently not percent-encoded, because it starts with a scheme and "://" as written, is taken as
+// written, '+' and escapes included, and it runs to the end of the query: a pasted URL's own '&'s belong to it, so
+// /go's other parameters go before it. Otherwise u ends at the next '&' and is percent-decoded ('+' is a space).
 func queryU(rawQuery string) (value, reason string) {
 	n := 0
-	for q := rawQuery; q != ""; {
-		var kv string
-		kv, q, _ = strings.Cut(q, "&")
-		k, v, _ := strings.Cut(kv, "=")
+	for start := 0; start < len(rawQuery); {
+		end := strings.IndexByte(rawQuery[start:], '&')
+		if end < 0 {
+			end = len(rawQuery)
+		} else {
+			end += start
+		}
+		k, v, _ := strings.Cut(rawQuery[start:end], "=")
+		start = end + 1
 		if k != "u" {
 			continue
+		}
+		if n == 0 && literalURL(v) {
+			return rawQuery[end-len(v):], ""
 		}
 		n++
 		value = v
@@ -87,11 +101,19 @@ func queryU(rawQuery string) (value, reason string) {
 	return v, ""
 }
 
-// shareUnreachable tells a share link that could not be followed (time-out, network) from one
-// that led somewhere unacceptable.
-func shareUnreachable(err error) bool {
-	var rej *aliurl.Error
-	return !errors.As(err, &rej)
+// literalURL reports whether a raw u starts with a scheme (letters) and "://" as written: a URL that was not
+// percent-encoded, since an encoded one has "%3A%2F%2F" there.
+func literalURL(v string) bool {
+	i := strings.Index(v, "://")
+	if i <= 0 {
+		return false
+	}
+	for j := 0; j < i; j++ {
+		if c := v[j] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // found answers 302 to loc, a URL built by the service from validated parts.

@@ -1,6 +1,6 @@
-// Package affiliatetest is a strict stand-in for the AliExpress Open Platform's /sync endpoint, for
-// tests and for the -dev sandbox: it checks every request as the platform does and answers in the
-// platform's own shapes. It does not import testing.
+// Package affiliatetest is a strict stand-in for the AliExpress Open Platform's /sync endpoint and for
+// AliExpress's share-link hosts, for tests and for the -dev sandbox: it checks every request as the
+// platform does and answers in the platform's own shapes. It does not import testing.
 package affiliatetest
 
 import (
