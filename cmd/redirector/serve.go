@@ -33,6 +33,14 @@ const (
 	maxHeaderBytes    = 16 << 10
 )
 
+// Each client's budget of QR codes drawn: a console page of 50 new links draws its codes at once,
+// and a client past it gets 429, so a flood of uncacheable codes from one client costs at most
+// qrRenderRate renderings a second (about 2–5 ms each at 2048 px).
+const (
+	qrRenderRate  = 10
+	qrRenderBurst = 60
+)
+
 // runServe parses the flags and configuration, wires the service and serves until ctx ends.
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("redirector", flag.ContinueOnError)
@@ -99,7 +107,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	limits := redirect.NewLimits(redirect.LimitOptions{
 		PlatformRate: cfg.ClientRate, PlatformBurst: cfg.ClientBurst,
 		AuthFailures: cfg.AuthFailures, TrustedProxies: cfg.trusted, MaxInFlight: cfg.MaxRequests,
-		IPv6Prefix: cfg.IPv6Prefix,
+		IPv6Prefix: cfg.IPv6Prefix, RenderRate: qrRenderRate, RenderBurst: qrRenderBurst,
 	})
 	notPromotable := func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) }
 	guard := breaker.New(client, breaker.Options{

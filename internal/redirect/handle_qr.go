@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,8 +17,11 @@ import (
 //   - Every answer carries a strong ETag that names the rendering (content, format, size, level
 //     and the renderer's version); an If-None-Match that names it gets 304 without a rendering,
 //     cached or not.
+//   - Each client has a budget of renderings (Limits' RenderRate, RenderBurst): an uncached code
+//     past it gets 429 with the Retry-After of its next token, so one client cannot keep the
+//     renderer to itself.
 //   - Rendering is capped (qr.CacheOptions.MaxRendering): an uncached code past the cap gets 503
-//     with Retry-After: 1 at once. Cached codes and 304s are served whatever the cap.
+//     with Retry-After: 1 at once. Cached codes and 304s are served whatever the budget and the cap.
 func handleQR(d Deps, format qr.Format) idHandler {
 	return func(w http.ResponseWriter, r *http.Request, id string) {
 		ctx := r.Context()
@@ -54,6 +58,11 @@ func handleQR(d Deps, format qr.Format) idHandler {
 			}
 		}
 		if !cached {
+			if ok, retry := d.Limits.renderAllowed(r); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(retry.Seconds())))))
+				http.Error(w, "too many new QR codes from this client: try again in a moment", http.StatusTooManyRequests)
+				return
+			}
 			if code, err = d.QR.Render(spec); errors.Is(err, qr.ErrBusy) {
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, "too many QR codes being drawn: try again in a moment", http.StatusServiceUnavailable)

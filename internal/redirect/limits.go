@@ -20,6 +20,11 @@ type LimitOptions struct {
 	PlatformBurst int
 	// AuthFailures is how many failed admin logins a client may make per minute.
 	AuthFailures int
+	// RenderRate and RenderBurst are each client's budget of QR codes drawn (codes not in the
+	// cache), per second; past it the client gets 429. A cached code or a 304 costs nothing. 0: no
+	// budget (the render cap alone bounds the CPU then).
+	RenderRate  float64
+	RenderBurst int
 	// TrustedProxies are the peers whose X-Forwarded-For / Forwarded headers name the client.
 	TrustedProxies []netip.Prefix
 	// IPv6Prefix is how many leading bits of an IPv6 address name one client (default 64, at
@@ -40,6 +45,7 @@ type LimitOptions struct {
 type Limits struct {
 	platform *buckets
 	auth     *buckets
+	renders  *buckets
 	trusted  []netip.Prefix
 	v6Bits   int           // IPv6Prefix
 	inFlight chan struct{} // one token per request served on a capped route; nil: no cap
@@ -56,6 +62,9 @@ func NewLimits(opts LimitOptions) Limits {
 	l := Limits{trusted: opts.TrustedProxies, v6Bits: min(opts.IPv6Prefix, 128)}
 	if opts.PlatformRate > 0 {
 		l.platform = newBuckets(rate.Limit(opts.PlatformRate), max(opts.PlatformBurst, 1), opts.Clients)
+	}
+	if opts.RenderRate > 0 {
+		l.renders = newBuckets(rate.Limit(opts.RenderRate), max(opts.RenderBurst, 1), opts.Clients)
 	}
 	if opts.AuthFailures > 0 {
 		l.auth = newBuckets(rate.Limit(float64(opts.AuthFailures)/60), opts.AuthFailures, opts.Clients)
@@ -117,6 +126,15 @@ func (l Limits) authFailed(r *http.Request) (ok bool, retry time.Duration) {
 		return true, 0
 	}
 	return l.auth.spend(l.client(r))
+}
+
+// renderAllowed spends one of the QR renderings of r's client. When none is left it returns
+// false and how long until one is.
+func (l Limits) renderAllowed(r *http.Request) (ok bool, retry time.Duration) {
+	if l.renders == nil {
+		return true, 0
+	}
+	return l.renders.spend(l.client(r))
 }
 
 // client names the client of r for its budgets: ClientIP's address, an IPv6 one cut to its

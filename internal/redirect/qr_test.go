@@ -273,3 +273,54 @@ func TestNoneMatch(t *testing.T) {
 		})
 	}
 }
+
+// One client past its budget of renderings gets 429 for a new code, while its cached codes and 304s
+// are served and another client still gets new codes drawn: a flood of uncacheable codes from one
+// client (new product codes, new sizes) costs at most its budget of renderings.
+func TestQRRenderBudgetPerClient(t *testing.T) {
+	t.Parallel()
+	const burst = 3
+	var renders renderCounter
+	e := newEnv(t, envOptions{
+		QR:     countingCache(&renders, qr.CacheOptions{}),
+		Limits: &LimitOptions{RenderRate: 0.001, RenderBurst: burst, TrustedProxies: localProxy},
+	})
+	code := mustProductCode(t, productID(216))
+	path := func(size int) string { return "/" + code + "/qr.png?ecc=H&size=" + strconv.Itoa(size) }
+	const hostile, other = "203.0.113.7", "198.51.100.9"
+	for size := 100; size < 100+burst; size++ {
+		if r := e.get(path(size), "X-Forwarded-For", hostile); r.status != http.StatusOK {
+			t.Fatalf("GET %s, rendering %d of a budget of %d = %s, want 200", path(size), size-99, burst, r)
+		}
+	}
+	tests := []struct {
+		name, path, client, ifNoneMatch string
+		want                            int
+	}{
+		{"new code past the budget", path(200), hostile, "", http.StatusTooManyRequests},
+		{"new svg past the budget", "/" + code + "/qr.svg", hostile, "", http.StatusTooManyRequests},
+		{"cached code", path(100), hostile, "", http.StatusOK},
+		{"not modified", path(300), hostile, qr.Spec{Content: testBase + "/" + code + "?qr", Size: 300, Level: qr.High}.ETag(), http.StatusNotModified},
+		{"another client", path(200), other, "", http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.get(tc.path, "X-Forwarded-For", tc.client, "If-None-Match", tc.ifNoneMatch)
+			if r.status != tc.want {
+				t.Fatalf("GET %s from %s If-None-Match %q = %s, want %d", tc.path, tc.client, tc.ifNoneMatch, r, tc.want)
+			}
+			if tc.want != http.StatusTooManyRequests {
+				return
+			}
+			if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("GET %s past the budget: Retry-After %q, want a whole number of seconds ≥ 1", tc.path, r.header.Get("Retry-After"))
+			}
+			if len(r.body) == 0 || r.header.Get("ETag") != "" {
+				t.Errorf("GET %s past the budget: body %q ETag %q, want a reason and no ETag", tc.path, r.body, r.header.Get("ETag"))
+			}
+		})
+	}
+	if got := renders.n.Load(); got != burst+1 {
+		t.Errorf("%d renderings, want %d (the hostile client's budget, and one for the other client)", got, burst+1)
+	}
+}
