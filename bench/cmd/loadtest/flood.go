@@ -48,6 +48,7 @@ var floodScenarios = []floodScenario{
 	{floodCheap, "(g) flood-cheap: hot `/go` beside 8 connections of `/healthz` (the control)", "`GET /healthz`"},
 	{"flood-ua", "(h) flood-ua: hot `/go` beside 8 connections of `/{id}`, each with a fresh random 1,000-byte User-Agent", "`GET /{id}` of one short link, a fresh random 1,000-byte User-Agent each"},
 	{"flood-qr", "(i) flood-qr: hot `/go` beside 8 connections of `/{product code}/qr.png?size=2048&ecc=H`", "`GET /{product code}/qr.png?size=2048&ecc=H`, a random valid product code each"},
+	{"flood-qr-spread", "(j) flood-qr-spread: as (i), each request from another client address", "as (i), each request with its own `X-Forwarded-For` address (the service trusts loopback as its proxy), so no per-client budget applies: only the render cap"},
 }
 
 // floodResult is what one flood scenario measured, all its slices together.
@@ -175,6 +176,14 @@ func (h *harness) floodTargets(ctx context.Context, svc *service, key string) (v
 		return seqTargets(func(uint64) string {
 			return svc.base + "/" + randomProductCode(next.Add(1)) + "/qr.png?" + floodQRQuery
 		}), nil
+	case "flood-qr-spread":
+		var next atomic.Uint64
+		return func(t *vegeta.Target) error {
+			i := next.Add(1)
+			t.Method, t.URL = http.MethodGet, svc.base+"/"+randomProductCode(i)+"/qr.png?"+floodQRQuery
+			t.Header = http.Header{"User-Agent": header["User-Agent"], "X-Forwarded-For": {spreadAddr(i)}}
+			return nil
+		}, nil
 	}
 	return nil, fmt.Errorf("unknown flood %q", key)
 }
@@ -190,6 +199,12 @@ func randomAgent(i uint64, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// spreadAddr is the i-th of a sequence of client addresses, one per request, in 198.18.0.0/15 (the
+// range set aside for benchmarks): 131,072 of them, so no client's budget is ever spent.
+func spreadAddr(i uint64) string {
+	return fmt.Sprintf("198.%d.%d.%d", 18+(i>>16)&1, (i>>8)&0xff, i&0xff)
 }
 
 // floodQRBase is the first product id of flood-qr's codes, a range no other scenario uses.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,22 @@ func TestRandomProductCode(t *testing.T) {
 	}
 	if len(seen) < 99 {
 		t.Errorf("randomProductCode gave %d distinct codes of 100, want about 100", len(seen))
+	}
+}
+
+// flood-qr-spread's addresses are distinct for 2^17 requests and all in the benchmark range.
+func TestSpreadAddr(t *testing.T) {
+	bench := netip.MustParsePrefix("198.18.0.0/15")
+	seen := make(map[string]bool, 1<<17)
+	for i := range uint64(1 << 17) {
+		a := spreadAddr(i)
+		ip, err := netip.ParseAddr(a)
+		if err != nil || !bench.Contains(ip) {
+			t.Fatalf("spreadAddr(%d) = %q, want an address in %s", i, a, bench)
+		}
+		if seen[a] {
+			t.Fatalf("spreadAddr(%d) = %q, given before", i, a)
+		}
+		seen[a] = true
 	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // scenarioNames are the scenarios -scenarios may name, in the order they run.
-var scenarioNames = []string{"hot-go", "hot-id", "zipf", "cold", "flood-cheap", "flood-ua", "flood-qr", "redis", "soak"}
+var scenarioNames = []string{"hot-go", "hot-id", "zipf", "cold", "flood-cheap", "flood-ua", "flood-qr", "flood-qr-spread", "redis", "soak"}
 
 func isScenario(s string) bool { return slices.Contains(scenarioNames, s) }
 

@@ -68,6 +68,8 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 		// All the load comes from one address; the per-client budget of misses must not shape it.
 		"CLIENT_RATE=100000",
 		"CLIENT_BURST=100000",
+		// flood-qr-spread names a client per request with X-Forwarded-For; nothing else sends it.
+		"TRUSTED_PROXIES=127.0.0.1/32",
 		"LOG_LEVEL=warn",
 	}
 	var debug string
