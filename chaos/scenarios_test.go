@@ -240,6 +240,7 @@ func runPlatformFault(t *testing.T, fault platformFault, plan faultPlan) {
 	for round := range plan.rounds {
 		time.Sleep(300 * time.Millisecond)
 		from := l.now()
+		injected := time.Now()
 		fault.inject(p)
 		for range 3 {
 			pg := fresh.page()
@@ -250,7 +251,7 @@ func runPlatformFault(t *testing.T, fault platformFault, plan faultPlan) {
 			failedPages = append(failedPages, pg)
 		}
 		if fault.opensBreaker {
-			checkBreakerOpens(t, s, p, fault.breakerWithin)
+			checkBreakerOpens(t, s, p, injected, fault.breakerWithin)
 		} else {
 			time.Sleep(plan.faultFor / 2)
 			if open := s.metric(t, "redirector_platform_breaker_open"); open != 0 {
@@ -332,10 +333,9 @@ func runPlatformFault(t *testing.T, fault platformFault, plan faultPlan) {
 
 // checkBreakerOpens waits for the circuit breaker to open and checks that, while it is open, the
 // platform is not called and the rejected count rises.
-func checkBreakerOpens(t *testing.T, s *service, p *affiliatetest.Platform, within time.Duration) {
+func checkBreakerOpens(t *testing.T, s *service, p *affiliatetest.Platform, began time.Time, within time.Duration) {
 	t.Helper()
-	began := time.Now()
-	if !waitFor(within, func() bool { return s.metric(t, "redirector_platform_breaker_open") == 1 }) {
+	if !waitFor(within-time.Since(began), func() bool { return s.metric(t, "redirector_platform_breaker_open") == 1 }) {
 		t.Errorf("redirector_platform_breaker_open did not become 1 within %v of the failures starting", within)
 		return
 	}
@@ -353,7 +353,7 @@ func checkBreakerOpens(t *testing.T, s *service, p *affiliatetest.Platform, with
 	if rejected1 <= rejected0 {
 		t.Errorf("redirector_platform_rejected_total = %v then %v while the breaker was open, want it rising", rejected0, rejected1)
 	}
-	t.Logf("breaker open %v after the fault began; while open: platform calls %d → %d, rejected %v → %v",
+	t.Logf("breaker seen open %v after the fault began (looked for after three new pages); while open: platform calls %d → %d, rejected %v → %v",
 		opened.Round(time.Millisecond), calls0, calls1, rejected0, rejected1)
 }
 
