@@ -16,6 +16,7 @@ import (
 
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/shortid"
 )
@@ -44,7 +45,7 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	n := 0
-	err = cache.NewRecords(rdb).Each(ctx, func(r cache.Record) error {
+	err = cache.NewRecords(rdb).Each(ctx, func(r link.Record) error {
 		n++
 		return enc.Encode(redirect.NewExportLine(r))
 	})
@@ -61,7 +62,7 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 // runImport reads JSON Lines from stdin and writes them to the store. Every line is checked
 // before anything is written, so a bad file writes nothing; importing a file twice changes nothing.
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
-	var recs []cache.Record
+	var recs []link.Record
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
 	latest := time.Now().Add(importAhead)
@@ -110,34 +111,34 @@ const importAhead = 24 * time.Hour
 
 // parseLine checks one exported record: exact field names, each once, a well-formed id, an
 // accepted, canonical target, and times from importEarliest to latest.
-func parseLine(b []byte, latest time.Time) (cache.Record, error) {
+func parseLine(b []byte, latest time.Time) (link.Record, error) {
 	l, err := redirect.ParseExportLine(b)
 	if err != nil {
-		return cache.Record{}, fmt.Errorf("malformed JSON: %w", err)
+		return link.Record{}, fmt.Errorf("malformed JSON: %w", err)
 	}
 	if !shortid.Valid(l.ID) {
-		return cache.Record{}, fmt.Errorf("id %q is not a valid short-link id", l.ID)
+		return link.Record{}, fmt.Errorf("id %q is not a valid short-link id", l.ID)
 	}
 	p, err := aliurl.Parse(l.Target)
 	if err != nil {
-		return cache.Record{}, fmt.Errorf("target %q: %w", l.Target, err)
+		return link.Record{}, fmt.Errorf("target %q: %w", l.Target, err)
 	}
 	if p.Kind == aliurl.Share || p.URL != l.Target {
-		return cache.Record{}, fmt.Errorf("target %q is not canonical (want %q)", l.Target, p.URL)
+		return link.Record{}, fmt.Errorf("target %q is not canonical (want %q)", l.Target, p.URL)
 	}
 	if l.CreatedAt.IsZero() || l.UpdatedAt.IsZero() {
-		return cache.Record{}, fmt.Errorf("created_at and updated_at are required")
+		return link.Record{}, fmt.Errorf("created_at and updated_at are required")
 	}
 	for _, f := range []struct {
 		name string
 		t    time.Time
 	}{{"created_at", l.CreatedAt}, {"updated_at", l.UpdatedAt}} {
 		if f.t.Before(importEarliest) || f.t.After(latest) {
-			return cache.Record{}, fmt.Errorf("%s %s is out of range: times run from %s to a day ahead of now (%s)",
+			return link.Record{}, fmt.Errorf("%s %s is out of range: times run from %s to a day ahead of now (%s)",
 				f.name, f.t.UTC().Format(time.RFC3339Nano), importEarliest.Format(time.DateOnly), latest.UTC().Format(time.RFC3339))
 		}
 	}
-	return cache.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}, nil
+	return link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}, nil
 }
 
 // openForBackup connects to REDIS_URL for export and import.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 )
 
@@ -494,21 +495,21 @@ func exportLines(t *testing.T, environ []string) []string {
 }
 
 // allRecords reads every record in the store, tombstones included, sorted by id.
-func allRecords(t *testing.T, rs *redistest.Server) []cache.Record {
+func allRecords(t *testing.T, rs *redistest.Server) []link.Record {
 	t.Helper()
 	rdb, err := cache.Connect(t.Context(), rs.URL, cache.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	defer rdb.Close()
-	var recs []cache.Record
-	if err := cache.NewRecords(rdb).Each(t.Context(), func(r cache.Record) error {
+	var recs []link.Record
+	if err := cache.NewRecords(rdb).Each(t.Context(), func(r link.Record) error {
 		recs = append(recs, r)
 		return nil
 	}); err != nil {
 		t.Fatalf("read records: %v", err)
 	}
-	slices.SortFunc(recs, func(a, b cache.Record) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(recs, func(a, b link.Record) int { return strings.Compare(a.ID, b.ID) })
 	return recs
 }
 
@@ -533,7 +534,7 @@ func TestExportImport(t *testing.T) {
 	defer rdb.Close()
 	records := cache.NewRecords(rdb)
 	created := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
-	for i, rec := range []cache.Record{
+	for i, rec := range []link.Record{
 		{ID: "4bNbq4b6AY", Target: "https://www.aliexpress.com/item/1005001234567890.html"},
 		{ID: "summer-sale", Target: "https://www.aliexpress.com/store/912345"},
 		{ID: "aZ3kP9qX", Target: "https://www.aliexpress.us/item/3256801234567890.html?sku_id=12000012345678901"},
@@ -569,7 +570,7 @@ func TestExportImport(t *testing.T) {
 			t.Fatalf("import %d: %v; stderr: %s", i+1, err, stderr.String())
 		}
 		after := allRecords(t, rs)
-		if !slices.EqualFunc(after, before, func(a, b cache.Record) bool {
+		if !slices.EqualFunc(after, before, func(a, b link.Record) bool {
 			return a.ID == b.ID && a.Target == b.Target && a.Deleted == b.Deleted && a.Created.Equal(b.Created) && a.Updated.Equal(b.Updated)
 		}) {
 			t.Errorf("records after import %d:\n%+v\nwant:\n%+v", i+1, after, before)

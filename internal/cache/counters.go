@@ -7,22 +7,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// ClickCount is what a batch of clicks adds to one short link's counters on one UTC day.
-type ClickCount struct {
-	ID     string // short-link id
-	Day    string // UTC day, "20060102"
-	Clicks int64  // human visits, scans included
-	Scans  int64  // the part of Clicks that came through the link's QR code
-	// Writer and Seq, when Writer is set, make the count idempotent: the store applies a count
-	// of a writer only if Seq is above the last one it applied for that writer and link, so a
-	// batch written twice (a retry after a time-out that did land) counts once. A writer's
-	// batches must be applied in increasing Seq: it retries a failed batch, unchanged, before
-	// writing a newer one.
-	Writer string
-	Seq    uint64
-}
+	"github.com/redirector/redirector/internal/link"
+)
 
 // DefaultRetention is how long a day's counts are kept when NewCounters is given no retention.
 const DefaultRetention = 90 * 24 * time.Hour
@@ -88,20 +75,6 @@ redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 `)
 
-// Stats is a short link's click counts.
-type Stats struct {
-	Clicks int64 // human visits over the link's life, scans included
-	Scans  int64 // the part of Clicks that came through its QR code
-	Daily  []Day // per UTC day, oldest first
-}
-
-// Day is one UTC day's counts.
-type Day struct {
-	Date   string // "2006-01-02"
-	Clicks int64
-	Scans  int64
-}
-
 // AddClicks adds each count to its link's totals and to its day, and sets the day's expiry to the
 // retention, all in one pipeline (one round trip per server). A count whose link has no record (live
 // or deleted) is skipped: every counter key belongs to a record (see the key layout in records.go),
@@ -109,9 +82,9 @@ type Day struct {
 // brace-carrying id, a Day that is not a "20060102" date, or negative numbers make it return an error
 // having written nothing. Entries with nothing to add are skipped. The batch is not a transaction (its
 // keys lie in many cluster slots): when the store fails midway, an error is returned and part of the
-// batch may have been counted. Counts that carry a Writer are applied at most once (see ClickCount),
+// batch may have been counted. Counts that carry a Writer are applied at most once (see link.ClickCount),
 // so retrying such a batch after an error cannot count a click twice.
-func (c *Counters) AddClicks(ctx context.Context, counts []ClickCount) error {
+func (c *Counters) AddClicks(ctx context.Context, counts []link.ClickCount) error {
 	n := 0
 	for _, cc := range counts {
 		if err := checkClickCount(cc); err != nil {
@@ -144,7 +117,7 @@ func (c *Counters) AddClicks(ctx context.Context, counts []ClickCount) error {
 	return nil
 }
 
-func checkClickCount(cc ClickCount) error {
+func checkClickCount(cc link.ClickCount) error {
 	if err := checkID(cc.ID); err != nil {
 		return err
 	}
@@ -163,12 +136,12 @@ func checkClickCount(cc ClickCount) error {
 // Stats returns the link's totals and its counts on each of the last days UTC days up to now's, oldest
 // first, days without clicks included as zeros, read in one round trip. An id never clicked has zero
 // Stats; that is not an error. days must be between 0 and 3660.
-func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time) (Stats, error) {
+func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time) (link.Stats, error) {
 	if err := checkID(id); err != nil {
-		return Stats{}, fmt.Errorf("stats: %w", err)
+		return link.Stats{}, fmt.Errorf("stats: %w", err)
 	}
 	if days < 0 || days > maxStatsDays {
-		return Stats{}, fmt.Errorf("stats %s: days %d not in 0..%d", id, days, maxStatsDays)
+		return link.Stats{}, fmt.Errorf("stats %s: days %d not in 0..%d", id, days, maxStatsDays)
 	}
 	today := now.UTC()
 	first := time.Date(today.Year(), today.Month(), today.Day()-days+1, 0, 0, 0, 0, time.UTC)
@@ -180,18 +153,18 @@ func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time
 		return nil
 	})
 	if err != nil {
-		return Stats{}, fmt.Errorf("stats %s: %w", id, err)
+		return link.Stats{}, fmt.Errorf("stats %s: %w", id, err)
 	}
-	var s Stats
+	var s link.Stats
 	if s.Clicks, s.Scans, err = parseCounts(cmds[0]); err != nil {
-		return Stats{}, fmt.Errorf("stats %s: %w", id, err)
+		return link.Stats{}, fmt.Errorf("stats %s: %w", id, err)
 	}
-	s.Daily = make([]Day, days)
+	s.Daily = make([]link.Day, days)
 	for i := range days {
 		d := &s.Daily[i]
 		d.Date = first.AddDate(0, 0, i).Format(time.DateOnly)
 		if d.Clicks, d.Scans, err = parseCounts(cmds[i+1]); err != nil {
-			return Stats{}, fmt.Errorf("stats %s: %s: %w", id, d.Date, err)
+			return link.Stats{}, fmt.Errorf("stats %s: %s: %w", id, d.Date, err)
 		}
 	}
 	return s, nil

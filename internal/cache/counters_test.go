@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 )
 
 func TestCountersAddClicksStats(t *testing.T) { forEachBackend(t, countersAddClicksStats) }
@@ -21,7 +22,7 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 	c := cache.NewCounters(rdb, retention)
 	mustRecords(t, rdb, "a", "b", "c")
 
-	batches := [][]cache.ClickCount{
+	batches := [][]link.ClickCount{
 		{
 			{ID: "a", Day: "20250301", Clicks: 3, Scans: 1},
 			{ID: "a", Day: "20250303", Clicks: 2},
@@ -44,9 +45,9 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 		name string
 		id   string
 		days int
-		want cache.Stats
+		want link.Stats
 	}{
-		{"a over 6 days", "a", 6, cache.Stats{Clicks: 20, Scans: 4, Daily: []cache.Day{
+		{"a over 6 days", "a", 6, link.Stats{Clicks: 20, Scans: 4, Daily: []link.Day{
 			{Date: "2025-02-26"},
 			{Date: "2025-02-27", Clicks: 4},
 			{Date: "2025-02-28"},
@@ -54,15 +55,15 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 			{Date: "2025-03-02"},
 			{Date: "2025-03-03", Clicks: 13, Scans: 3},
 		}}},
-		{"a today only", "a", 1, cache.Stats{Clicks: 20, Scans: 4, Daily: []cache.Day{
+		{"a today only", "a", 1, link.Stats{Clicks: 20, Scans: 4, Daily: []link.Day{
 			{Date: "2025-03-03", Clicks: 13, Scans: 3},
 		}}},
-		{"a totals only", "a", 0, cache.Stats{Clicks: 20, Scans: 4, Daily: []cache.Day{}}},
-		{"b", "b", 2, cache.Stats{Clicks: 5, Scans: 5, Daily: []cache.Day{
+		{"a totals only", "a", 0, link.Stats{Clicks: 20, Scans: 4, Daily: []link.Day{}}},
+		{"b", "b", 2, link.Stats{Clicks: 5, Scans: 5, Daily: []link.Day{
 			{Date: "2025-03-02"},
 			{Date: "2025-03-03", Clicks: 5, Scans: 5},
 		}}},
-		{"never clicked", "c", 3, cache.Stats{Daily: []cache.Day{
+		{"never clicked", "c", 3, link.Stats{Daily: []link.Day{
 			{Date: "2025-03-01"}, {Date: "2025-03-02"}, {Date: "2025-03-03"},
 		}}},
 	}
@@ -110,7 +111,7 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 		if err := rdb.Expire(ctx, key, time.Hour).Err(); err != nil {
 			t.Fatalf("Expire: %v", err)
 		}
-		if err := c.AddClicks(ctx, []cache.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
+		if err := c.AddClicks(ctx, []link.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
 			t.Fatalf("AddClicks: %v", err)
 		}
 		if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl <= retention-time.Minute {
@@ -125,7 +126,7 @@ func TestCountersDefaultRetention(t *testing.T) {
 	mustRecords(t, rdb, "a")
 	for _, retention := range []time.Duration{0, -time.Hour} {
 		c := cache.NewCounters(rdb, retention)
-		if err := c.AddClicks(ctx, []cache.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
+		if err := c.AddClicks(ctx, []link.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
 			t.Fatalf("AddClicks: %v", err)
 		}
 		ttl, err := rdb.TTL(ctx, "rd:v1:{a}:d:20250301").Result()
@@ -143,24 +144,24 @@ func TestCountersBadInput(t *testing.T) { forEachBackend(t, countersBadInput) }
 func countersBadInput(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	c := cache.NewCounters(rdb, 0)
-	good := cache.ClickCount{ID: "a", Day: "20250301", Clicks: 1}
+	good := link.ClickCount{ID: "a", Day: "20250301", Clicks: 1}
 	tests := []struct {
 		name string
-		bad  cache.ClickCount
+		bad  link.ClickCount
 	}{
-		{"empty id", cache.ClickCount{Day: "20250301", Clicks: 1}},
-		{"brace id", cache.ClickCount{ID: "a}", Day: "20250301", Clicks: 1}},
-		{"empty day", cache.ClickCount{ID: "a", Clicks: 1}},
-		{"dashed day", cache.ClickCount{ID: "a", Day: "2025-03-01", Clicks: 1}},
-		{"impossible day", cache.ClickCount{ID: "a", Day: "20250230", Clicks: 1}},
-		{"letters", cache.ClickCount{ID: "a", Day: "2025030x", Clicks: 1}},
-		{"negative clicks", cache.ClickCount{ID: "a", Day: "20250301", Clicks: -1}},
-		{"negative scans", cache.ClickCount{ID: "a", Day: "20250301", Scans: -1}},
+		{"empty id", link.ClickCount{Day: "20250301", Clicks: 1}},
+		{"brace id", link.ClickCount{ID: "a}", Day: "20250301", Clicks: 1}},
+		{"empty day", link.ClickCount{ID: "a", Clicks: 1}},
+		{"dashed day", link.ClickCount{ID: "a", Day: "2025-03-01", Clicks: 1}},
+		{"impossible day", link.ClickCount{ID: "a", Day: "20250230", Clicks: 1}},
+		{"letters", link.ClickCount{ID: "a", Day: "2025030x", Clicks: 1}},
+		{"negative clicks", link.ClickCount{ID: "a", Day: "20250301", Clicks: -1}},
+		{"negative scans", link.ClickCount{ID: "a", Day: "20250301", Scans: -1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// A good count before the bad one: the batch is refused as a whole.
-			if err := c.AddClicks(ctx, []cache.ClickCount{good, tc.bad}); err == nil {
+			if err := c.AddClicks(ctx, []link.ClickCount{good, tc.bad}); err == nil {
 				t.Errorf("AddClicks(%+v) = nil, want an error", tc.bad)
 			}
 			if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
@@ -183,9 +184,9 @@ func countersBadInput(t *testing.T, rdb redis.UniversalClient) {
 
 func BenchmarkAddClicks(b *testing.B) {
 	ctx := context.Background()
-	batch := make([]cache.ClickCount, 100)
+	batch := make([]link.ClickCount, 100)
 	for i := range batch {
-		batch[i] = cache.ClickCount{ID: fmt.Sprintf("id%03d", i), Day: "20250301", Clicks: 3, Scans: 1}
+		batch[i] = link.ClickCount{ID: fmt.Sprintf("id%03d", i), Day: "20250301", Clicks: 3, Scans: 1}
 	}
 	for _, be := range storeBackends() {
 		b.Run(be.name, func(b *testing.B) {
@@ -213,15 +214,15 @@ func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
 	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
 	c := cache.NewCounters(rdb, 10*24*time.Hour)
 	mustRecords(t, rdb, "once", "twice")
-	batch := func(writer string, seq uint64, clicks, scans int64) []cache.ClickCount {
-		return []cache.ClickCount{
+	batch := func(writer string, seq uint64, clicks, scans int64) []link.ClickCount {
+		return []link.ClickCount{
 			{ID: "once", Day: "20250303", Clicks: clicks, Scans: scans, Writer: writer, Seq: seq},
 			{ID: "twice", Day: "20250303", Clicks: 1, Writer: writer, Seq: seq},
 		}
 	}
 	steps := []struct {
 		name          string
-		batch         []cache.ClickCount
+		batch         []link.ClickCount
 		clicks, scans int64 // of "once" afterwards
 	}{
 		{"first write", batch("w1", 1, 3, 1), 3, 1},
@@ -229,7 +230,7 @@ func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
 		{"the next batch", batch("w1", 2, 2, 0), 5, 1},
 		{"an older batch arriving late", batch("w1", 1, 3, 1), 5, 1},
 		{"another writer's first batch", batch("w2", 1, 1, 1), 6, 2},
-		{"a count without a writer is always added", []cache.ClickCount{{ID: "once", Day: "20250303", Clicks: 1}}, 7, 2},
+		{"a count without a writer is always added", []link.ClickCount{{ID: "once", Day: "20250303", Clicks: 1}}, 7, 2},
 	}
 	for _, st := range steps {
 		if err := c.AddClicks(ctx, st.batch); err != nil {
@@ -256,7 +257,7 @@ func mustRecords(t testing.TB, rdb redis.UniversalClient, ids ...string) {
 	t.Helper()
 	records := cache.NewRecords(rdb)
 	for _, id := range ids {
-		if err := records.Create(context.Background(), cache.Record{ID: id, Target: "https://www.aliexpress.com/store/" + id}); err != nil {
+		if err := records.Create(context.Background(), link.Record{ID: id, Target: "https://www.aliexpress.com/store/" + id}); err != nil {
 			t.Fatalf("Create(%s): %v", id, err)
 		}
 	}
@@ -280,18 +281,18 @@ func countersOnlyForRecords(t *testing.T, rdb redis.UniversalClient) {
 	}
 	tests := []struct {
 		name    string
-		count   cache.ClickCount
+		count   link.ClickCount
 		clicks  int64 // the id's totals afterwards
 		newKeys int
 	}{
-		{"no record, with a writer", cache.ClickCount{ID: "nobody", Day: "20250303", Clicks: 2, Scans: 1, Writer: "w", Seq: 1}, 0, 0},
-		{"no record, without a writer", cache.ClickCount{ID: "nobody2", Day: "20250303", Clicks: 1}, 0, 0},
-		{"live record", cache.ClickCount{ID: "live", Day: "20250303", Clicks: 3, Writer: "w", Seq: 2}, 3, 3},
-		{"tombstone", cache.ClickCount{ID: "gone", Day: "20250303", Clicks: 1}, 1, 5},
+		{"no record, with a writer", link.ClickCount{ID: "nobody", Day: "20250303", Clicks: 2, Scans: 1, Writer: "w", Seq: 1}, 0, 0},
+		{"no record, without a writer", link.ClickCount{ID: "nobody2", Day: "20250303", Clicks: 1}, 0, 0},
+		{"live record", link.ClickCount{ID: "live", Day: "20250303", Clicks: 3, Writer: "w", Seq: 2}, 3, 3},
+		{"tombstone", link.ClickCount{ID: "gone", Day: "20250303", Clicks: 1}, 1, 5},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := c.AddClicks(ctx, []cache.ClickCount{tc.count}); err != nil {
+			if err := c.AddClicks(ctx, []link.ClickCount{tc.count}); err != nil {
 				t.Fatalf("AddClicks(%+v): %v", tc.count, err)
 			}
 			if s, err := c.Stats(ctx, tc.count.ID, 0, now); err != nil || s.Clicks != tc.clicks {

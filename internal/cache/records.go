@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redirector/redirector/internal/link"
 )
 
 // Keys of short-link records and their counters. Every key that belongs to one id carries the id as its
@@ -64,24 +66,6 @@ const (
 	// MaxListLimit is the largest page List returns.
 	MaxListLimit = 1000
 )
-
-var (
-	// ErrExists is returned by Create when a live record already has the id.
-	ErrExists = errors.New("short link exists")
-	// ErrNotFound is returned by Retarget and Delete when there is no live record with the id.
-	ErrNotFound = errors.New("short link not found")
-	// ErrBadCursor is returned by List for a cursor it did not hand out.
-	ErrBadCursor = errors.New("bad list cursor")
-)
-
-// Record is one short link: the page its id leads to.
-type Record struct {
-	ID      string
-	Target  string    // the URL the short link leads to
-	Created time.Time // when the id was first given to this link (millisecond precision, UTC when read)
-	Updated time.Time // the last change: creation, retarget or deletion
-	Deleted bool      // a tombstone: the link was deleted; /{id} answers 404
-}
 
 // Records keeps short-link records in Redis. Its methods are safe for concurrent use.
 //
@@ -211,17 +195,17 @@ func checkRecord(id, target string) error {
 	return nil
 }
 
-// Create stores a new record. It returns an error wrapping ErrExists when a live record already has
+// Create stores a new record. It returns an error wrapping link.ErrExists when a live record already has
 // rec.ID; exactly one of several concurrent Creates of one id succeeds. A deleted record (tombstone) with
 // the id is overwritten: re-creating a deleted link revives it with the new target and times (its click
 // counters, kept apart, carry on from where they were). A zero Created means now; a zero Updated means
 // Created. Deleted is ignored. An empty id or target is an error and nothing is written.
-func (r *Records) Create(ctx context.Context, rec Record) error {
+func (r *Records) Create(ctx context.Context, rec link.Record) error {
 	return r.create(ctx, rec, true)
 }
 
 // create is Create; revive says whether a tombstone with rec.ID is overwritten (else: ErrExists).
-func (r *Records) create(ctx context.Context, rec Record, revive bool) error {
+func (r *Records) create(ctx context.Context, rec link.Record, revive bool) error {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
 		return fmt.Errorf("create record: %w", err)
 	}
@@ -248,7 +232,7 @@ func (r *Records) create(ctx context.Context, rec Record, revive bool) error {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
 	}
 	if ok == 0 {
-		return fmt.Errorf("create %s: %w", rec.ID, ErrExists)
+		return fmt.Errorf("create %s: %w", rec.ID, link.ErrExists)
 	}
 	// The winner sets its own score: the NX above may have kept a losing racer's, and a Delete racing
 	// with this revival may have removed the member meanwhile.
@@ -260,41 +244,41 @@ func (r *Records) create(ctx context.Context, rec Record, revive bool) error {
 
 // Get returns the record with the id. ok is false when there is none, as for an id that no record can
 // have (too long, or with a brace); a deleted record is returned with Deleted set. An empty id is an error.
-func (r *Records) Get(ctx context.Context, id string) (rec Record, ok bool, err error) {
+func (r *Records) Get(ctx context.Context, id string) (rec link.Record, ok bool, err error) {
 	if id == "" {
-		return Record{}, false, errors.New("get record: empty id")
+		return link.Record{}, false, errors.New("get record: empty id")
 	}
 	if checkID(id) != nil {
-		return Record{}, false, nil
+		return link.Record{}, false, nil
 	}
 	vals, err := r.rdb.HMGet(ctx, recordKey(id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted).Result()
 	if err != nil {
-		return Record{}, false, fmt.Errorf("get %s: %w", id, err)
+		return link.Record{}, false, fmt.Errorf("get %s: %w", id, err)
 	}
 	rec, ok, err = parseRecord(id, vals)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("get %s: %w", id, err)
+		return link.Record{}, false, fmt.Errorf("get %s: %w", id, err)
 	}
 	return rec, ok, nil
 }
 
 // parseRecord reads the reply of HMGET target created updated deleted. ok is false when the record has
 // no target, i.e. does not exist.
-func parseRecord(id string, vals []any) (Record, bool, error) {
+func parseRecord(id string, vals []any) (link.Record, bool, error) {
 	if len(vals) != 4 || vals[0] == nil {
-		return Record{}, false, nil
+		return link.Record{}, false, nil
 	}
-	rec := Record{ID: id}
+	rec := link.Record{ID: id}
 	var ok bool
 	if rec.Target, ok = vals[0].(string); !ok {
-		return Record{}, false, fmt.Errorf("record target is %T", vals[0])
+		return link.Record{}, false, fmt.Errorf("record target is %T", vals[0])
 	}
 	var err error
 	if rec.Created, err = parseMs(vals[1]); err != nil {
-		return Record{}, false, fmt.Errorf("record created: %w", err)
+		return link.Record{}, false, fmt.Errorf("record created: %w", err)
 	}
 	if rec.Updated, err = parseMs(vals[2]); err != nil {
-		return Record{}, false, fmt.Errorf("record updated: %w", err)
+		return link.Record{}, false, fmt.Errorf("record updated: %w", err)
 	}
 	rec.Deleted = vals[3] == "1"
 	return rec, true, nil
@@ -317,30 +301,30 @@ func parseMs(v any) (time.Time, error) {
 }
 
 // Retarget points the live record with the id at target, atomically, and returns the record as stored.
-// It returns an error wrapping ErrNotFound when the record is missing or deleted. The target index entry
+// It returns an error wrapping link.ErrNotFound when the record is missing or deleted. The target index entry
 // that named the id for its old target is dropped afterwards (see dropTargetID).
-func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time) (Record, error) {
+func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time) (link.Record, error) {
 	if err := checkRecord(id, target); err != nil {
-		return Record{}, fmt.Errorf("retarget record: %w", err)
+		return link.Record{}, fmt.Errorf("retarget record: %w", err)
 	}
 	res, err := retargetRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, now.UnixMilli()).StringSlice()
 	if errors.Is(err, redis.Nil) {
-		return Record{}, fmt.Errorf("retarget %s: %w", id, ErrNotFound)
+		return link.Record{}, fmt.Errorf("retarget %s: %w", id, link.ErrNotFound)
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("retarget %s: %w", id, err)
+		return link.Record{}, fmt.Errorf("retarget %s: %w", id, err)
 	}
 	if len(res) != 2 {
-		return Record{}, fmt.Errorf("retarget %s: script answered %d values", id, len(res))
+		return link.Record{}, fmt.Errorf("retarget %s: script answered %d values", id, len(res))
 	}
 	c, err := parseMs(res[0])
 	if err != nil {
-		return Record{}, fmt.Errorf("retarget %s: record created: %w", id, err)
+		return link.Record{}, fmt.Errorf("retarget %s: record created: %w", id, err)
 	}
 	if old := res[1]; old != target {
 		r.dropTargetID(ctx, old, id)
 	}
-	return Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC()}, nil
+	return link.Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC()}, nil
 }
 
 // dropTargetID removes target's index entry if it names id, once id's record no longer leads there, so
@@ -357,14 +341,14 @@ func (r *Records) dropTargetID(ctx context.Context, target, id string) {
 // Delete turns the live record with the id into a tombstone: the record stays, marked deleted, so that
 // Get tells a deleted link from one that never was (and keeps owning the link's click totals), the id
 // leaves the list and its target's index entry is dropped (see dropTargetID). It returns an error
-// wrapping ErrNotFound when the record is missing or already deleted.
+// wrapping link.ErrNotFound when the record is missing or already deleted.
 func (r *Records) Delete(ctx context.Context, id string, now time.Time) error {
 	if err := checkID(id); err != nil {
 		return fmt.Errorf("delete record: %w", err)
 	}
 	target, err := deleteRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, now.UnixMilli()).Text()
 	if errors.Is(err, redis.Nil) {
-		return fmt.Errorf("delete %s: %w", id, ErrNotFound)
+		return fmt.Errorf("delete %s: %w", id, link.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
@@ -381,8 +365,8 @@ func (r *Records) Delete(ctx context.Context, id string, now time.Time) error {
 // start), and the cursor of the next page ("" when there are no more). limit <= 0 means
 // DefaultListLimit; it is capped at MaxListLimit. A cursor is a position in the list, not an offset:
 // links created meanwhile (which are newer) do not shift later pages, and none is returned twice.
-// Deleted records are skipped. A cursor List did not make gives an error wrapping ErrBadCursor.
-func (r *Records) List(ctx context.Context, cursor string, limit int) ([]Record, string, error) {
+// Deleted records are skipped. A cursor List did not make gives an error wrapping link.ErrBadCursor.
+func (r *Records) List(ctx context.Context, cursor string, limit int) ([]link.Record, string, error) {
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
@@ -394,7 +378,7 @@ func (r *Records) List(ctx context.Context, cursor string, limit int) ([]Record,
 			return nil, "", fmt.Errorf("list: %w", err)
 		}
 	}
-	out := make([]Record, 0, limit)
+	out := make([]link.Record, 0, limit)
 	var last listPos // the position of out's last record
 	batch := int64(limit + 1)
 	for {
@@ -470,15 +454,15 @@ func (p listPos) encode() string {
 func decodeCursor(s string) (listPos, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return listPos{}, ErrBadCursor
+		return listPos{}, link.ErrBadCursor
 	}
 	ms, id, ok := strings.Cut(string(b), ":")
 	if !ok || checkID(id) != nil {
-		return listPos{}, ErrBadCursor
+		return listPos{}, link.ErrBadCursor
 	}
 	n, err := strconv.ParseInt(ms, 10, 64)
 	if err != nil {
-		return listPos{}, ErrBadCursor
+		return listPos{}, link.ErrBadCursor
 	}
 	return listPos{started: true, ms: n, id: id}, nil
 }
@@ -569,7 +553,7 @@ const maxClaimRounds = 8
 // index names a live link that leads to rec.Target, it returns that link's record and created false;
 // otherwise it stores rec, indexes it and returns it with created true. Of any number of concurrent calls
 // for one target (whatever their ids, on any replica), exactly one returns created true and all return
-// the same record. It returns an error wrapping ErrExists when rec.ID is taken by another record, live
+// the same record. It returns an error wrapping link.ErrExists when rec.ID is taken by another record, live
 // or deleted (a random id's collision: draw another); a deleted id is never revived here. A zero Created
 // means now; a zero Updated means Created.
 //
@@ -584,9 +568,9 @@ const maxClaimRounds = 8
 //
 // A claimer whose own write finds its id taken by another record releases the claim (compare-and-delete).
 // A claim left by a failed write is completed by the next call for the target.
-func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, created bool, err error) {
+func (r *Records) CreateForTarget(ctx context.Context, rec link.Record) (got link.Record, created bool, err error) {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
-		return Record{}, false, fmt.Errorf("create for target: %w", err)
+		return link.Record{}, false, fmt.Errorf("create for target: %w", err)
 	}
 	if rec.Created.IsZero() {
 		rec.Created = time.Now()
@@ -602,7 +586,7 @@ func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, 
 	for range maxClaimRounds {
 		claimed, err := r.rdb.SetNX(ctx, key, rec.ID, 0).Result()
 		if err != nil {
-			return Record{}, false, fmt.Errorf("create %s: claim target: %w", rec.ID, err)
+			return link.Record{}, false, fmt.Errorf("create %s: claim target: %w", rec.ID, err)
 		}
 		if claimed {
 			return r.writeClaimed(ctx, key, rec)
@@ -612,7 +596,7 @@ func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, 
 			continue // released meanwhile: claim again
 		}
 		if err != nil {
-			return Record{}, false, fmt.Errorf("create %s: read target claim: %w", rec.ID, err)
+			return link.Record{}, false, fmt.Errorf("create %s: read target claim: %w", rec.ID, err)
 		}
 		if holder == rec.ID {
 			return r.writeClaimed(ctx, key, rec) // our own claim, left by an earlier call with this id
@@ -620,7 +604,7 @@ func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, 
 		if checkID(holder) == nil {
 			cur, ok, err := r.Get(ctx, holder)
 			if err != nil {
-				return Record{}, false, fmt.Errorf("create %s: holder: %w", rec.ID, err)
+				return link.Record{}, false, fmt.Errorf("create %s: holder: %w", rec.ID, err)
 			}
 			if ok && !cur.Deleted && cur.Target == rec.Target {
 				return cur, false, nil
@@ -633,8 +617,8 @@ func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, 
 				if err == nil {
 					return theirs, true, nil
 				}
-				if !errors.Is(err, ErrExists) {
-					return Record{}, false, err
+				if !errors.Is(err, link.ErrExists) {
+					return link.Record{}, false, err
 				}
 				continue // written meanwhile (by its claimer or another racer): look again
 			}
@@ -642,45 +626,45 @@ func (r *Records) CreateForTarget(ctx context.Context, rec Record) (got Record, 
 		// A stale entry: take it over unless someone else did first, in which case look again.
 		swapped, err := swapTargetIndexScript.Run(ctx, r.rdb, []string{key}, holder, rec.ID).Int()
 		if err != nil {
-			return Record{}, false, fmt.Errorf("create %s: take over target claim: %w", rec.ID, err)
+			return link.Record{}, false, fmt.Errorf("create %s: take over target claim: %w", rec.ID, err)
 		}
 		if swapped == 1 {
 			return r.writeClaimed(ctx, key, rec)
 		}
 	}
-	return Record{}, false, fmt.Errorf("create %s: the target's index entry keeps changing", rec.ID)
+	return link.Record{}, false, fmt.Errorf("create %s: the target's index entry keeps changing", rec.ID)
 }
 
 // writeClaimed writes rec once its id holds rec.Target's index entry (key).
-func (r *Records) writeClaimed(ctx context.Context, key string, rec Record) (Record, bool, error) {
+func (r *Records) writeClaimed(ctx context.Context, key string, rec link.Record) (link.Record, bool, error) {
 	err := r.create(ctx, rec, false)
 	if err == nil {
 		return rec, true, nil
 	}
-	if !errors.Is(err, ErrExists) {
+	if !errors.Is(err, link.ErrExists) {
 		// Whether the write landed is unknown; the claim stays, and the next call for the target
 		// completes it (or finds the record).
-		return Record{}, false, err
+		return link.Record{}, false, err
 	}
 	cur, ok, gerr := r.Get(ctx, rec.ID)
 	if gerr != nil {
-		return Record{}, false, fmt.Errorf("create %s: %w", rec.ID, gerr)
+		return link.Record{}, false, fmt.Errorf("create %s: %w", rec.ID, gerr)
 	}
 	if ok && !cur.Deleted && cur.Target == rec.Target {
 		return cur, false, nil // a racer wrote it for us
 	}
 	// The id is another record's (a collision): give the entry up.
 	if rerr := releaseTargetIndexScript.Run(ctx, r.rdb, []string{key}, rec.ID).Err(); rerr != nil {
-		return Record{}, false, fmt.Errorf("create %s: release target claim: %w", rec.ID, rerr)
+		return link.Record{}, false, fmt.Errorf("create %s: release target claim: %w", rec.ID, rerr)
 	}
-	return Record{}, false, err
+	return link.Record{}, false, err
 }
 
 // Each calls fn with every record, deleted ones included, in no particular order, and stops at the first
 // error fn returns, which it returns. It reads the store with SCAN (on every master of a cluster), so
 // records created or deleted while it runs may or may not be seen; each record is seen at most once. fn
 // is never called concurrently. It is meant for export.
-func (r *Records) Each(ctx context.Context, fn func(Record) error) error {
+func (r *Records) Each(ctx context.Context, fn func(link.Record) error) error {
 	e := &recordWalk{fn: fn, seen: make(map[string]struct{})}
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
 		if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
@@ -698,7 +682,7 @@ func (r *Records) Each(ctx context.Context, fn func(Record) error) error {
 
 // recordWalk is one Each call, shared by the scans of a cluster's masters.
 type recordWalk struct {
-	fn func(Record) error
+	fn func(link.Record) error
 
 	mu   sync.Mutex // guards seen and failed, and serialises fn
 	seen map[string]struct{}
@@ -767,7 +751,7 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 // deleted), so a Put also repairs a list entry left behind by a crash; the index entry of a live record
 // it replaces is dropped when the target changes (see dropTargetID). rec needs an id, a target and a
 // Created; a zero Updated means Created.
-func (r *Records) Put(ctx context.Context, rec Record) error {
+func (r *Records) Put(ctx context.Context, rec link.Record) error {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
 		return fmt.Errorf("put record: %w", err)
 	}

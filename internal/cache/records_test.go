@@ -16,24 +16,25 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 )
 
 // recT0 is a fixed instant with whole milliseconds, as the store keeps them.
 var recT0 = time.Date(2025, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
 
-func testRecord(id, target string, created time.Time) cache.Record {
-	return cache.Record{ID: id, Target: target, Created: created, Updated: created}
+func testRecord(id, target string, created time.Time) link.Record {
+	return link.Record{ID: id, Target: target, Created: created, Updated: created}
 }
 
-func mustCreateRecord(t testing.TB, ctx context.Context, rs *cache.Records, r cache.Record) {
+func mustCreateRecord(t testing.TB, ctx context.Context, rs *cache.Records, r link.Record) {
 	t.Helper()
 	if err := rs.Create(ctx, r); err != nil {
 		t.Fatalf("Create(%+v) = %v, want nil", r, err)
 	}
 }
 
-func mustGetRecord(t testing.TB, ctx context.Context, rs *cache.Records, id string) cache.Record {
+func mustGetRecord(t testing.TB, ctx context.Context, rs *cache.Records, id string) link.Record {
 	t.Helper()
 	r, ok, err := rs.Get(ctx, id)
 	if err != nil || !ok {
@@ -74,7 +75,7 @@ func recordsCreateGet(t *testing.T, rdb redis.UniversalClient) {
 	}
 
 	err = rs.Create(ctx, testRecord("abc", "https://www.aliexpress.com/store/2", recT0.Add(time.Hour)))
-	if !errors.Is(err, cache.ErrExists) {
+	if !errors.Is(err, link.ErrExists) {
 		t.Errorf("Create(existing id) = %v, want ErrExists", err)
 	}
 	if got := mustGetRecord(t, ctx, rs, "abc"); got != want {
@@ -86,7 +87,7 @@ func recordsCreateGet(t *testing.T, rdb redis.UniversalClient) {
 
 	t.Run("zero times", func(t *testing.T) {
 		before := time.Now().Add(-time.Millisecond)
-		mustCreateRecord(t, ctx, rs, cache.Record{ID: "now", Target: "https://a.example/"})
+		mustCreateRecord(t, ctx, rs, link.Record{ID: "now", Target: "https://a.example/"})
 		got := mustGetRecord(t, ctx, rs, "now")
 		if got.Created.Before(before) || got.Created.After(time.Now()) || !got.Updated.Equal(got.Created) {
 			t.Errorf("Create with zero times stored Created %v Updated %v, want now for both", got.Created, got.Updated)
@@ -110,7 +111,7 @@ func recordsBadInput(t *testing.T, rdb redis.UniversalClient) {
 		{"create long id", func() error { return rs.Create(ctx, testRecord(long, "https://a.example/", recT0)) }},
 		{"put empty id", func() error { return rs.Put(ctx, testRecord("", "https://a.example/", recT0)) }},
 		{"put empty target", func() error { return rs.Put(ctx, testRecord("a", "", recT0)) }},
-		{"put zero created", func() error { return rs.Put(ctx, cache.Record{ID: "a", Target: "https://a.example/"}) }},
+		{"put zero created", func() error { return rs.Put(ctx, link.Record{ID: "a", Target: "https://a.example/"}) }},
 		{"retarget empty id", func() error { _, err := rs.Retarget(ctx, "", "https://a.example/", recT0); return err }},
 		{"retarget empty target", func() error { _, err := rs.Retarget(ctx, "a", "", recT0); return err }},
 		{"delete empty id", func() error { return rs.Delete(ctx, "", recT0) }},
@@ -125,7 +126,7 @@ func recordsBadInput(t *testing.T, rdb redis.UniversalClient) {
 			if err == nil {
 				t.Fatalf("%s = nil error, want one", tc.name)
 			}
-			if errors.Is(err, cache.ErrNotFound) || errors.Is(err, cache.ErrExists) {
+			if errors.Is(err, link.ErrNotFound) || errors.Is(err, link.ErrExists) {
 				t.Errorf("%s = %v, want an input error, not a store sentinel", tc.name, err)
 			}
 			if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
@@ -145,7 +146,7 @@ func recordsCreateRace(t *testing.T, rdb redis.UniversalClient) {
 		wg       sync.WaitGroup
 		start    = make(chan struct{})
 		errs     = make([]error, racers)
-		attempts = make([]cache.Record, racers)
+		attempts = make([]link.Record, racers)
 	)
 	for i := range racers {
 		attempts[i] = testRecord("slug", fmt.Sprintf("https://a.example/%d", i), recT0.Add(time.Duration(i)*time.Millisecond))
@@ -167,7 +168,7 @@ func recordsCreateRace(t *testing.T, rdb redis.UniversalClient) {
 				t.Errorf("Create succeeded for racers %d and %d, want exactly one", winner, i)
 			}
 			winner = i
-		case !errors.Is(err, cache.ErrExists):
+		case !errors.Is(err, link.ErrExists):
 			t.Errorf("racer %d: Create = %v, want nil or ErrExists", i, err)
 		}
 	}
@@ -199,7 +200,7 @@ func recordsRetarget(t *testing.T, rdb redis.UniversalClient) {
 
 	now := recT0.Add(time.Hour + 123*time.Microsecond)
 	got, err := rs.Retarget(ctx, "a", "https://a.example/new", now)
-	want := cache.Record{ID: "a", Target: "https://a.example/new", Created: recT0, Updated: now.Truncate(time.Millisecond)}
+	want := link.Record{ID: "a", Target: "https://a.example/new", Created: recT0, Updated: now.Truncate(time.Millisecond)}
 	if err != nil || got != want {
 		t.Fatalf("Retarget(a) = %+v, %v, want %+v", got, err, want)
 	}
@@ -208,7 +209,7 @@ func recordsRetarget(t *testing.T, rdb redis.UniversalClient) {
 	}
 
 	for _, id := range []string{"missing", "gone"} {
-		if _, err := rs.Retarget(ctx, id, "https://a.example/x", now); !errors.Is(err, cache.ErrNotFound) {
+		if _, err := rs.Retarget(ctx, id, "https://a.example/x", now); !errors.Is(err, link.ErrNotFound) {
 			t.Errorf("Retarget(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
@@ -232,7 +233,7 @@ func recordsDelete(t *testing.T, rdb redis.UniversalClient) {
 	if err := rs.Delete(ctx, "a", del); err != nil {
 		t.Fatalf("Delete(a) = %v, want nil", err)
 	}
-	want := cache.Record{ID: "a", Target: "https://a.example/a", Created: recT0, Updated: del, Deleted: true}
+	want := link.Record{ID: "a", Target: "https://a.example/a", Created: recT0, Updated: del, Deleted: true}
 	if got := mustGetRecord(t, ctx, rs, "a"); got != want {
 		t.Errorf("Get(a) after Delete = %+v, want tombstone %+v", got, want)
 	}
@@ -245,7 +246,7 @@ func recordsDelete(t *testing.T, rdb redis.UniversalClient) {
 	}
 
 	for _, id := range []string{"a", "missing"} {
-		if err := rs.Delete(ctx, id, del); !errors.Is(err, cache.ErrNotFound) {
+		if err := rs.Delete(ctx, id, del); !errors.Is(err, link.ErrNotFound) {
 			t.Errorf("Delete(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
@@ -267,7 +268,7 @@ func recordsDelete(t *testing.T, rdb redis.UniversalClient) {
 }
 
 // ids returns the records' ids.
-func recordIDs(rs []cache.Record) []string {
+func recordIDs(rs []link.Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.ID
@@ -276,9 +277,9 @@ func recordIDs(rs []cache.Record) []string {
 }
 
 // listAll pages through List with limit and returns every record, failing t on a repeat.
-func listAll(t *testing.T, ctx context.Context, rs *cache.Records, limit int, between func(page int)) []cache.Record {
+func listAll(t *testing.T, ctx context.Context, rs *cache.Records, limit int, between func(page int)) []link.Record {
 	t.Helper()
-	var all []cache.Record
+	var all []link.Record
 	cursor := ""
 	for page := 0; ; page++ {
 		got, next, err := rs.List(ctx, cursor, limit)
@@ -386,7 +387,7 @@ func recordsList(t *testing.T, rdb redis.UniversalClient) {
 
 	t.Run("bad cursors", func(t *testing.T) {
 		for _, c := range []string{"!!!", "bm9jb2xvbg", "eDpy", "MTIzOnt9"} { // "nocolon", "x:r", "123:{}"
-			if _, _, err := rs.List(ctx, c, 10); !errors.Is(err, cache.ErrBadCursor) {
+			if _, _, err := rs.List(ctx, c, 10); !errors.Is(err, link.ErrBadCursor) {
 				t.Errorf("List(%q) error = %v, want ErrBadCursor", c, err)
 			}
 		}
@@ -489,15 +490,15 @@ func recordsTargetIndex(t *testing.T, rdb redis.UniversalClient) {
 	})
 }
 
-func sortRecordsByID(rs []cache.Record) []cache.Record {
+func sortRecordsByID(rs []link.Record) []link.Record {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
 	return rs
 }
 
-func exportRecords(t *testing.T, ctx context.Context, rs *cache.Records) []cache.Record {
+func exportRecords(t *testing.T, ctx context.Context, rs *cache.Records) []link.Record {
 	t.Helper()
-	var out []cache.Record
-	if err := rs.Each(ctx, func(r cache.Record) error { out = append(out, r); return nil }); err != nil {
+	var out []link.Record
+	if err := rs.Each(ctx, func(r link.Record) error { out = append(out, r); return nil }); err != nil {
 		t.Fatalf("Each: %v", err)
 	}
 	return sortRecordsByID(out)
@@ -547,7 +548,7 @@ func recordsExportImport(t *testing.T, rdb redis.UniversalClient) {
 	t.Run("fn error stops", func(t *testing.T) {
 		stop := errors.New("stop")
 		calls := 0
-		err := rs.Each(ctx, func(cache.Record) error { calls++; return stop })
+		err := rs.Each(ctx, func(link.Record) error { calls++; return stop })
 		if !errors.Is(err, stop) || calls != 1 {
 			t.Errorf("Each with a failing fn = %v after %d calls, want stop after 1", err, calls)
 		}
@@ -587,8 +588,8 @@ func recordsExportImport(t *testing.T, rdb redis.UniversalClient) {
 
 		tests := []struct {
 			name   string
-			put    cache.Record
-			want   cache.Record
+			put    link.Record
+			want   link.Record
 			listed bool
 		}{
 			{"first", base, base, true},
@@ -627,7 +628,7 @@ func TestRecordsDurable(t *testing.T) {
 
 	// The client reconnects on its own; a first command may meet the closed connection.
 	var (
-		got cache.Record
+		got link.Record
 		ok  bool
 		err error
 	)
@@ -741,7 +742,7 @@ func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	rs := cache.NewRecords(rdb)
 	const elsewhere = "https://www.aliexpress.com/store/1"
-	create := func(id, target string) (cache.Record, bool) {
+	create := func(id, target string) (link.Record, bool) {
 		t.Helper()
 		got, created, err := rs.CreateForTarget(ctx, testRecord(id, target, recT0))
 		if err != nil {
@@ -749,7 +750,7 @@ func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
 		}
 		return got, created
 	}
-	check := func(what string, got cache.Record, created bool, wantID string, wantCreated bool) {
+	check := func(what string, got link.Record, created bool, wantID string, wantCreated bool) {
 		t.Helper()
 		if got.ID != wantID || created != wantCreated {
 			t.Errorf("%s: CreateForTarget = %q, created %v; want %q, created %v", what, got.ID, created, wantID, wantCreated)
@@ -776,7 +777,7 @@ func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
 	t.Run("race", func(t *testing.T) {
 		const racers = 20
 		const target = "https://www.aliexpress.com/w/wholesale-raced.html"
-		got := make([]cache.Record, racers)
+		got := make([]link.Record, racers)
 		created := make([]bool, racers)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -872,7 +873,7 @@ func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
 		}
 		const target = "https://www.aliexpress.com/w/wholesale-taken.html"
 		for _, id := range []string{"taken1", "buried"} {
-			if _, _, err := rs.CreateForTarget(ctx, testRecord(id, target, recT0)); !errors.Is(err, cache.ErrExists) {
+			if _, _, err := rs.CreateForTarget(ctx, testRecord(id, target, recT0)); !errors.Is(err, link.ErrExists) {
 				t.Errorf("CreateForTarget(%q, taken by another record) = %v, want ErrExists", id, err)
 			}
 			if n, err := rdb.Exists(ctx, indexKey(target)).Result(); err != nil || n != 0 {
@@ -886,7 +887,7 @@ func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
 		check("after collisions", got, created, "untaken", true)
 	})
 
-	for _, rec := range []cache.Record{testRecord("", "https://a.example/", recT0), testRecord("a", "", recT0), testRecord("a{b}", "https://a.example/", recT0)} {
+	for _, rec := range []link.Record{testRecord("", "https://a.example/", recT0), testRecord("a", "", recT0), testRecord("a{b}", "https://a.example/", recT0)} {
 		if _, _, err := rs.CreateForTarget(ctx, rec); err == nil {
 			t.Errorf("CreateForTarget(%+v) = nil error, want one", rec)
 		}

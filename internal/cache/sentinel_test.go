@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 )
 
@@ -62,7 +63,7 @@ func TestConnectThroughSentinel(t *testing.T) {
 	}
 	t.Cleanup(func() { rdb.Close() })
 	records := cache.NewRecords(rdb)
-	if err := records.Create(ctx, cache.Record{ID: "via-sentinel", Target: "https://www.aliexpress.com/store/1"}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: "via-sentinel", Target: "https://www.aliexpress.com/store/1"}); err != nil {
 		t.Fatalf("Create through sentinel: %v", err)
 	}
 	// The record is on the master the Sentinel named.

@@ -12,14 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 )
 
 // Sink stores aggregated click counts: each ClickCount adds its Clicks and Scans to the counters of one
 // short link on one UTC day. AddClicks should apply a batch entirely or not at all: the Counter sends a
 // batch again after an error, so a partly applied batch would be counted twice.
 type Sink interface {
-	AddClicks(ctx context.Context, counts []cache.ClickCount) error
+	AddClicks(ctx context.Context, counts []link.ClickCount) error
 }
 
 // Options tunes a Counter. The zero value of every field picks its default.
@@ -185,7 +185,7 @@ type pending struct {
 	days   map[int32]string // formatted days, so a flush formats each day once
 	// retry is a batch whose write failed, kept unchanged (same Seq) and written again before
 	// anything newer, so that the store, which applies each Seq once, never counts it twice.
-	retry []cache.ClickCount
+	retry []link.ClickCount
 	seq   uint64 // the Seq of the last batch made
 }
 
@@ -197,14 +197,14 @@ func (c *Counter) run() {
 	ticker := time.NewTicker(c.opts.FlushInterval)
 	defer ticker.Stop()
 
-	var inflight []cache.ClickCount // the batch being written; nil when no write is under way
+	var inflight []link.ClickCount // the batch being written; nil when no write is under way
 	results := make(chan error, 1)
 	start := func() {
 		inflight = c.take(p)
 		if inflight == nil {
 			return
 		}
-		go func(batch []cache.ClickCount) {
+		go func(batch []link.ClickCount) {
 			// Not the Close context nor any request's: a write outlives them, bounded by its own timeout.
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.FlushTimeout)
 			defer cancel()
@@ -255,7 +255,7 @@ func (c *Counter) add(p *pending, e event) {
 
 // take returns the batch to write next: the one that failed, if any, else up to MaxBatch counts
 // removed from p under a new Seq; nil when there is nothing to write.
-func (c *Counter) take(p *pending) []cache.ClickCount {
+func (c *Counter) take(p *pending) []link.ClickCount {
 	if p.retry != nil {
 		batch := p.retry
 		p.retry = nil
@@ -265,7 +265,7 @@ func (c *Counter) take(p *pending) []cache.ClickCount {
 		return nil
 	}
 	p.seq++
-	batch := make([]cache.ClickCount, 0, min(len(p.counts), c.opts.MaxBatch))
+	batch := make([]link.ClickCount, 0, min(len(p.counts), c.opts.MaxBatch))
 	for k, t := range p.counts {
 		if len(batch) == c.opts.MaxBatch {
 			break
@@ -275,7 +275,7 @@ func (c *Counter) take(p *pending) []cache.ClickCount {
 			day = time.Unix(int64(k.day)*86400, 0).UTC().Format("20060102")
 			p.days[k.day] = day
 		}
-		batch = append(batch, cache.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Writer: c.writer, Seq: p.seq})
+		batch = append(batch, link.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Writer: c.writer, Seq: p.seq})
 		delete(p.counts, k)
 	}
 	if len(p.days) > 64 {
@@ -287,7 +287,7 @@ func (c *Counter) take(p *pending) []cache.ClickCount {
 // finish accounts for a finished write of batch: on success its clicks are flushed; on failure the
 // batch is kept, unchanged, to be written again before anything newer (part of it may have landed:
 // the store skips what it has applied under the same Seq).
-func (c *Counter) finish(p *pending, batch []cache.ClickCount, err error) {
+func (c *Counter) finish(p *pending, batch []link.ClickCount, err error) {
 	n := clicksIn(batch)
 	if err == nil {
 		c.flushed.Add(uint64(n))
@@ -300,7 +300,7 @@ func (c *Counter) finish(p *pending, batch []cache.ClickCount, err error) {
 
 // shutdown drains the buffer, waits for the write under way, and writes everything left, trying again
 // every FlushInterval until ctx ends. It returns nil when every click was written.
-func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []cache.ClickCount, results chan error) error {
+func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []link.ClickCount, results chan error) error {
 	for drained := false; !drained; {
 		select {
 		case e := <-c.events:
@@ -343,7 +343,7 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []cache.Cli
 }
 
 // loseAll counts every click in p and in batch as dropped and empties p.
-func (c *Counter) loseAll(p *pending, batch []cache.ClickCount) {
+func (c *Counter) loseAll(p *pending, batch []link.ClickCount) {
 	n := clicksIn(batch) + clicksIn(p.retry)
 	p.retry = nil
 	for _, t := range p.counts {
@@ -358,7 +358,7 @@ func (c *Counter) loseAll(p *pending, batch []cache.ClickCount) {
 }
 
 // clicksIn returns the clicks in a batch.
-func clicksIn(batch []cache.ClickCount) int64 {
+func clicksIn(batch []link.ClickCount) int64 {
 	var n int64
 	for _, cc := range batch {
 		n += cc.Clicks

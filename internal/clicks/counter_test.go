@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 )
 
 // memSink is an in-memory Sink that applies each batch atomically, as the Redis sink does.
@@ -27,7 +27,7 @@ type memSink struct {
 
 func newMemSink() *memSink { return &memSink{counts: make(map[[2]string]tally)} }
 
-func (s *memSink) AddClicks(ctx context.Context, counts []cache.ClickCount) error {
+func (s *memSink) AddClicks(ctx context.Context, counts []link.ClickCount) error {
 	s.mu.Lock()
 	block := s.block
 	s.mu.Unlock()
@@ -267,11 +267,11 @@ func TestCounterMaxPending(t *testing.T) {
 // batchSink records every batch it is given and fails the first failFirst of them.
 type batchSink struct {
 	mu        sync.Mutex // guards batches and failFirst
-	batches   [][]cache.ClickCount
+	batches   [][]link.ClickCount
 	failFirst int
 }
 
-func (b *batchSink) AddClicks(ctx context.Context, counts []cache.ClickCount) error {
+func (b *batchSink) AddClicks(ctx context.Context, counts []link.ClickCount) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.batches = append(b.batches, slices.Clone(counts))
@@ -307,7 +307,7 @@ func TestCounterRetriesAFailedBatchUnchanged(t *testing.T) {
 	if len(first) != 1 || first[0].Writer == "" || first[0].Seq == 0 || first[0].Clicks != 2 || first[0].Scans != 1 {
 		t.Fatalf("first batch = %+v, want a01 with 2 clicks, 1 scan, a writer and a Seq", first)
 	}
-	for i, retry := range [][]cache.ClickCount{second, third} {
+	for i, retry := range [][]link.ClickCount{second, third} {
 		if !slices.Equal(retry, first) {
 			t.Errorf("retry %d = %+v, want the failed batch unchanged %+v", i+1, retry, first)
 		}
@@ -394,7 +394,7 @@ func TestCounterConcurrentRecord(t *testing.T) {
 // discardSink accepts everything.
 type discardSink struct{}
 
-func (discardSink) AddClicks(context.Context, []cache.ClickCount) error { return nil }
+func (discardSink) AddClicks(context.Context, []link.ClickCount) error { return nil }
 
 func BenchmarkRecord(b *testing.B) {
 	c := NewCounter(discardSink{}, Options{})

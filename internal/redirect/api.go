@@ -19,7 +19,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/redirector/redirector/internal/aliurl"
-	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 )
 
@@ -101,7 +101,7 @@ type dayJSON struct {
 	Scans  int64  `json:"scans"`
 }
 
-func toJSON(d Deps, rec cache.Record) linkJSON {
+func toJSON(d Deps, rec link.Record) linkJSON {
 	short := d.BaseURL + "/" + rec.ID
 	return linkJSON{
 		ID: rec.ID, ShortURL: short, Target: rec.Target,
@@ -149,7 +149,7 @@ func handleCreate(d Deps) http.Handler {
 		}
 		warnings := pasteWarnings(body.URL)
 		now := d.Now().UTC().Truncate(time.Millisecond)
-		rec := cache.Record{Target: page.URL, Created: now, Updated: now}
+		rec := link.Record{Target: page.URL, Created: now, Updated: now}
 		if body.Slug != "" {
 			if err := shortid.CheckSlug(body.Slug); err != nil {
 				writeError(w, http.StatusBadRequest, err.Error())
@@ -171,7 +171,7 @@ func handleCreate(d Deps) http.Handler {
 					created(w, d, rec, warnings)
 					return
 				}
-				if !errors.Is(err, cache.ErrExists) {
+				if !errors.Is(err, link.ErrExists) {
 					storeError(w, d, err, "")
 					return
 				}
@@ -191,7 +191,7 @@ func handleCreate(d Deps) http.Handler {
 			}
 			rec.ID = id
 			got, isNew, err := d.Records.CreateForTarget(ctx, rec)
-			if errors.Is(err, cache.ErrExists) {
+			if errors.Is(err, link.ErrExists) {
 				continue // a collision: draw again
 			}
 			if err != nil {
@@ -209,7 +209,7 @@ func handleCreate(d Deps) http.Handler {
 	})
 }
 
-func created(w http.ResponseWriter, d Deps, rec cache.Record, warnings []string) {
+func created(w http.ResponseWriter, d Deps, rec link.Record, warnings []string) {
 	d.Targets.Forget(rec.ID)
 	writeJSON(w, http.StatusCreated, withWarnings(toJSON(d, rec), warnings))
 }
@@ -426,11 +426,11 @@ func jsonReason(err error) string {
 // storeError maps a store error to its status; conflict is the message for ErrExists.
 func storeError(w http.ResponseWriter, d Deps, err error, conflict string) {
 	switch {
-	case errors.Is(err, cache.ErrNotFound):
+	case errors.Is(err, link.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no such link")
-	case errors.Is(err, cache.ErrExists):
+	case errors.Is(err, link.ErrExists):
 		writeError(w, http.StatusConflict, conflict)
-	case errors.Is(err, cache.ErrBadCursor):
+	case errors.Is(err, link.ErrBadCursor):
 		writeError(w, http.StatusBadRequest, "cursor is not one this API gave out")
 	default:
 		d.Logger.Error("store", "err", err)
@@ -479,7 +479,7 @@ func ParseExportLine(b []byte) (ExportLine, error) {
 }
 
 // NewExportLine is rec as an export line.
-func NewExportLine(rec cache.Record) ExportLine {
+func NewExportLine(rec link.Record) ExportLine {
 	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted}
 }
 
@@ -490,7 +490,7 @@ func handleExport(d Deps) http.Handler {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		enc := json.NewEncoder(w)
 		started := false
-		err := d.Records.Each(r.Context(), func(rec cache.Record) error {
+		err := d.Records.Each(r.Context(), func(rec link.Record) error {
 			started = true
 			return enc.Encode(NewExportLine(rec))
 		})

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/aliurl"
-	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/resolve"
@@ -45,20 +45,20 @@ type ClickRecorder interface {
 
 // Records is the store of short-link records; *cache.Records is one.
 type Records interface {
-	Create(ctx context.Context, rec cache.Record) error
-	Get(ctx context.Context, id string) (cache.Record, bool, error)
-	Retarget(ctx context.Context, id, target string, now time.Time) (cache.Record, error)
+	Create(ctx context.Context, rec link.Record) error
+	Get(ctx context.Context, id string) (link.Record, bool, error)
+	Retarget(ctx context.Context, id, target string, now time.Time) (link.Record, error)
 	Delete(ctx context.Context, id string, now time.Time) error
-	List(ctx context.Context, cursor string, limit int) ([]cache.Record, string, error)
+	List(ctx context.Context, cursor string, limit int) ([]link.Record, string, error)
 	// CreateForTarget gives a page one id, also under concurrent creates: it returns the live link
 	// already made for rec.Target (created false) or stores rec (created true).
-	CreateForTarget(ctx context.Context, rec cache.Record) (got cache.Record, created bool, err error)
-	Each(ctx context.Context, fn func(cache.Record) error) error
+	CreateForTarget(ctx context.Context, rec link.Record) (got link.Record, created bool, err error)
+	Each(ctx context.Context, fn func(link.Record) error) error
 }
 
 // ClickStats reads a short link's counters; *cache.Counters is one.
 type ClickStats interface {
-	Stats(ctx context.Context, id string, days int, now time.Time) (cache.Stats, error)
+	Stats(ctx context.Context, id string, days int, now time.Time) (link.Stats, error)
 }
 
 // Previewer renders the page that link-preview fetchers get for a short link; *preview.Previewer

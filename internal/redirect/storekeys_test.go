@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 )
 
 // metricValue reads a counter or gauge from the service's registry; 0 when it is not there.
@@ -163,7 +164,7 @@ func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
 	// An import as `redirector import` does it: Put, then the target index for live random ids.
 	records := cache.NewRecords(e.rdb)
 	now := e.clock.Now().Add(time.Minute)
-	for _, rec := range []cache.Record{
+	for _, rec := range []link.Record{
 		{ID: importedRandom.ID, Target: search("desk"), Created: importedRandom.CreatedAt, Updated: now},
 		{ID: "imported-slug", Target: product(1307), Created: now, Updated: now},
 	} {
@@ -193,7 +194,7 @@ func (e *env) orphanKeys() []string {
 	e.t.Helper()
 	ctx := context.Background()
 	records := cache.NewRecords(e.rdb)
-	live := func(id string) (cache.Record, bool) {
+	live := func(id string) (link.Record, bool) {
 		rec, ok, err := records.Get(ctx, id)
 		if err != nil {
 			e.t.Fatalf("Get(%s): %v", id, err)

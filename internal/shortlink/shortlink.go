@@ -12,14 +12,14 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"github.com/redirector/redirector/internal/aliurl"
-	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 )
 
 // Store is where records live; *cache.Records is one.
 type Store interface {
 	// Get returns the record with that id, tombstones included; ok=false when there is none.
-	Get(ctx context.Context, id string) (cache.Record, bool, error)
+	Get(ctx context.Context, id string) (link.Record, bool, error)
 }
 
 // Options tune the first tier. Zero values take the defaults.
@@ -175,7 +175,7 @@ func checkTarget(raw string) (string, error) {
 // get asks the store for id. When something else can answer if the store cannot (fallback: an
 // entry seen earlier, or the product a product code names), the store is given StoreTimeout at
 // most, so a slow or absent store does not hold the click.
-func (l *Lookup) get(ctx context.Context, id string, fallback bool) (cache.Record, bool, error) {
+func (l *Lookup) get(ctx context.Context, id string, fallback bool) (link.Record, bool, error) {
 	if fallback {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, l.storeTimeout)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
@@ -50,7 +51,7 @@ func TestTargetFromRecordAndProductCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := records.Create(ctx, cache.Record{ID: "spring-store", Target: storeTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: "spring-store", Target: storeTarget}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -76,7 +77,7 @@ func TestDeletedProductCodeStaysDeleted(t *testing.T) {
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	code, _ := shortid.Product(productID)
-	if err := records.Create(ctx, cache.Record{ID: code, Target: productTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: code, Target: productTarget}); err != nil {
 		t.Fatal(err)
 	}
 	if err := records.Delete(ctx, code, time.Now()); err != nil {
@@ -90,7 +91,7 @@ func TestDeletedProductCodeStaysDeleted(t *testing.T) {
 func TestRetargetSeenAfterForget(t *testing.T) {
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
-	if err := records.Create(ctx, cache.Record{ID: "lamp", Target: storeTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: "lamp", Target: storeTarget}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ := target(t, l, "lamp"); got != storeTarget {
@@ -116,7 +117,7 @@ func TestFreshBoundsTheFirstTier(t *testing.T) {
 		t.Fatal("Target of a missing slug: ok=true")
 	}
 	// Another replica creates it; this one sees it once its negative entry is no longer fresh.
-	if err := records.Create(ctx, cache.Record{ID: "late", Target: storeTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: "late", Target: storeTarget}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := target(t, l, "late"); ok {
@@ -131,7 +132,7 @@ func TestFreshBoundsTheFirstTier(t *testing.T) {
 func TestStoreDownServesWhatItKnows(t *testing.T) {
 	l, records, srv, clk := setup(t)
 	ctx := context.Background()
-	if err := records.Create(ctx, cache.Record{ID: "known", Target: storeTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: "known", Target: storeTarget}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := target(t, l, "known"); !ok {
@@ -166,7 +167,7 @@ func BenchmarkTargetCached(b *testing.B) {
 	}
 	defer rdb.Close()
 	records := cache.NewRecords(rdb)
-	if err := records.Create(context.Background(), cache.Record{ID: "lamp", Target: storeTarget}); err != nil {
+	if err := records.Create(context.Background(), link.Record{ID: "lamp", Target: storeTarget}); err != nil {
 		b.Fatal(err)
 	}
 	l := shortlink.New(records, shortlink.Options{})
@@ -188,10 +189,10 @@ func TestLinkSaysWhetherARecordBacksIt(t *testing.T) {
 	code, _ := shortid.Product(productID)
 	other, _ := shortid.Product("1005009999999999")
 	recorded, _ := shortid.Product("1005001111111111")
-	if err := records.Create(ctx, cache.Record{ID: "spring-store", Target: storeTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: "spring-store", Target: storeTarget}); err != nil {
 		t.Fatal(err)
 	}
-	if err := records.Create(ctx, cache.Record{ID: recorded, Target: productTarget}); err != nil {
+	if err := records.Create(ctx, link.Record{ID: recorded, Target: productTarget}); err != nil {
 		t.Fatal(err)
 	}
 	check := func(name, id string, want shortlink.Link) {

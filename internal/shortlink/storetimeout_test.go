@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
 )
@@ -21,22 +21,22 @@ type stallingStore struct {
 	deadline time.Time
 }
 
-func (s *stallingStore) Get(ctx context.Context, id string) (cache.Record, bool, error) {
+func (s *stallingStore) Get(ctx context.Context, id string) (link.Record, bool, error) {
 	s.mu.Lock()
 	stalled := s.stalled
 	s.deadline, _ = ctx.Deadline()
 	s.mu.Unlock()
 	if !stalled {
 		if id == "known" {
-			return cache.Record{ID: id, Target: storeTarget}, true, nil
+			return link.Record{ID: id, Target: storeTarget}, true, nil
 		}
-		return cache.Record{}, false, nil
+		return link.Record{}, false, nil
 	}
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > 10*time.Second {
-		return cache.Record{}, false, errors.New("store stalled")
+		return link.Record{}, false, errors.New("store stalled")
 	}
 	<-ctx.Done()
-	return cache.Record{}, false, ctx.Err()
+	return link.Record{}, false, ctx.Err()
 }
 
 func (s *stallingStore) lastDeadline() time.Time {

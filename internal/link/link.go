@@ -1,0 +1,61 @@
+// Package link holds the redirector's domain types and errors, shared by every package and doing no I/O.
+package link
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors a store of short links returns wrapped (check them with errors.Is); callers branch on them and
+// map them to statuses.
+var (
+	// ErrExists means the id asked for is taken: a live record already has it (or, when a record is
+	// created for a target, another record does, live or deleted). Nothing was written.
+	ErrExists = errors.New("short link exists")
+	// ErrNotFound means no live record has the id: it was never created, or it was deleted. Nothing was
+	// written.
+	ErrNotFound = errors.New("short link not found")
+	// ErrBadCursor means a list cursor was not one the store handed out: it is malformed or made up.
+	ErrBadCursor = errors.New("bad list cursor")
+)
+
+// Record is one short link: the page its id leads to. A store writes only records with a non-empty ID
+// and Target; a Target read back is still outside data, validated again before it becomes a Location.
+type Record struct {
+	ID      string
+	Target  string    // the URL the short link leads to
+	Created time.Time // when the id was first given to this link (millisecond precision, UTC when read)
+	Updated time.Time // the last change: creation, retarget or deletion
+	Deleted bool      // a tombstone: the link was deleted; /{id} answers 404
+}
+
+// ClickCount is what a batch of clicks adds to one short link's counters on one UTC day. A store accepts
+// only a non-empty id without braces, a Day that is a "20060102" date, and no negative numbers.
+type ClickCount struct {
+	ID     string // short-link id
+	Day    string // UTC day, "20060102"
+	Clicks int64  // human visits, scans included
+	Scans  int64  // the part of Clicks that came through the link's QR code
+	// Writer and Seq, when Writer is set, make the count idempotent: the store applies a count
+	// of a writer only if Seq is above the last one it applied for that writer and link, so a
+	// batch written twice (a retry after a time-out that did land) counts once. A writer's
+	// batches must be applied in increasing Seq: it retries a failed batch, unchanged, before
+	// writing a newer one.
+	Writer string
+	Seq    uint64
+}
+
+// Stats is a short link's click counts: totals over its life and per day. An id never clicked has zero
+// counts; that is not an error.
+type Stats struct {
+	Clicks int64 // human visits over the link's life, scans included
+	Scans  int64 // the part of Clicks that came through its QR code
+	Daily  []Day // per UTC day, oldest first
+}
+
+// Day is one UTC day's counts in Stats.
+type Day struct {
+	Date   string // "2006-01-02"
+	Clicks int64
+	Scans  int64
+}
