@@ -51,7 +51,7 @@ func TestClusterFailover(t *testing.T) {
 		page, tagged := product(100 + i)
 		id := rs[i%len(rs)].create(t, page, fmt.Sprintf("kept-%03d", i))
 		recs = append(recs, rec{id, page, tagged})
-		key := "rd:v1:{" + id + "}:rec" // internal/cache/records.go
+		key := "rd:v1:{" + id + "}:rec" // internal/store/records.go
 		if m, _ := rc.owner(t, key); m == victim {
 			onVictim = append(onVictim, key)
 		}

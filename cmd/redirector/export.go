@@ -15,10 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/aliurl"
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/shortid"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // maxImportLine bounds one line of an import.
@@ -45,7 +45,7 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	n := 0
-	err = cache.NewRecords(rdb).Each(ctx, func(r link.Record) error {
+	err = store.NewRecords(rdb).Each(ctx, func(r link.Record) error {
 		n++
 		return enc.Encode(redirect.NewExportLine(r))
 	})
@@ -85,7 +85,7 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 		return err
 	}
 	defer closeFn()
-	records := cache.NewRecords(rdb)
+	records := store.NewRecords(rdb)
 	for _, rec := range recs {
 		if err := records.Put(ctx, rec); err != nil {
 			return fmt.Errorf("import %s: %w", rec.ID, err)

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // e2eUA is a person's browser, whose clicks count.
@@ -497,13 +497,13 @@ func exportLines(t *testing.T, environ []string) []string {
 // allRecords reads every record in the store, tombstones included, sorted by id.
 func allRecords(t *testing.T, rs *redistest.Server) []link.Record {
 	t.Helper()
-	rdb, err := cache.Connect(t.Context(), rs.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(t.Context(), rs.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	defer rdb.Close()
 	var recs []link.Record
-	if err := cache.NewRecords(rdb).Each(t.Context(), func(r link.Record) error {
+	if err := store.NewRecords(rdb).Each(t.Context(), func(r link.Record) error {
 		recs = append(recs, r)
 		return nil
 	}); err != nil {
@@ -527,12 +527,12 @@ func TestExportImport(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	environ := []string{"REDIS_URL=" + rs.URL}
-	rdb, err := cache.Connect(t.Context(), rs.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(t.Context(), rs.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
 	defer rdb.Close()
-	records := cache.NewRecords(rdb)
+	records := store.NewRecords(rdb)
 	created := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	for i, rec := range []link.Record{
 		{ID: "4bNbq4b6AY", Target: "https://www.aliexpress.com/item/1005001234567890.html"},

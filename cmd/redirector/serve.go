@@ -23,6 +23,7 @@ import (
 	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortlink"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // HTTP server limits: slow clients cannot hold connections, and headers stay small.
@@ -130,7 +131,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Admit:           limits.Admit,
 		Logger:          logger,
 	})
-	records := cache.NewRecords(st.rdb)
+	records := store.NewRecords(st.rdb)
 	lookup := shortlink.New(records, shortlink.Options{
 		Size: cfg.CacheSize, Fresh: cfg.RecordTTL,
 		// A record seen once is kept as long as a stale affiliate link is, to answer while Redis is out.
@@ -147,7 +148,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 			}
 		}, nil)
 	}
-	counters := cache.NewCounters(st.rdb, cfg.ClickRetention)
+	counters := store.NewCounters(st.rdb, cfg.ClickRetention)
 	counter := clicks.NewCounter(counters, clicks.Options{
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
 	})

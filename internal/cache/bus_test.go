@@ -7,6 +7,7 @@ import (
 
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // listen starts a bus listener that sends what it hears on the returned channel.
@@ -47,7 +48,7 @@ func TestBusReachesEveryReplica(t *testing.T) {
 	var heard []<-chan string
 	var buses []*cache.Bus
 	for range 3 {
-		rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})
+		rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,13 +73,13 @@ func TestBusReachesEveryReplica(t *testing.T) {
 func TestBusResubscribesAfterRedisRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
 	heard := listen(t, cache.NewBus(rdb, nil))
-	other, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})
+	other, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,3 @@
-// Package cache keeps what the redirector stores: affiliate links in two tiers (in process, then Redis),
-// short-link records and click counters. It is the only package that speaks to Redis.
+// Package cache is only the affiliate-link cache, links that can be fetched again, kept in two tiers (in
+// process, then Redis) with the bus that tells replicas to forget a changed one; the store is internal/store.
 package cache

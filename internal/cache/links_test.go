@@ -2,7 +2,6 @@ package cache_test
 
 import (
 	"context"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // testRedisTimeout replaces the 50ms default in tests that are not about the timeout: the
@@ -34,7 +34,7 @@ func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func connect(t testing.TB, opts ...redistest.Options) (*redistest.Server, redis.UniversalClient) {
 	t.Helper()
 	srv := redistest.Start(t, opts...)
-	rdb, err := cache.Connect(context.Background(), srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("Connect(%q) = %v", srv.URL, err)
 	}
@@ -427,66 +427,6 @@ func TestLinksRedisPaused(t *testing.T) {
 	waitFor(t, "Redis to answer again", func() bool {
 		_, ok, _ := l.Get(ctx, "k")
 		return ok
-	})
-}
-
-func TestConnect(t *testing.T) {
-	ctx := context.Background()
-
-	t.Run("bad url", func(t *testing.T) {
-		for _, u := range []string{"http://localhost:6379", "redis://user:s3cret@host:port:x/0", "redis://h/notadb", "redis://h/0?bogus=1"} {
-			rdb, err := cache.Connect(ctx, u, cache.ConnectOptions{})
-			if rdb != nil || err == nil {
-				t.Errorf("Connect(%q) = %v, %v, want nil, an error", u, rdb, err)
-				continue
-			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Errorf("Connect(%q) error %q shows the password", u, err)
-			}
-		}
-	})
-
-	t.Run("up", func(t *testing.T) {
-		srv := redistest.Start(t)
-		rdb, err := cache.Connect(ctx, srv.URL+"?pool_size=3", cache.ConnectOptions{})
-		if err != nil {
-			t.Fatalf("Connect(%q) = %v", srv.URL, err)
-		}
-		defer rdb.Close()
-		c, ok := rdb.(*redis.Client)
-		if !ok {
-			t.Fatalf("Connect returned a %T, want a *redis.Client", rdb)
-		}
-		if n := c.Options().PoolSize; n != 3 {
-			t.Errorf("PoolSize = %d, want the URL's 3", n)
-		}
-		if d := c.Options().ReadTimeout; d != 500*time.Millisecond {
-			t.Errorf("ReadTimeout = %v, want the default 500ms", d)
-		}
-		if err := cache.Ping(ctx, rdb); err != nil {
-			t.Errorf("Ping = %v", err)
-		}
-	})
-
-	t.Run("down at start", func(t *testing.T) {
-		srv := redistest.Start(t)
-		srv.Stop()
-		rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{DialTimeout: 100 * time.Millisecond})
-		if rdb == nil || err == nil {
-			t.Fatalf("Connect to a stopped Redis = %v, %v, want a client and the ping's error", rdb, err)
-		}
-		defer rdb.Close()
-		if err := cache.Ping(ctx, rdb); err == nil {
-			t.Errorf("Ping with Redis down = nil, want an error")
-		}
-		srv.StartAgain(t)
-		waitFor(t, "Ping to succeed", func() bool { return cache.Ping(ctx, rdb) == nil })
-	})
-
-	t.Run("embedded", func(t *testing.T) {
-		if err := cache.Ping(ctx, nil); err != nil {
-			t.Errorf("Ping(nil) = %v, want nil", err)
-		}
 	})
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // Values the tests share.
@@ -179,9 +180,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	e := &env{t: t, opts: opts, redis: opts.Redis, platform: opts.Platform, clock: opts.Clock}
 
 	ctx := context.Background()
-	rdb, err := cache.Connect(ctx, e.redis.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(ctx, e.redis.URL, store.ConnectOptions{})
 	if err != nil {
-		t.Fatalf("cache.Connect(%s): %v", e.redis.URL, err)
+		t.Fatalf("store.Connect(%s): %v", e.redis.URL, err)
 	}
 	e.rdb = rdb
 	cfg := e.platform.Config()
@@ -220,8 +221,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Admit:           limits.Admit,
 		Now:             e.clock.Now,
 	})
-	records := cache.NewRecords(rdb)
-	e.counter = clicks.NewCounter(cache.NewCounters(rdb, 0), clicks.Options{FlushInterval: 20 * time.Millisecond})
+	records := store.NewRecords(rdb)
+	e.counter = clicks.NewCounter(store.NewCounters(rdb, 0), clicks.Options{FlushInterval: 20 * time.Millisecond})
 	e.metrics = metrics.New()
 	token := testToken
 	if opts.NoAdmin {
@@ -250,8 +251,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Targets:   shortlink.New(records, shortlink.Options{Rejected: e.metrics.RecordsRejected}),
 		Clicks:    e.counter,
 		Records:   records,
-		Stats:     cache.NewCounters(rdb, 0),
-		Ready:     func(ctx context.Context) error { return cache.Ping(ctx, rdb) },
+		Stats:     store.NewCounters(rdb, 0),
+		Ready:     func(ctx context.Context) error { return store.Ping(ctx, rdb) },
 		Previewer: previewer,
 		Limits:    limits,
 		QR:        opts.QR,

@@ -26,7 +26,7 @@ func TestPoisonedRecordsAreRefused(t *testing.T) {
 	before := e.metricValue("redirector_records_rejected_total")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// Written the way records.go lays a record out.
+			// Written the way store/records.go lays a record out.
 			if err := e.rdb.HSet(ctx, "rd:v1:{"+tc.id+"}:rec",
 				"target", tc.target, "created", "1700000000000", "updated", "1700000000000").Err(); err != nil {
 				t.Fatalf("HSET: %v", err)

@@ -43,7 +43,7 @@ type ClickRecorder interface {
 	Record(id string, scan bool)
 }
 
-// Records is the store of short-link records; *cache.Records is one.
+// Records is the store of short-link records; *store.Records is one.
 type Records interface {
 	Create(ctx context.Context, rec link.Record) error
 	Get(ctx context.Context, id string) (link.Record, bool, error)
@@ -56,7 +56,7 @@ type Records interface {
 	Each(ctx context.Context, fn func(link.Record) error) error
 }
 
-// ClickStats reads a short link's counters; *cache.Counters is one.
+// ClickStats reads a short link's counters; *store.Counters is one.
 type ClickStats interface {
 	Stats(ctx context.Context, id string, days int, now time.Time) (link.Stats, error)
 }

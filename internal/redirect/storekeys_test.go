@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // metricValue reads a counter or gauge from the service's registry; 0 when it is not there.
@@ -162,7 +162,7 @@ func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
 		}
 	}
 	// An import as `redirector import` does it: Put, then the target index for live random ids.
-	records := cache.NewRecords(e.rdb)
+	records := store.NewRecords(e.rdb)
 	now := e.clock.Now().Add(time.Minute)
 	for _, rec := range []link.Record{
 		{ID: importedRandom.ID, Target: search("desk"), Created: importedRandom.CreatedAt, Updated: now},
@@ -193,7 +193,7 @@ func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
 func (e *env) orphanKeys() []string {
 	e.t.Helper()
 	ctx := context.Background()
-	records := cache.NewRecords(e.rdb)
+	records := store.NewRecords(e.rdb)
 	live := func(id string) (link.Record, bool) {
 		rec, ok, err := records.Get(ctx, id)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/resolve"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // testRedisTimeout replaces the 50ms default in tests that are not about the timeout: the
@@ -120,7 +121,7 @@ func validate(link string) error {
 func setup(t testing.TB, clk *clock, gen resolve.Generator, opts resolve.Options) (*cache.Links, *resolve.Resolver, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
-	rdb, err := cache.Connect(context.Background(), srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("Connect(%q) = %v", srv.URL, err)
 	}
@@ -189,7 +190,7 @@ func TestResolveFromRedis(t *testing.T) {
 	p := page(2)
 	check(t, "miss", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
 
-	rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,7 +607,7 @@ func BenchmarkResolveCached(b *testing.B) {
 func BenchmarkResolveRedis(b *testing.B) {
 	clk := newClock()
 	links, _, srv := setup(b, clk, newGenerator(), resolve.Options{})
-	rdb, err := cache.Connect(context.Background(), srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/redirector/redirector/internal/shortid"
 )
 
-// Store is where records live; *cache.Records is one.
+// Store is where records live; *store.Records is one.
 type Store interface {
 	// Get returns the record with that id, tombstones included; ok=false when there is none.
 	Get(ctx context.Context, id string) (link.Record, bool, error)

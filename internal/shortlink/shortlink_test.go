@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
+	"github.com/redirector/redirector/internal/store"
 )
 
 const (
@@ -26,15 +26,15 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func setup(t *testing.T) (*shortlink.Lookup, *cache.Records, *redistest.Server, *clock) {
+func setup(t *testing.T) (*shortlink.Lookup, *store.Records, *redistest.Server, *clock) {
 	t.Helper()
 	srv := redistest.Start(t)
-	rdb, err := cache.Connect(context.Background(), srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	records := cache.NewRecords(rdb)
+	records := store.NewRecords(rdb)
 	clk := &clock{t: time.Now()}
 	return shortlink.New(records, shortlink.Options{Fresh: time.Minute, Now: clk.now}), records, srv, clk
 }
@@ -161,12 +161,12 @@ func TestStoreDownServesWhatItKnows(t *testing.T) {
 
 func BenchmarkTargetCached(b *testing.B) {
 	srv := redistest.Start(b)
-	rdb, err := cache.Connect(context.Background(), srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rdb.Close()
-	records := cache.NewRecords(rdb)
+	records := store.NewRecords(rdb)
 	if err := records.Create(context.Background(), link.Record{ID: "lamp", Target: storeTarget}); err != nil {
 		b.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func (c *count) Inc() { c.n.Add(1) }
 func TestStoredTargetsAreChecked(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})
+	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestStoredTargetsAreChecked(t *testing.T) {
 	var logs bytes.Buffer
 	var rejected count
 	clk := &clock{t: time.Now()}
-	l := shortlink.New(cache.NewRecords(rdb), shortlink.Options{
+	l := shortlink.New(store.NewRecords(rdb), shortlink.Options{
 		Fresh: time.Minute, Now: clk.now, Rejected: &rejected,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
@@ -252,7 +252,7 @@ func TestStoredTargetsAreChecked(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// Written the way records.go lays records out.
+			// Written the way store/records.go lays records out.
 			if err := rdb.HSet(ctx, "rd:v1:{"+tc.id+"}:rec", "target", tc.stored, "created", "1700000000000", "updated", "1700000000000").Err(); err != nil {
 				t.Fatal(err)
 			}

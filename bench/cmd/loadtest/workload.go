@@ -12,6 +12,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // Product id ranges, one per use, so that no scenario finds another's products cached.
@@ -52,7 +53,7 @@ func zipfOrder(n, length int, s float64) []uint32 {
 // the key and in the encoding the service itself uses (internal/cache), with the link the fake
 // platform would have given. It uses workers concurrent connections.
 func prefill(ctx context.Context, redisURL string, base uint64, n, workers int) error {
-	rdb, err := cache.Connect(ctx, redisURL, cache.ConnectOptions{PoolSize: workers, MinIdleConns: 1})
+	rdb, err := store.Connect(ctx, redisURL, store.ConnectOptions{PoolSize: workers, MinIdleConns: 1})
 	if err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}

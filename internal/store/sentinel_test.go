@@ -1,4 +1,4 @@
-package cache_test
+package store_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // startSentinel runs a redis-server in sentinel mode watching master as "mymaster".
@@ -55,14 +55,14 @@ func TestConnectThroughSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := startSentinel(t, master)
 	ctx := context.Background()
-	rdb, err := cache.Connect(ctx, "", cache.ConnectOptions{
+	rdb, err := store.Connect(ctx, "", store.ConnectOptions{
 		SentinelAddrs: []string{sentinel}, SentinelMaster: "mymaster", PingTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("Connect through sentinel %s: %v", sentinel, err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	records := cache.NewRecords(rdb)
+	records := store.NewRecords(rdb)
 	if err := records.Create(ctx, link.Record{ID: "via-sentinel", Target: "https://www.aliexpress.com/store/1"}); err != nil {
 		t.Fatalf("Create through sentinel: %v", err)
 	}
@@ -73,7 +73,7 @@ func TestConnectThroughSentinel(t *testing.T) {
 }
 
 func TestConnectRefusesSentinelWithoutMaster(t *testing.T) {
-	if _, err := cache.Connect(context.Background(), "", cache.ConnectOptions{SentinelAddrs: []string{"127.0.0.1:1"}}); err == nil {
+	if _, err := store.Connect(context.Background(), "", store.ConnectOptions{SentinelAddrs: []string{"127.0.0.1:1"}}); err == nil {
 		t.Error("Connect with sentinels but no master name: err = nil, want an error")
 	}
 }

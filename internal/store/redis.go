@@ -1,4 +1,4 @@
-package cache
+package store
 
 import (
 	"context"
@@ -41,7 +41,7 @@ type ConnectOptions struct {
 // error is then the ping's, and the caller should log it and carry on, because the service must
 // start and serve while Redis is down; the client reconnects by itself once Redis answers.
 //
-// The client honours its callers' context deadlines, so Links can bound every call.
+// The client honours its callers' context deadlines, so cache.Links can bound every call.
 func Connect(ctx context.Context, redisURL string, opts ConnectOptions) (redis.UniversalClient, error) {
 	base := &redis.Options{}
 	if redisURL != "" || (len(opts.ClusterAddrs) == 0 && len(opts.SentinelAddrs) == 0) {

@@ -1,4 +1,4 @@
-package cache
+package store
 
 import (
 	"context"
@@ -36,9 +36,9 @@ import (
 //	rd:v1:tgt:<sha256/128>  the id made for a target (string); owned by that id's live record while it leads
 //	                        to the target (Retarget, Delete and Put drop it; a failure between the two steps
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
-//	rd:v1:link:<page>       an affiliate link (links.go); expires when it may no longer be served stale
+//	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
 //
-// Nothing else is written: the invalidation bus (bus.go) is pub/sub and leaves no key, and the share-link
+// Nothing else is written: the invalidation bus (internal/cache) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
 const (
 	recordKeyPrefix = "rd:v1:{"

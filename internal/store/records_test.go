@@ -1,4 +1,4 @@
-package cache_test
+package store_test
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // recT0 is a fixed instant with whole milliseconds, as the store keeps them.
@@ -27,14 +27,14 @@ func testRecord(id, target string, created time.Time) link.Record {
 	return link.Record{ID: id, Target: target, Created: created, Updated: created}
 }
 
-func mustCreateRecord(t testing.TB, ctx context.Context, rs *cache.Records, r link.Record) {
+func mustCreateRecord(t testing.TB, ctx context.Context, rs *store.Records, r link.Record) {
 	t.Helper()
 	if err := rs.Create(ctx, r); err != nil {
 		t.Fatalf("Create(%+v) = %v, want nil", r, err)
 	}
 }
 
-func mustGetRecord(t testing.TB, ctx context.Context, rs *cache.Records, id string) link.Record {
+func mustGetRecord(t testing.TB, ctx context.Context, rs *store.Records, id string) link.Record {
 	t.Helper()
 	r, ok, err := rs.Get(ctx, id)
 	if err != nil || !ok {
@@ -47,7 +47,7 @@ func TestRecordsCreateGet(t *testing.T) { forEachBackend(t, recordsCreateGet) }
 
 func recordsCreateGet(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 
 	want := testRecord("abc", "https://www.aliexpress.com/store/1", recT0)
 	mustCreateRecord(t, ctx, rs, want)
@@ -99,7 +99,7 @@ func TestRecordsBadInput(t *testing.T) { forEachBackend(t, recordsBadInput) }
 
 func recordsBadInput(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	long := string(make([]byte, 300))
 	tests := []struct {
 		name string
@@ -141,7 +141,7 @@ func TestRecordsCreateRace(t *testing.T) { forEachBackend(t, recordsCreateRace) 
 func recordsCreateRace(t *testing.T, rdb redis.UniversalClient) {
 	const racers = 50
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	var (
 		wg       sync.WaitGroup
 		start    = make(chan struct{})
@@ -191,7 +191,7 @@ func TestRecordsRetarget(t *testing.T) { forEachBackend(t, recordsRetarget) }
 
 func recordsRetarget(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	mustCreateRecord(t, ctx, rs, testRecord("a", "https://a.example/old", recT0))
 	mustCreateRecord(t, ctx, rs, testRecord("gone", "https://a.example/gone", recT0))
 	if err := rs.Delete(ctx, "gone", recT0.Add(time.Minute)); err != nil {
@@ -225,7 +225,7 @@ func TestRecordsDelete(t *testing.T) { forEachBackend(t, recordsDelete) }
 
 func recordsDelete(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	mustCreateRecord(t, ctx, rs, testRecord("a", "https://a.example/a", recT0))
 	mustCreateRecord(t, ctx, rs, testRecord("b", "https://a.example/b", recT0.Add(time.Second)))
 
@@ -277,7 +277,7 @@ func recordIDs(rs []link.Record) []string {
 }
 
 // listAll pages through List with limit and returns every record, failing t on a repeat.
-func listAll(t *testing.T, ctx context.Context, rs *cache.Records, limit int, between func(page int)) []link.Record {
+func listAll(t *testing.T, ctx context.Context, rs *store.Records, limit int, between func(page int)) []link.Record {
 	t.Helper()
 	var all []link.Record
 	cursor := ""
@@ -310,7 +310,7 @@ func TestRecordsList(t *testing.T) { forEachBackend(t, recordsList) }
 
 func recordsList(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 
 	// 40 records; ids r20..r29 share one millisecond, so ties are broken by id.
 	var want []string // newest first
@@ -377,8 +377,8 @@ func recordsList(t *testing.T, rdb redis.UniversalClient) {
 	})
 
 	t.Run("default limit", func(t *testing.T) {
-		all := recordIDs(listAll(t, ctx, rs, cache.MaxListLimit, nil))
-		wantIDs := all[:min(cache.DefaultListLimit, len(all))]
+		all := recordIDs(listAll(t, ctx, rs, store.MaxListLimit, nil))
+		wantIDs := all[:min(store.DefaultListLimit, len(all))]
 		got, _, err := rs.List(ctx, "", 0)
 		if err != nil || !reflect.DeepEqual(recordIDs(got), wantIDs) {
 			t.Errorf("List(\"\", 0) = %v, %v, want %v", recordIDs(got), err, wantIDs)
@@ -397,7 +397,7 @@ func recordsList(t *testing.T, rdb redis.UniversalClient) {
 func TestRecordsListEmpty(t *testing.T) { forEachBackend(t, recordsListEmpty) }
 
 func recordsListEmpty(t *testing.T, rdb redis.UniversalClient) {
-	got, next, err := cache.NewRecords(rdb).List(context.Background(), "", 10)
+	got, next, err := store.NewRecords(rdb).List(context.Background(), "", 10)
 	if err != nil || len(got) != 0 || next != "" {
 		t.Errorf("List on an empty store = %v, %q, %v, want nothing", got, next, err)
 	}
@@ -407,7 +407,7 @@ func TestRecordsTargetIndex(t *testing.T) { forEachBackend(t, recordsTargetIndex
 
 func recordsTargetIndex(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	const target = "https://www.aliexpress.com/store/1102"
 
 	if id, ok, err := rs.IDForTarget(ctx, target); err != nil || ok {
@@ -495,7 +495,7 @@ func sortRecordsByID(rs []link.Record) []link.Record {
 	return rs
 }
 
-func exportRecords(t *testing.T, ctx context.Context, rs *cache.Records) []link.Record {
+func exportRecords(t *testing.T, ctx context.Context, rs *store.Records) []link.Record {
 	t.Helper()
 	var out []link.Record
 	if err := rs.Each(ctx, func(r link.Record) error { out = append(out, r); return nil }); err != nil {
@@ -509,7 +509,7 @@ func TestRecordsExportImport(t *testing.T) { forEachBackend(t, recordsExportImpo
 // recordsExportImport backs a store up with Each and restores it with Put into the emptied store.
 func recordsExportImport(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	// More than one SCAN batch (of 500) on a redis-server; the embedded store answers a SCAN in one
 	// batch whatever the size, and runs Lua slowly under -race, so it gets fewer.
 	n := 600
@@ -620,7 +620,7 @@ func recordsExportImport(t *testing.T, rdb redis.UniversalClient) {
 func TestRecordsDurable(t *testing.T) {
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	rs := cache.NewRecords(clientFor(t, srv))
+	rs := store.NewRecords(clientFor(t, srv))
 	want := testRecord("printed", "https://www.aliexpress.com/store/5", recT0)
 	mustCreateRecord(t, ctx, rs, want)
 
@@ -650,7 +650,7 @@ func BenchmarkRecordsGet(b *testing.B) {
 	ctx := context.Background()
 	for _, be := range storeBackends() {
 		b.Run(be.name, func(b *testing.B) {
-			rs := cache.NewRecords(be.open(b))
+			rs := store.NewRecords(be.open(b))
 			mustCreateRecord(b, ctx, rs, testRecord("bench", "https://www.aliexpress.com/item/1005001234567890.html", recT0))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -669,7 +669,7 @@ func TestRecordsTargetIndexOwned(t *testing.T) { forEachBackend(t, recordsTarget
 // entry is gone; an entry naming another id is left alone.
 func recordsTargetIndexOwned(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	const other = "https://www.aliexpress.com/store/5"
 	later := recT0.Add(time.Hour)
 	tests := []struct {
@@ -740,7 +740,7 @@ func TestRecordsCreateForTarget(t *testing.T) { forEachBackend(t, recordsCreateF
 
 func recordsCreateForTarget(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rs := cache.NewRecords(rdb)
+	rs := store.NewRecords(rdb)
 	const elsewhere = "https://www.aliexpress.com/store/1"
 	create := func(id, target string) (link.Record, bool) {
 		t.Helper()

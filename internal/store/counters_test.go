@@ -1,4 +1,4 @@
-package cache_test
+package store_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/store"
 )
 
 func TestCountersAddClicksStats(t *testing.T) { forEachBackend(t, countersAddClicksStats) }
@@ -19,7 +19,7 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 	const retention = 10 * 24 * time.Hour
 	now := time.Date(2025, 3, 3, 23, 59, 0, 0, time.UTC)
 	ctx := context.Background()
-	c := cache.NewCounters(rdb, retention)
+	c := store.NewCounters(rdb, retention)
 	mustRecords(t, rdb, "a", "b", "c")
 
 	batches := [][]link.ClickCount{
@@ -125,17 +125,17 @@ func TestCountersDefaultRetention(t *testing.T) {
 	rdb := openRedisServer(t)
 	mustRecords(t, rdb, "a")
 	for _, retention := range []time.Duration{0, -time.Hour} {
-		c := cache.NewCounters(rdb, retention)
+		c := store.NewCounters(rdb, retention)
 		if err := c.AddClicks(ctx, []link.ClickCount{{ID: "a", Day: "20250301", Clicks: 1}}); err != nil {
 			t.Fatalf("AddClicks: %v", err)
 		}
 		ttl, err := rdb.TTL(ctx, "rd:v1:{a}:d:20250301").Result()
-		if err != nil || ttl <= cache.DefaultRetention-time.Minute || ttl > cache.DefaultRetention {
-			t.Errorf("NewCounters(rdb, %v): day TTL = %v, %v, want %v", retention, ttl, err, cache.DefaultRetention)
+		if err != nil || ttl <= store.DefaultRetention-time.Minute || ttl > store.DefaultRetention {
+			t.Errorf("NewCounters(rdb, %v): day TTL = %v, %v, want %v", retention, ttl, err, store.DefaultRetention)
 		}
 	}
-	if cache.DefaultRetention != 90*24*time.Hour {
-		t.Errorf("DefaultRetention = %v, want 90 days", cache.DefaultRetention)
+	if store.DefaultRetention != 90*24*time.Hour {
+		t.Errorf("DefaultRetention = %v, want 90 days", store.DefaultRetention)
 	}
 }
 
@@ -143,7 +143,7 @@ func TestCountersBadInput(t *testing.T) { forEachBackend(t, countersBadInput) }
 
 func countersBadInput(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	c := cache.NewCounters(rdb, 0)
+	c := store.NewCounters(rdb, 0)
 	good := link.ClickCount{ID: "a", Day: "20250301", Clicks: 1}
 	tests := []struct {
 		name string
@@ -194,7 +194,7 @@ func BenchmarkAddClicks(b *testing.B) {
 			for _, cc := range batch {
 				mustRecords(b, rdb, cc.ID)
 			}
-			c := cache.NewCounters(rdb, 0)
+			c := store.NewCounters(rdb, 0)
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := c.AddClicks(ctx, batch); err != nil {
@@ -212,7 +212,7 @@ func TestCountersAddClicksOnce(t *testing.T) { forEachBackend(t, countersAddClic
 func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
-	c := cache.NewCounters(rdb, 10*24*time.Hour)
+	c := store.NewCounters(rdb, 10*24*time.Hour)
 	mustRecords(t, rdb, "once", "twice")
 	batch := func(writer string, seq uint64, clicks, scans int64) []link.ClickCount {
 		return []link.ClickCount{
@@ -255,7 +255,7 @@ func countersAddClicksOnce(t *testing.T, rdb redis.UniversalClient) {
 // mustRecords creates a live record for each id, as the counters count only links that have one.
 func mustRecords(t testing.TB, rdb redis.UniversalClient, ids ...string) {
 	t.Helper()
-	records := cache.NewRecords(rdb)
+	records := store.NewRecords(rdb)
 	for _, id := range ids {
 		if err := records.Create(context.Background(), link.Record{ID: id, Target: "https://www.aliexpress.com/store/" + id}); err != nil {
 			t.Fatalf("Create(%s): %v", id, err)
@@ -270,9 +270,9 @@ func TestCountersOnlyForRecords(t *testing.T) { forEachBackend(t, countersOnlyFo
 func countersOnlyForRecords(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 3, 12, 0, 0, 0, time.UTC)
-	c := cache.NewCounters(rdb, 0)
+	c := store.NewCounters(rdb, 0)
 	mustRecords(t, rdb, "live", "gone")
-	if err := cache.NewRecords(rdb).Delete(ctx, "gone", now); err != nil {
+	if err := store.NewRecords(rdb).Delete(ctx, "gone", now); err != nil {
 		t.Fatalf("Delete(gone): %v", err)
 	}
 	before, err := rdb.Keys(ctx, "*").Result()

@@ -1,4 +1,4 @@
-package cache_test
+package store_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // storeBackend is a store the records and counters suites run against: a real redis-server, and the
@@ -57,7 +57,7 @@ var embeddedClients sync.Map // redis.UniversalClient → struct{}
 
 func openEmbedded(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	rdb, closeFn, err := cache.Embedded()
+	rdb, closeFn, err := store.Embedded()
 	if err != nil {
 		t.Fatalf("Embedded() error: %v", err)
 	}
@@ -139,7 +139,7 @@ func TestStoreSuitesOnCluster(t *testing.T) {
 
 func TestEmbedded(t *testing.T) {
 	ctx := context.Background()
-	rdb, closeFn, err := cache.Embedded()
+	rdb, closeFn, err := store.Embedded()
 	if err != nil {
 		t.Fatalf("Embedded() error: %v", err)
 	}
@@ -178,7 +178,7 @@ func TestEmbedded(t *testing.T) {
 	})
 
 	t.Run("each call is its own store", func(t *testing.T) {
-		other, closeOther, err := cache.Embedded()
+		other, closeOther, err := store.Embedded()
 		if err != nil {
 			t.Fatalf("Embedded() error: %v", err)
 		}
