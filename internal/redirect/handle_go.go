@@ -47,7 +47,7 @@ func handleGo(d Deps) http.Handler {
 				return
 			}
 		}
-		res := d.Links.Resolve(r.Context(), page.URL, page.URL, r)
+		res := d.Links.Resolve(r.Context(), page.URL, d.Limits.client(r))
 		switch res.Outcome {
 		case resolve.Tagged:
 			m.GoTagged.Inc()

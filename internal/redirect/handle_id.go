@@ -73,11 +73,12 @@ func handleID(d Deps) idHandler {
 			notFound(w, d)
 			return
 		}
-		res := d.Links.Resolve(ctx, target, target, r)
+		client := d.Limits.client(r)
+		res := d.Links.Resolve(ctx, target, client)
 		ua := r.UserAgent()
 		bot := clicks.IsBot(ua)
 		if bot && d.Previewer != nil && r.Method == http.MethodGet && clicks.IsPreview(ua) {
-			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id, r); ok {
+			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id, client); ok {
 				m.IDPreview.Inc()
 				writeHTML(w, http.StatusOK, page)
 				return
