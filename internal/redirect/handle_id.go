@@ -6,7 +6,6 @@ import (
 
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/qr"
-	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
 )
 
@@ -93,14 +92,7 @@ func handleID(d Deps) idHandler {
 				m.ClicksUnrecorded.Inc()
 			}
 		}
-		switch res.Outcome {
-		case resolve.Tagged:
-			m.IDTagged.Inc()
-		case resolve.Stale:
-			m.IDStale.Inc()
-		default:
-			m.IDUntagged.Inc()
-		}
+		m.ID.Inc(res.Outcome)
 		found(w, res.Location)
 	}
 }

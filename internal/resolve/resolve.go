@@ -20,7 +20,9 @@ type Generator interface {
 	Generate(ctx context.Context, source string) (string, error)
 }
 
-// Outcome says what kind of link a click was sent to.
+// Outcome says what kind of link a click was sent to. It is the service's one word for it: the
+// handlers count it under its String (see metrics.Outcomes), and the cache records only what the
+// platform answered (cache.Status), from which Resolve tells the outcome.
 type Outcome uint8
 
 const (
@@ -197,7 +199,7 @@ func validateHTTP(link string) error {
 func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) Result {
 	// A Redis error is a miss here; the cache has counted it.
 	link, ok, _ := r.links.Get(ctx, page)
-	if ok && link.FromRedis && link.Status == cache.Tagged && r.opts.Validate(link.URL) != nil {
+	if ok && link.FromRedis && link.Status == cache.Promoted && r.opts.Validate(link.URL) != nil {
 		// Whoever can write to Redis must not be able to send clicks elsewhere. Get has put the
 		// link in the first tier already: take it out, and treat the page as a miss.
 		r.links.Forget(page)
@@ -212,11 +214,11 @@ func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) 
 		}
 		switch {
 		case now.Before(link.FreshUntil):
-			if link.Status == cache.Tagged {
+			if link.Status == cache.Promoted {
 				return Result{Location: link.URL, Outcome: Tagged, Source: src}
 			}
 			return Result{Location: page, Outcome: Untagged, Source: src}
-		case link.Status == cache.Tagged:
+		case link.Status == cache.Promoted:
 			if !now.Before(link.RetryAt) {
 				r.startLoad(ctx, page, link, true, client)
 			}
@@ -251,7 +253,7 @@ type loaded struct {
 func (r *Resolver) result(link cache.Link, src Source, page string) Result {
 	now := r.opts.Now()
 	switch {
-	case link.Status != cache.Tagged || !now.Before(link.StaleUntil):
+	case link.Status != cache.Promoted || !now.Before(link.StaleUntil):
 		return Result{Location: page, Outcome: Untagged, Source: src}
 	case now.Before(link.FreshUntil):
 		return Result{Location: link.URL, Outcome: Tagged, Source: src}
@@ -292,7 +294,7 @@ func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had b
 	switch {
 	case err == nil:
 		fresh := now.Add(r.opts.LinkTTL)
-		entry = cache.Link{URL: link, Status: cache.Tagged, FreshUntil: fresh, StaleUntil: fresh.Add(r.opts.StaleTTL)}
+		entry = cache.Link{URL: link, Status: cache.Promoted, FreshUntil: fresh, StaleUntil: fresh.Add(r.opts.StaleTTL)}
 	default:
 		status := cache.Failed
 		if r.opts.IsNotPromotable(err) {
@@ -306,7 +308,7 @@ func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had b
 			// negative answer.
 			prev, had, _ = r.links.Get(ctx, page)
 		}
-		if had && prev.Status == cache.Tagged && now.Before(prev.StaleUntil) {
+		if had && prev.Status == cache.Promoted && now.Before(prev.StaleUntil) {
 			entry = prev
 			entry.RetryAt = now.Add(r.opts.NegativeTTL)
 		} else {
@@ -323,7 +325,7 @@ func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had b
 
 // settled reports whether link answers a click without asking the platform.
 func settled(link cache.Link, now time.Time) bool {
-	return now.Before(link.FreshUntil) || (link.Status == cache.Tagged && now.Before(link.RetryAt))
+	return now.Before(link.FreshUntil) || (link.Status == cache.Promoted && now.Before(link.RetryAt))
 }
 
 // generate asks gen for page's link and checks it.

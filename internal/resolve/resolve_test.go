@@ -292,7 +292,7 @@ func TestResolveStaleDuringOutage(t *testing.T) {
 	check(t, "stale, refresh fails", r.Resolve(ctx, p, anyone), stale)
 	waitFor(t, "the failed refresh", func() bool { l, _ := links.Peek(p); return !l.RetryAt.IsZero() })
 	got, _ := links.Peek(p)
-	if got.URL != link || got.Status != cache.Tagged || !got.RetryAt.Equal(clk.Now().Add(5*time.Minute)) {
+	if got.URL != link || got.Status != cache.Promoted || !got.RetryAt.Equal(clk.Now().Add(5*time.Minute)) {
 		t.Errorf("entry after a failed refresh = %+v, want %q kept, retry at %v", got, link, clk.Now().Add(5*time.Minute))
 	}
 	check(t, "stale within NegativeTTL", r.Resolve(ctx, p, anyone), stale)
@@ -323,7 +323,7 @@ func TestResolveFailureKeepsStaleLinkInRedis(t *testing.T) {
 	links, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour})
 	ctx := context.Background()
 	p := page(6)
-	stale := cache.Link{URL: affiliate(p), Status: cache.Tagged, FreshUntil: clk.Now().Add(-time.Minute), StaleUntil: clk.Now().Add(time.Hour)}
+	stale := cache.Link{URL: affiliate(p), Status: cache.Promoted, FreshUntil: clk.Now().Add(-time.Minute), StaleUntil: clk.Now().Add(time.Hour)}
 	if err := links.Set(ctx, p, stale); err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +482,7 @@ func TestResolveRejectsTamperedRedisValue(t *testing.T) {
 	links, r, _ := setup(t, clk, gen, resolve.Options{})
 	ctx := context.Background()
 	p := page(16)
-	bad := cache.Link{URL: "https://evil.example/", Status: cache.Tagged, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}
+	bad := cache.Link{URL: "https://evil.example/", Status: cache.Promoted, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}
 	if err := links.Set(ctx, p, bad); err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +623,7 @@ func BenchmarkResolveRedis(b *testing.B) {
 	defer rdb.Close()
 	p := page(1)
 	ctx := context.Background()
-	if err := links.Set(ctx, p, cache.Link{URL: affiliate(p), Status: cache.Tagged, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}); err != nil {
+	if err := links.Set(ctx, p, cache.Link{URL: affiliate(p), Status: cache.Promoted, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}); err != nil {
 		b.Fatal(err)
 	}
 	replica := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0, Now: clk.Now})
