@@ -14,23 +14,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Status says what the platform answered for a page.
+// Status says what the platform answered for a page. It is not what a click got (tagged, stale
+// or untagged): that is the resolver's to say, from the status and the entry's times.
 type Status uint8
 
 const (
-	// Tagged means the platform gave an affiliate link; Link.URL holds it.
-	Tagged Status = iota + 1
+	// Promoted means the platform gave an affiliate link; Link.URL holds it.
+	Promoted Status = iota + 1
 	// NotPromotable means the platform has no affiliate link for the page.
 	NotPromotable
 	// Failed means the platform could not be asked or gave no usable answer.
 	Failed
 )
 
-// String returns the status's lower-case name, as used in logs and metric labels.
+// String returns the status's lower-case name, for logs.
 func (s Status) String() string {
 	switch s {
-	case Tagged:
-		return "tagged"
+	case Promoted:
+		return "promoted"
 	case NotPromotable:
 		return "not_promotable"
 	case Failed:
@@ -41,13 +42,13 @@ func (s Status) String() string {
 
 // Link is one cached answer of the platform for a page.
 type Link struct {
-	// URL is the affiliate link; empty unless Status is Tagged.
+	// URL is the affiliate link; empty unless Status is Promoted.
 	URL string
 	// Status is what the platform answered.
 	Status Status
 	// FreshUntil is when the answer should be asked for anew.
 	FreshUntil time.Time
-	// StaleUntil is when the entry leaves the cache. A Tagged link is kept past FreshUntil until
+	// StaleUntil is when the entry leaves the cache. A Promoted link is kept past FreshUntil until
 	// then, to be served while the platform cannot give a new one.
 	StaleUntil time.Time
 	// RetryAt, when set, says a refresh of a stale link failed and the platform should not be
@@ -493,7 +494,7 @@ func decodeLink(v string) (Link, error) {
 		f[i], rest = rest[:j], rest[j+1:]
 	}
 	status, err := strconv.ParseUint(f[0], 10, 8)
-	if err != nil || Status(status) < Tagged || Status(status) > Failed {
+	if err != nil || Status(status) < Promoted || Status(status) > Failed {
 		return Link{}, errBadLinkValue
 	}
 	link := Link{URL: rest, Status: Status(status)}
@@ -506,7 +507,7 @@ func decodeLink(v string) (Link, error) {
 			*t = time.UnixMilli(ms)
 		}
 	}
-	if (link.Status == Tagged) != (link.URL != "") {
+	if (link.Status == Promoted) != (link.URL != "") {
 		return Link{}, errBadLinkValue
 	}
 	return link, nil

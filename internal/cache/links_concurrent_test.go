@@ -19,7 +19,7 @@ func TestLinksConcurrentRedisGets(t *testing.T) {
 	const keys, workers = 200, 16
 	now := time.Now()
 	for i := range keys {
-		if err := l.Set(ctx, "k"+strconv.Itoa(i), tagged("https://a.example/"+strconv.Itoa(i), now, time.Hour, 2*time.Hour)); err != nil {
+		if err := l.Set(ctx, "k"+strconv.Itoa(i), promoted("https://a.example/"+strconv.Itoa(i), now, time.Hour, 2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,10 +64,10 @@ func TestLinksTier1Compact(t *testing.T) {
 		name string
 		link cache.Link
 	}{
-		{"tagged", cache.Link{URL: "https://s.click.example/e/_a", Status: cache.Tagged, FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(2 * time.Hour)}},
-		{"retrying", cache.Link{URL: "https://s.click.example/e/_b", Status: cache.Tagged, FreshUntil: now, StaleUntil: now.Add(time.Hour), RetryAt: now.Add(time.Minute)}},
+		{"promoted", cache.Link{URL: "https://s.click.example/e/_a", Status: cache.Promoted, FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(2 * time.Hour)}},
+		{"retrying", cache.Link{URL: "https://s.click.example/e/_b", Status: cache.Promoted, FreshUntil: now, StaleUntil: now.Add(time.Hour), RetryAt: now.Add(time.Minute)}},
 		{"not promotable", cache.Link{Status: cache.NotPromotable, FreshUntil: now.Add(time.Minute), StaleUntil: now.Add(time.Minute)}},
-		{"far future", cache.Link{URL: "https://s.click.example/e/_c", Status: cache.Tagged, FreshUntil: now.Add(time.Hour), StaleUntil: far}},
+		{"far future", cache.Link{URL: "https://s.click.example/e/_c", Status: cache.Promoted, FreshUntil: now.Add(time.Hour), StaleUntil: far}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,9 +11,9 @@ func TestLinkEncodingRoundTrip(t *testing.T) {
 		name string
 		link Link
 	}{
-		{"tagged", Link{URL: "https://s.click.aliexpress.com/e/_DdXyZ12", Status: Tagged, FreshUntil: at, StaleUntil: at.Add(30 * 24 * time.Hour)}},
-		{"tagged retrying", Link{URL: "https://s.click.aliexpress.com/e/_a", Status: Tagged, FreshUntil: at, StaleUntil: at.Add(time.Hour), RetryAt: at.Add(time.Minute)}},
-		{"url with bars", Link{URL: "https://a.example/?q=a|b||c", Status: Tagged, FreshUntil: at, StaleUntil: at}},
+		{"promoted", Link{URL: "https://s.click.aliexpress.com/e/_DdXyZ12", Status: Promoted, FreshUntil: at, StaleUntil: at.Add(30 * 24 * time.Hour)}},
+		{"promoted, retrying", Link{URL: "https://s.click.aliexpress.com/e/_a", Status: Promoted, FreshUntil: at, StaleUntil: at.Add(time.Hour), RetryAt: at.Add(time.Minute)}},
+		{"url with bars", Link{URL: "https://a.example/?q=a|b||c", Status: Promoted, FreshUntil: at, StaleUntil: at}},
 		{"not promotable", Link{Status: NotPromotable, FreshUntil: at, StaleUntil: at}},
 		{"failed", Link{Status: Failed, FreshUntil: at, StaleUntil: at}},
 	}
@@ -43,7 +43,7 @@ func TestDecodeLinkRejects(t *testing.T) {
 		{"zero status", "0|1|2|0|"},
 		{"negative time", "1|-1|2|0|https://a.example/"},
 		{"time not a number", "1|x|2|0|https://a.example/"},
-		{"tagged without url", "1|1|2|0|"},
+		{"promoted without url", "1|1|2|0|"},
 		{"negative with url", "2|1|2|0|https://a.example/"},
 	}
 	for _, tc := range tests {

@@ -24,7 +24,7 @@ func fillTier1(tb testing.TB, n int) float64 {
 	for i := range n {
 		page := fmt.Sprintf("https://www.aliexpress.com/item/%d.html", 1005006000000000+i)
 		link := fmt.Sprintf("https://s.click.aliexpress.com/e/_oD%06x", i) // 41 bytes, as the platform's
-		if err := l.Set(ctx, page, tagged(link, now, time.Hour, 2*time.Hour)); err != nil {
+		if err := l.Set(ctx, page, promoted(link, now, time.Hour, 2*time.Hour)); err != nil {
 			tb.Fatal(err)
 		}
 	}

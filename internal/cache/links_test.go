@@ -42,8 +42,8 @@ func connect(t testing.TB, opts ...redistest.Options) (*redistest.Server, redis.
 	return srv, rdb
 }
 
-func tagged(url string, now time.Time, fresh, stale time.Duration) cache.Link {
-	return cache.Link{URL: url, Status: cache.Tagged, FreshUntil: now.Add(fresh), StaleUntil: now.Add(stale)}
+func promoted(url string, now time.Time, fresh, stale time.Duration) cache.Link {
+	return cache.Link{URL: url, Status: cache.Promoted, FreshUntil: now.Add(fresh), StaleUntil: now.Add(stale)}
 }
 
 // sameLink compares links at the millisecond precision Redis keeps.
@@ -80,7 +80,7 @@ func TestLinksTier1Hit(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Now: clk.Now})
-	want := tagged("https://s.click.aliexpress.com/e/_a", clk.Now(), time.Hour, 2*time.Hour)
+	want := promoted("https://s.click.aliexpress.com/e/_a", clk.Now(), time.Hour, 2*time.Hour)
 	if err := l.Set(ctx, "k", want); err != nil {
 		t.Fatalf("Set = %v", err)
 	}
@@ -106,7 +106,7 @@ func TestLinksRedisHitPromoted(t *testing.T) {
 	clk := newClock()
 	a := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Now: clk.Now})
 	b := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Now: clk.Now})
-	want := tagged("https://s.click.aliexpress.com/e/_b", clk.Now(), time.Hour, 2*time.Hour)
+	want := promoted("https://s.click.aliexpress.com/e/_b", clk.Now(), time.Hour, 2*time.Hour)
 	if err := a.Set(ctx, "k", want); err != nil {
 		t.Fatalf("Set = %v", err)
 	}
@@ -137,13 +137,13 @@ func TestLinksStoredValue(t *testing.T) {
 		want string
 	}{
 		{
-			name: "tagged",
-			link: tagged("https://s.click.aliexpress.com/e/_x?a=1|2", now, time.Second, 2*time.Second),
+			name: "promoted",
+			link: promoted("https://s.click.aliexpress.com/e/_x?a=1|2", now, time.Second, 2*time.Second),
 			want: "1|1772366401000|1772366402000|0|https://s.click.aliexpress.com/e/_x?a=1|2",
 		},
 		{
-			name: "tagged retrying",
-			link: cache.Link{URL: "https://a.example/", Status: cache.Tagged, FreshUntil: now, StaleUntil: now.Add(time.Hour), RetryAt: now.Add(time.Minute)},
+			name: "promoted, retrying",
+			link: cache.Link{URL: "https://a.example/", Status: cache.Promoted, FreshUntil: now, StaleUntil: now.Add(time.Hour), RetryAt: now.Add(time.Minute)},
 			want: "1|1772366400000|1772370000000|1772366460000|https://a.example/",
 		},
 		{
@@ -201,7 +201,7 @@ func TestLinksTTL(t *testing.T) {
 			link  cache.Link
 			stale time.Duration
 		}{
-			{"positive", tagged("https://a.example/1", clk.Now(), 24*time.Hour, 30*24*time.Hour), 30 * 24 * time.Hour},
+			{"positive", promoted("https://a.example/1", clk.Now(), 24*time.Hour, 30*24*time.Hour), 30 * 24 * time.Hour},
 			{"negative", cache.Link{Status: cache.NotPromotable, FreshUntil: clk.Now().Add(5 * time.Minute), StaleUntil: clk.Now().Add(5 * time.Minute)}, 5 * time.Minute},
 		}
 		for _, tc := range tests {
@@ -219,11 +219,11 @@ func TestLinksTTL(t *testing.T) {
 		clk := newClock()
 		a := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Tier1TTL: 5 * time.Minute, Now: clk.Now})
 		b := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Now: clk.Now})
-		old := tagged("https://a.example/old", clk.Now(), 24*time.Hour, 48*time.Hour)
+		old := promoted("https://a.example/old", clk.Now(), 24*time.Hour, 48*time.Hour)
 		if err := a.Set(ctx, "k", old); err != nil {
 			t.Fatal(err)
 		}
-		changed := tagged("https://a.example/new", clk.Now(), 24*time.Hour, 48*time.Hour)
+		changed := promoted("https://a.example/new", clk.Now(), 24*time.Hour, 48*time.Hour)
 		if err := b.Set(ctx, "k", changed); err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestLinksTTL(t *testing.T) {
 	t.Run("first tier never past StaleUntil", func(t *testing.T) {
 		clk := newClock()
 		l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Tier1TTL: time.Hour, Now: clk.Now})
-		if err := l.Set(ctx, "short", tagged("https://a.example/s", clk.Now(), time.Second, time.Minute)); err != nil {
+		if err := l.Set(ctx, "short", promoted("https://a.example/s", clk.Now(), time.Second, time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		clk.Advance(time.Minute - time.Millisecond)
@@ -258,7 +258,7 @@ func TestLinksTTL(t *testing.T) {
 	t.Run("expired link not stored", func(t *testing.T) {
 		clk := newClock()
 		l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Now: clk.Now})
-		if err := l.Set(ctx, "past", tagged("https://a.example/p", clk.Now(), -time.Hour, 0)); err != nil {
+		if err := l.Set(ctx, "past", promoted("https://a.example/p", clk.Now(), -time.Hour, 0)); err != nil {
 			t.Fatal(err)
 		}
 		mustMiss(t, l, "past")
@@ -272,7 +272,7 @@ func TestLinksTier1Disabled(t *testing.T) {
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0})
-	want := tagged("https://a.example/r", time.Now(), time.Hour, 2*time.Hour)
+	want := promoted("https://a.example/r", time.Now(), time.Hour, 2*time.Hour)
 	if err := l.Set(ctx, "k", want); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestLinksEmbedded(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 100, Tier1TTL: time.Minute, Now: clk.Now})
-	want := tagged("https://a.example/e", clk.Now(), time.Hour, 2*time.Hour)
+	want := promoted("https://a.example/e", clk.Now(), time.Hour, 2*time.Hour)
 	if err := l.Set(ctx, "k", want); err != nil {
 		t.Fatalf("Set = %v", err)
 	}
@@ -320,7 +320,7 @@ func TestLinksForget(t *testing.T) {
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100})
-	want := tagged("https://a.example/f", time.Now(), time.Hour, 2*time.Hour)
+	want := promoted("https://a.example/f", time.Now(), time.Hour, 2*time.Hour)
 	if err := l.Set(ctx, "k", want); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestLinksRedisStopped(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100, Tier1TTL: 5 * time.Minute, Now: clk.Now})
-	before := tagged("https://a.example/before", clk.Now(), time.Hour, 2*time.Hour)
+	before := promoted("https://a.example/before", clk.Now(), time.Hour, 2*time.Hour)
 	if err := l.Set(ctx, "before", before); err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestLinksRedisStopped(t *testing.T) {
 	if got := mustGet(t, l, "before"); got.URL != before.URL {
 		t.Errorf("Get with Redis down = %+v, want %q from the first tier", got, before.URL)
 	}
-	during := tagged("https://a.example/during", clk.Now(), time.Hour, 2*time.Hour)
+	during := promoted("https://a.example/during", clk.Now(), time.Hour, 2*time.Hour)
 	if err := l.Set(ctx, "during", during); err == nil {
 		t.Errorf("Set with Redis down = nil, want Redis's error")
 	}
@@ -386,7 +386,7 @@ func TestLinksRedisStopped(t *testing.T) {
 	}
 
 	srv.StartAgain(t)
-	after := tagged("https://a.example/after", clk.Now(), time.Hour, 2*time.Hour)
+	after := promoted("https://a.example/after", clk.Now(), time.Hour, 2*time.Hour)
 	// The client reconnects by itself; its first tries may still meet the closed connections.
 	waitFor(t, "Set to reach Redis again", func() bool { return l.Set(ctx, "after", after) == nil })
 	l.Forget("after")
@@ -408,7 +408,7 @@ func TestLinksRedisPaused(t *testing.T) {
 	srv, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 0, RedisTimeout: 50 * time.Millisecond})
-	if err := l.Set(ctx, "k", tagged("https://a.example/p", time.Now(), time.Hour, 2*time.Hour)); err != nil {
+	if err := l.Set(ctx, "k", promoted("https://a.example/p", time.Now(), time.Hour, 2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, l, "k")
@@ -433,7 +433,7 @@ func TestLinksRedisPaused(t *testing.T) {
 func BenchmarkLinksGetTier1(b *testing.B) {
 	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: cache.DefaultTier1Size})
 	ctx := context.Background()
-	if err := l.Set(ctx, "https://www.aliexpress.com/item/1005001.html", tagged("https://s.click.aliexpress.com/e/_x", time.Now(), time.Hour, 2*time.Hour)); err != nil {
+	if err := l.Set(ctx, "https://www.aliexpress.com/item/1005001.html", promoted("https://s.click.aliexpress.com/e/_x", time.Now(), time.Hour, 2*time.Hour)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -450,7 +450,7 @@ func BenchmarkLinksGetRedis(b *testing.B) {
 	_, rdb := connect(b)
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0})
 	ctx := context.Background()
-	if err := l.Set(ctx, "https://www.aliexpress.com/item/1005001.html", tagged("https://s.click.aliexpress.com/e/_x", time.Now(), time.Hour, 2*time.Hour)); err != nil {
+	if err := l.Set(ctx, "https://www.aliexpress.com/item/1005001.html", promoted("https://s.click.aliexpress.com/e/_x", time.Now(), time.Hour, 2*time.Hour)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -471,7 +471,7 @@ func BenchmarkLinksSet(b *testing.B) {
 	_, rdb := connect(b)
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: cache.DefaultTier1Size})
 	ctx := context.Background()
-	link := tagged("https://s.click.aliexpress.com/e/_x", time.Now(), time.Hour, 2*time.Hour)
+	link := promoted("https://s.click.aliexpress.com/e/_x", time.Now(), time.Hour, 2*time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = l.Set(ctx, "https://www.aliexpress.com/item/1005001.html", link)
@@ -492,7 +492,7 @@ func TestLinksTier1Key(t *testing.T) {
 		"https://www.aliexpress.com/store/1102":        "https://s.click.aliexpress.com/e/_d",
 	}
 	for page, link := range pages {
-		if err := l.Set(ctx, page, tagged(link, clk.Now(), time.Hour, 2*time.Hour)); err != nil {
+		if err := l.Set(ctx, page, promoted(link, clk.Now(), time.Hour, 2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,17 +7,44 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/redirector/redirector/internal/resolve"
 )
 
-// Outcomes of a redirect, the values of the "outcome" label.
+// Outcomes of a redirect that sent no click on, values of the "outcome" label. A redirect's
+// label is what the click got: resolve.Outcome's String (tagged, stale, untagged).
 const (
-	Tagged   = "tagged"   // sent to an affiliate link
-	Stale    = "stale"    // sent to an affiliate link past its TTL (stale-if-error / while revalidating)
-	Untagged = "untagged" // sent to the canonical page without tracking (fallback)
 	Rejected = "rejected" // 400: the URL was not accepted
 	NotFound = "notfound" // 404: unknown or deleted short link
 	Preview  = "preview"  // 200: a link-preview fetcher got an Open Graph page
 )
+
+// Outcomes are one route's children of Redirects by what a click got, pre-bound for the hot path.
+type Outcomes struct {
+	Tagged, Stale, Untagged prometheus.Counter
+}
+
+// Inc counts a click that got o. It is the one place an outcome becomes a metric; an outcome
+// other than Tagged or Stale counts as untagged.
+func (c *Outcomes) Inc(o resolve.Outcome) {
+	switch o {
+	case resolve.Tagged:
+		c.Tagged.Inc()
+	case resolve.Stale:
+		c.Stale.Inc()
+	default:
+		c.Untagged.Inc()
+	}
+}
+
+// outcomes binds route's children of redirects for each resolve.Outcome.
+func outcomes(redirects *prometheus.CounterVec, route string) Outcomes {
+	return Outcomes{
+		Tagged:   redirects.WithLabelValues(route, resolve.Tagged.String()),
+		Stale:    redirects.WithLabelValues(route, resolve.Stale.String()),
+		Untagged: redirects.WithLabelValues(route, resolve.Untagged.String()),
+	}
+}
 
 // Metrics is the set of collectors. Its fields are safe for concurrent use; the
 // children that the hot path touches are bound once here so a redirect does no label lookup.
@@ -26,9 +53,10 @@ type Metrics struct {
 
 	// Redirects counts answers on the redirect routes by route ("go", "id") and outcome.
 	Redirects *prometheus.CounterVec
-	// GoTagged … IDNotFound are Redirects' children, pre-bound for the hot path.
-	GoTagged, GoStale, GoUntagged, GoRejected            prometheus.Counter
-	IDTagged, IDStale, IDUntagged, IDNotFound, IDPreview prometheus.Counter
+	// Go and ID count the redirects of /go and /{id} by what the click got (see Outcomes.Inc).
+	Go, ID Outcomes
+	// GoRejected, IDNotFound and IDPreview are Redirects' other children, pre-bound for the hot path.
+	GoRejected, IDNotFound, IDPreview prometheus.Counter
 
 	// PlatformCalls counts calls to the AliExpress platform by result.
 	PlatformCalls *prometheus.CounterVec
@@ -88,13 +116,9 @@ func New() *Metrics {
 		m.Redirects, m.PlatformCalls, m.PlatformLatency, m.BatchSize, m.Panics,
 		m.ClicksUnrecorded, m.RecordsRejected,
 	)
-	m.GoTagged = m.Redirects.WithLabelValues("go", Tagged)
-	m.GoStale = m.Redirects.WithLabelValues("go", Stale)
-	m.GoUntagged = m.Redirects.WithLabelValues("go", Untagged)
+	m.Go = outcomes(m.Redirects, "go")
 	m.GoRejected = m.Redirects.WithLabelValues("go", Rejected)
-	m.IDTagged = m.Redirects.WithLabelValues("id", Tagged)
-	m.IDStale = m.Redirects.WithLabelValues("id", Stale)
-	m.IDUntagged = m.Redirects.WithLabelValues("id", Untagged)
+	m.ID = outcomes(m.Redirects, "id")
 	m.IDNotFound = m.Redirects.WithLabelValues("id", NotFound)
 	m.IDPreview = m.Redirects.WithLabelValues("id", Preview)
 	return m

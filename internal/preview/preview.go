@@ -8,6 +8,7 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -43,8 +44,8 @@ type Options struct {
 	// cached nor being fetched): a fetch that joins one under way, or is answered from the cache,
 	// is not asked. When it returns false the fetcher gets no page, at once. It is called with a
 	// lock held that every miss takes: it must be quick. client is what the caller passed to
-	// Preview (opaque here). Default: always admit.
-	Admit  func(ctx context.Context, client any) bool
+	// Preview to say who asked. Default: always admit.
+	Admit  func(ctx context.Context, client netip.Addr) bool
 	Logger *slog.Logger
 }
 
@@ -82,7 +83,7 @@ func New(details Details, opts Options) *Previewer {
 		opts.Size = 10_000
 	}
 	if opts.Admit == nil {
-		opts.Admit = func(context.Context, any) bool { return true }
+		opts.Admit = func(context.Context, netip.Addr) bool { return true }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -107,8 +108,9 @@ func New(details Details, opts Options) *Previewer {
 // to location and whose own URL is shortURL. ok=false when target is not a product or its
 // details cannot be had (client refused by Options.Admit, the platform's rate, in-flight cap or
 // breaker refusing the call, or no answer within Timeout); the fetcher then gets the plain
-// redirect. client says who asked; it is passed, unread, to Options.Admit.
-func (p *Previewer) Preview(ctx context.Context, target, location, shortURL string, client any) ([]byte, bool) {
+// redirect. client names who asked, for Options.Admit alone: the key of the client's budget
+// (see resolve.Resolver.Resolve).
+func (p *Previewer) Preview(ctx context.Context, target, location, shortURL string, client netip.Addr) ([]byte, bool) {
 	page, err := aliurl.Parse(target)
 	if err != nil || page.Kind != aliurl.Product {
 		return nil, false
@@ -130,7 +132,7 @@ func (p *Previewer) Preview(ctx context.Context, target, location, shortURL stri
 }
 
 // product returns the product's details from the cache or, once per TTL, from the platform.
-func (p *Previewer) product(ctx context.Context, id string, client any) (affiliate.Product, bool) {
+func (p *Previewer) product(ctx context.Context, id string, client netip.Addr) (affiliate.Product, bool) {
 	if e, hit := p.cache.GetIfPresent(id); hit {
 		return e.product, e.ok
 	}

@@ -2,6 +2,7 @@ package preview_test
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,9 @@ const (
 	location  = "https://s.click.aliexpress.com/e/_abc"
 	shortURL  = "https://go.example.com/4bNbq4b6AY"
 )
+
+// anyone is the client of a fetch whose client does not matter to the test.
+var anyone netip.Addr
 
 func newPreviewer(t *testing.T) (*preview.Previewer, *affiliatetest.Platform) {
 	t.Helper()
@@ -46,7 +50,7 @@ func TestPreviewRendersOpenGraphTagsEscaped(t *testing.T) {
 		ID: productID, Title: `Wireless <earbuds> "Pro" & case`, ImageURL: "https://ae01.alicdn.com/kf/S123.jpg",
 		Price: "12.34", Currency: "USD",
 	})
-	page, ok := p.Preview(context.Background(), target, location, shortURL, nil)
+	page, ok := p.Preview(context.Background(), target, location, shortURL, anyone)
 	if !ok {
 		t.Fatal("Preview: ok=false, want a page")
 	}
@@ -74,13 +78,13 @@ func TestPreviewFetchesEachProductOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			if _, ok := p.Preview(context.Background(), target, location, shortURL, nil); !ok {
+			if _, ok := p.Preview(context.Background(), target, location, shortURL, anyone); !ok {
 				t.Error("Preview: ok=false")
 			}
 		})
 	}
 	wg.Wait()
-	if _, ok := p.Preview(context.Background(), target, location, shortURL, nil); !ok {
+	if _, ok := p.Preview(context.Background(), target, location, shortURL, anyone); !ok {
 		t.Error("Preview after load: ok=false")
 	}
 	if got := fake.Calls(); got != 1 {
@@ -101,7 +105,7 @@ func TestPreviewDeclines(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if page, ok := p.Preview(context.Background(), tc.target, location, shortURL, nil); ok {
+			if page, ok := p.Preview(context.Background(), tc.target, location, shortURL, anyone); ok {
 				t.Errorf("Preview(%q) = ok with %q, want ok=false", tc.target, page)
 			}
 		})
@@ -111,36 +115,37 @@ func TestPreviewDeclines(t *testing.T) {
 func TestPreviewPlatformDownDeclines(t *testing.T) {
 	p, fake := newPreviewer(t)
 	fake.FailAlways(affiliatetest.Fail5xx)
-	if _, ok := p.Preview(context.Background(), target, location, shortURL, nil); ok {
+	if _, ok := p.Preview(context.Background(), target, location, shortURL, anyone); ok {
 		t.Error("Preview with the platform failing: ok=true, want false")
 	}
 }
 
 // A fetch that would call the platform asks Admit first; one answered from the cache does not.
 func TestPreviewAdmit(t *testing.T) {
+	fetcher := netip.MustParseAddr("203.0.113.9")
 	var admit atomic.Bool
 	var asked atomic.Int64
-	p, fake := newPreviewerWith(t, preview.Options{Admit: func(_ context.Context, client any) bool {
+	p, fake := newPreviewerWith(t, preview.Options{Admit: func(_ context.Context, client netip.Addr) bool {
 		asked.Add(1)
-		if client != "fetcher" {
+		if client != fetcher {
 			t.Errorf("Admit(client = %v), want the client Preview was given", client)
 		}
 		return admit.Load()
 	}})
 	fake.SetProduct(productID, affiliatetest.Product{ID: productID, Title: "Lamp", ImageURL: "https://ae01.alicdn.com/kf/S1.jpg"})
 	ctx := context.Background()
-	if _, ok := p.Preview(ctx, target, location, shortURL, "fetcher"); ok {
+	if _, ok := p.Preview(ctx, target, location, shortURL, fetcher); ok {
 		t.Error("Preview with Admit refusing: ok=true, want false")
 	}
 	if n := fake.Calls(); n != 0 {
 		t.Errorf("platform calls with Admit refusing = %d, want 0", n)
 	}
 	admit.Store(true) // the refusal was not remembered: the next fetcher may ask
-	if _, ok := p.Preview(ctx, target, location, shortURL, "fetcher"); !ok {
+	if _, ok := p.Preview(ctx, target, location, shortURL, fetcher); !ok {
 		t.Error("Preview admitted: ok=false, want a page")
 	}
 	admit.Store(false)
-	if _, ok := p.Preview(ctx, target, location, shortURL, "fetcher"); !ok {
+	if _, ok := p.Preview(ctx, target, location, shortURL, fetcher); !ok {
 		t.Error("Preview from the cache with Admit refusing: ok=false, want a page (a cached answer costs nothing)")
 	}
 	if n := asked.Load(); n != 2 {

@@ -215,7 +215,7 @@ func TestGoStaleDuringOutage(t *testing.T) {
 	checkRedirect(t, "GET /go past LINK_TTL, platform down", e.get(goPath(page)), old)
 	waitFor(t, "the background refresh to reach the platform", func() bool { return e.platform.Calls() > calls })
 	checkRedirect(t, "GET /go after a failed refresh", e.get(goPath(page)), old)
-	if got := counterValue(t, e.metrics.GoStale); got < 2 {
+	if got := counterValue(t, e.metrics.Go.Stale); got < 2 {
 		t.Errorf("stale redirects counted = %v, want 2", got)
 	}
 

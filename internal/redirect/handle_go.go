@@ -38,7 +38,7 @@ func handleGo(d Deps) http.Handler {
 			if page, err = d.Shares.Resolve(r.Context(), page); err != nil {
 				if errors.Is(err, aliurl.ErrUnreachable) {
 					d.Logger.Debug("share link unreachable", "link", share, "err", err)
-					m.GoUntagged.Inc()
+					m.Go.Inc(resolve.Untagged)
 					found(w, homePage)
 					return
 				}
@@ -47,15 +47,8 @@ func handleGo(d Deps) http.Handler {
 				return
 			}
 		}
-		res := d.Links.Resolve(r.Context(), page.URL, page.URL, r)
-		switch res.Outcome {
-		case resolve.Tagged:
-			m.GoTagged.Inc()
-		case resolve.Stale:
-			m.GoStale.Inc()
-		default:
-			m.GoUntagged.Inc()
-		}
+		res := d.Links.Resolve(r.Context(), page.URL, d.Limits.client(r))
+		m.Go.Inc(res.Outcome)
 		found(w, res.Location)
 	})
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/qr"
-	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
 )
 
@@ -73,11 +72,12 @@ func handleID(d Deps) idHandler {
 			notFound(w, d)
 			return
 		}
-		res := d.Links.Resolve(ctx, target, target, r)
+		client := d.Limits.client(r)
+		res := d.Links.Resolve(ctx, target, client)
 		ua := r.UserAgent()
 		bot := clicks.IsBot(ua)
 		if bot && d.Previewer != nil && r.Method == http.MethodGet && clicks.IsPreview(ua) {
-			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id, r); ok {
+			if page, ok := d.Previewer.Preview(ctx, target, res.Location, d.BaseURL+"/"+id, client); ok {
 				m.IDPreview.Inc()
 				writeHTML(w, http.StatusOK, page)
 				return
@@ -92,14 +92,7 @@ func handleID(d Deps) idHandler {
 				m.ClicksUnrecorded.Inc()
 			}
 		}
-		switch res.Outcome {
-		case resolve.Tagged:
-			m.IDTagged.Inc()
-		case resolve.Stale:
-			m.IDStale.Inc()
-		default:
-			m.IDUntagged.Inc()
-		}
+		m.ID.Inc(res.Outcome)
 		found(w, res.Location)
 	}
 }

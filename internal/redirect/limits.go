@@ -109,14 +109,13 @@ func (l Limits) enter(w http.ResponseWriter, r *http.Request) bool {
 // leave gives back the slot enter took.
 func (l Limits) leave() { <-l.inFlight }
 
-// Admit reports whether the client of a request may cause a call to the platform now, and takes
-// a token. Its callers (resolve.Options.Admit, preview.Options.Admit) ask it only for a request
-// that starts a call: a link for a new page, its refresh, or a product's preview details; a
-// request that joins a call under way or is answered from a cache is not charged. client is the
-// request's *http.Request; anything else is admitted.
-func (l Limits) Admit(_ context.Context, client any) bool {
-	r, ok := client.(*http.Request)
-	return !ok || l.platform == nil || l.platform.allow(l.client(r))
+// Admit reports whether client (a request's, see client) may cause a call to the platform now, and
+// takes a token. Its callers (resolve.Options.Admit, preview.Options.Admit) ask it only for a
+// request that starts a call: a link for a new page, its refresh, or a product's preview details;
+// a request that joins a call under way or is answered from a cache is not charged. It does not
+// allocate once the client's bucket exists.
+func (l Limits) Admit(_ context.Context, client netip.Addr) bool {
+	return l.platform == nil || l.platform.allow(client)
 }
 
 // authFailed spends one of the failed logins of r's client. When none is left it returns
@@ -137,8 +136,9 @@ func (l Limits) renderAllowed(r *http.Request) (ok bool, retry time.Duration) {
 	return l.renders.spend(l.client(r))
 }
 
-// client names the client of r for its budgets: ClientIP's address, an IPv6 one cut to its
-// first IPv6Prefix bits. It does not allocate.
+// client names the client of r for its budgets, and is what the handlers pass to
+// resolve.Resolver.Resolve and preview.Previewer.Preview for Admit: ClientIP's address, an IPv6
+// one cut to its first IPv6Prefix bits. It does not allocate when r names no trusted proxy.
 func (l Limits) client(r *http.Request) netip.Addr {
 	ip := l.clientAddr(r)
 	if ip.Is6() {
@@ -153,24 +153,22 @@ func (l Limits) client(r *http.Request) netip.Addr {
 // the nearest address in X-Forwarded-For (or Forwarded) that is not itself a trusted proxy.
 func (l Limits) ClientIP(r *http.Request) string { return l.clientAddr(r).String() }
 
-// clientAddr is ClientIP's address, IPv4-mapped IPv6 read as IPv4.
+// clientAddr is ClientIP's address, IPv4-mapped IPv6 read as IPv4. It does not allocate when
+// the headers it reads are well formed.
 func (l Limits) clientAddr(r *http.Request) netip.Addr {
 	peer := remoteIP(r.RemoteAddr)
 	if len(l.trusted) == 0 || !l.isTrusted(peer) {
 		return peer
 	}
-	hops := forwardedFor(r.Header)
-	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(hops[i])
+	forwardedFor(r.Header, func(hop string) bool {
+		ip, err := netip.ParseAddr(hop)
 		if err != nil {
-			break // a malformed hop: trust nothing further left
+			return false // a malformed hop: trust nothing further left
 		}
 		ip = ip.Unmap()
-		if !l.isTrusted(ip) {
-			return ip
-		}
 		peer = ip
-	}
+		return l.isTrusted(ip)
+	})
 	return peer
 }
 
@@ -192,37 +190,62 @@ func remoteIP(addr string) netip.Addr {
 	return ip.Unmap()
 }
 
-// forwardedFor lists the hops of X-Forwarded-For, or of Forwarded's for= when there is none,
-// oldest first.
-func forwardedFor(h http.Header) []string {
-	var hops []string
-	for _, v := range h.Values("X-Forwarded-For") {
-		for hop := range strings.SplitSeq(v, ",") {
-			hops = append(hops, strings.TrimSpace(hop))
-		}
-	}
-	if len(hops) > 0 {
-		return hops
-	}
-	for _, v := range h.Values("Forwarded") {
-		for elem := range strings.SplitSeq(v, ",") {
-			for pair := range strings.SplitSeq(elem, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
-				if !ok || !strings.EqualFold(k, "for") {
-					continue
+// forwardedFor calls next with each hop of X-Forwarded-For, or of Forwarded's for= when there
+// is none, newest (rightmost) first, until next returns false. It does not allocate: every
+// click asks it for its client.
+func forwardedFor(h http.Header, next func(hop string) bool) {
+	if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
+		for i := len(xff) - 1; i >= 0; i-- {
+			for v := xff[i]; ; {
+				j := strings.LastIndexByte(v, ',')
+				if !next(strings.TrimSpace(v[j+1:])) {
+					return
 				}
-				val = strings.Trim(val, `"`)
-				if strings.HasPrefix(val, "[") { // [v6]:port
-					val = strings.TrimPrefix(val, "[")
-					val, _, _ = strings.Cut(val, "]")
-				} else if h, _, err := net.SplitHostPort(val); err == nil {
-					val = h
+				if j < 0 {
+					break
 				}
-				hops = append(hops, val)
+				v = v[:j]
 			}
 		}
+		return
 	}
-	return hops
+	fwd := h.Values("Forwarded")
+	for i := len(fwd) - 1; i >= 0; i-- {
+		for v := fwd[i]; ; {
+			j := strings.LastIndexByte(v, ',')
+			for elem := v[j+1:]; ; {
+				k := strings.LastIndexByte(elem, ';')
+				if hop, ok := forwardedHop(elem[k+1:]); ok && !next(hop) {
+					return
+				}
+				if k < 0 {
+					break
+				}
+				elem = elem[:k]
+			}
+			if j < 0 {
+				break
+			}
+			v = v[:j]
+		}
+	}
+}
+
+// forwardedHop returns the address of a Forwarded pair for=<address>, without quotes or port;
+// ok is false for any other pair.
+func forwardedHop(pair string) (hop string, ok bool) {
+	k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+	if !ok || !strings.EqualFold(k, "for") {
+		return "", false
+	}
+	val = strings.Trim(val, `"`)
+	if strings.HasPrefix(val, "[") { // [v6]:port
+		val = strings.TrimPrefix(val, "[")
+		val, _, _ = strings.Cut(val, "]")
+	} else if i := strings.IndexByte(val, ':'); i >= 0 && strings.LastIndexByte(val, ':') == i { // v4:port
+		val = val[:i]
+	}
+	return val, true
 }
 
 // buckets is a bounded table of token buckets, one per client (Limits.client's key: a value,

@@ -32,6 +32,10 @@ func TestClientIP(t *testing.T) {
 		{"all hops trusted: the leftmost", "10.0.0.2:80", http.Header{"X-Forwarded-For": {"10.0.0.5, 10.0.0.3"}}, trusted, "10.0.0.5"},
 		{"Forwarded for=", "10.0.0.2:80", http.Header{"Forwarded": {`for=198.51.100.9;proto=https`}}, trusted, "198.51.100.9"},
 		{"Forwarded IPv6 with port", "10.0.0.2:80", http.Header{"Forwarded": {`for="[2001:db8::1]:4711"`}}, trusted, "2001:db8::1"},
+		{"Forwarded IPv4 with port", "10.0.0.2:80", http.Header{"Forwarded": {`for="198.51.100.9:4711"`}}, trusted, "198.51.100.9"},
+		{"Forwarded: rightmost untrusted element wins", "10.0.0.2:80", http.Header{"Forwarded": {`for=6.6.6.6, for=198.51.100.9;proto=https, for=10.0.0.3`}}, trusted, "198.51.100.9"},
+		{"Forwarded split over headers", "10.0.0.2:80", http.Header{"Forwarded": {`for=6.6.6.6`, `proto=https;for=198.51.100.9`}}, trusted, "198.51.100.9"},
+		{"Forwarded ignored when XFF is there", "10.0.0.2:80", http.Header{"X-Forwarded-For": {"198.51.100.9"}, "Forwarded": {`for=6.6.6.6`}}, trusted, "198.51.100.9"},
 		{"IPv6 peer", "[::1]:80", http.Header{"X-Forwarded-For": {"2001:db8::2"}}, trusted, "2001:db8::2"},
 		{"IPv4-mapped peer", "[::ffff:10.0.0.2]:80", http.Header{"X-Forwarded-For": {"198.51.100.9"}}, trusted, "198.51.100.9"},
 	}
@@ -58,17 +62,17 @@ func TestAdmitSpendsEachClientsBudget(t *testing.T) {
 	b.RemoteAddr = "203.0.113.2:1"
 	ctx := context.Background()
 	for i := range 3 {
-		if !l.Admit(ctx, a) {
+		if !l.Admit(ctx, l.client(a)) {
 			t.Fatalf("Admit(a) #%d = false, want true within the burst", i+1)
 		}
 	}
-	if l.Admit(ctx, a) {
+	if l.Admit(ctx, l.client(a)) {
 		t.Error("Admit(a) past the burst = true, want false")
 	}
-	if !l.Admit(ctx, b) {
+	if !l.Admit(ctx, l.client(b)) {
 		t.Error("Admit(b) = false: one client's spending must not limit another")
 	}
-	if !NewLimits(LimitOptions{}).Admit(ctx, a) {
+	if zero := NewLimits(LimitOptions{}); !zero.Admit(ctx, zero.client(a)) {
 		t.Error("zero Limits refused a click")
 	}
 }
@@ -187,13 +191,27 @@ func request(ip string) *http.Request {
 	return r
 }
 
-func TestAdmitDoesNotAllocate(t *testing.T) {
-	l := NewLimits(LimitOptions{PlatformRate: 1e9, PlatformBurst: 1e9})
-	for _, ip := range []string{"203.0.113.1", "2001:db8:1:2::1"} {
-		r := request(ip)
-		l.Admit(context.Background(), r) // the client's bucket exists from here on
-		if n := testing.AllocsPerRun(100, func() { l.Admit(context.Background(), r) }); n != 0 {
-			t.Errorf("Admit from %s allocates %v times, want 0", ip, n)
+// Every click computes its client (see handleGo): it must cost no allocation, proxied or not.
+func TestClientAndAdmitDoNotAllocate(t *testing.T) {
+	l := NewLimits(LimitOptions{PlatformRate: 1e9, PlatformBurst: 1e9, TrustedProxies: localProxy})
+	proxied := func(header, value string) *http.Request {
+		r := request("127.0.0.1")
+		r.Header.Set(header, value)
+		return r
+	}
+	tests := []struct {
+		name string
+		r    *http.Request
+	}{
+		{"IPv4 peer", request("203.0.113.1")},
+		{"IPv6 peer", request("2001:db8:1:2::1")},
+		{"X-Forwarded-For", proxied("X-Forwarded-For", "6.6.6.6, 198.51.100.9, 127.0.0.2")},
+		{"Forwarded", proxied("Forwarded", `for=6.6.6.6, for="[2001:db8::1]:4711";proto=https`)},
+	}
+	for _, tc := range tests {
+		l.Admit(context.Background(), l.client(tc.r)) // the client's bucket exists from here on
+		if n := testing.AllocsPerRun(100, func() { l.Admit(context.Background(), l.client(tc.r)) }); n != 0 {
+			t.Errorf("%s: client and Admit allocate %v times, want 0", tc.name, n)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"sync"
 	"testing"
@@ -162,7 +163,7 @@ func TestBreakerOpensOnAHangingPlatform(t *testing.T) {
 
 	rejected := e.guard.Rejected()
 	page := product(1500 + failures + 1)
-	got := e.resolver.Resolve(context.Background(), page, page, nil)
+	got := e.resolver.Resolve(context.Background(), page, netip.MustParseAddr("203.0.113.1"))
 	// Source Platform: the answer is the guard's refusal, not the UPSTREAM_TIMEOUT fallback.
 	if want := (resolve.Result{Location: page, Outcome: resolve.Untagged, Source: resolve.Platform}); got != want {
 		t.Errorf("new page with the breaker open: Resolve = %+v, want %+v (answered at once)", got, want)

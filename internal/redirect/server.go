@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/redirector/redirector/internal/aliurl"
@@ -17,9 +18,9 @@ import (
 
 // LinkResolver turns a canonical page into the Location to send; *resolve.Resolver is one.
 type LinkResolver interface {
-	// Resolve never fails: its worst answer is the canonical page, untagged. client is the
-	// *http.Request of the click, for admission control (see Limits.Admit).
-	Resolve(ctx context.Context, key, canonical string, client any) resolve.Result
+	// Resolve never fails: its worst answer is page itself, untagged. client names who clicked,
+	// for admission control (see Limits.Admit).
+	Resolve(ctx context.Context, page string, client netip.Addr) resolve.Result
 }
 
 // ShareResolver follows AliExpress share links to the page they lead to; *aliurl.Resolver is one.
@@ -66,8 +67,8 @@ type ClickStats interface {
 type Previewer interface {
 	// Preview returns ok=false when no preview can be had, or not without a platform call that
 	// client's budget, the platform's rate, the in-flight cap or the breaker refuses; the fetcher
-	// then gets the plain redirect. client is the fetcher's *http.Request (see Limits.Admit).
-	Preview(ctx context.Context, target, location, shortURL string, client any) (page []byte, ok bool)
+	// then gets the plain redirect. client names the fetcher (see Limits.Admit).
+	Preview(ctx context.Context, target, location, shortURL string, client netip.Addr) (page []byte, ok bool)
 }
 
 // Deps are what the server needs. Previewer and QR may be nil; the rest are required.

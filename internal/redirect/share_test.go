@@ -33,7 +33,7 @@ func TestGoShareUnreachable(t *testing.T) {
 			const link = "https://s.click.aliexpress.com/e/_down"
 
 			checkRedirect(t, "GET /go share link, host "+tc.name, e.get(goPath(link)), homePage)
-			if got := counterValue(t, e.metrics.GoUntagged); got != 1 {
+			if got := counterValue(t, e.metrics.Go.Untagged); got != 1 {
 				t.Errorf("untagged /go redirects counted = %v, want 1", got)
 			}
 			first := fetches()

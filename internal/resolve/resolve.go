@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -19,7 +20,9 @@ type Generator interface {
 	Generate(ctx context.Context, source string) (string, error)
 }
 
-// Outcome says what kind of link a click was sent to.
+// Outcome says what kind of link a click was sent to. It is the service's one word for it: the
+// handlers count it under its String (see metrics.Outcomes), and the cache records only what the
+// platform answered (cache.Status), from which Resolve tells the outcome.
 type Outcome uint8
 
 const (
@@ -76,7 +79,7 @@ func (s Source) String() string {
 
 // Result is where a click goes and why.
 type Result struct {
-	// Location is the affiliate link, or the canonical page when Outcome is Untagged.
+	// Location is the affiliate link, or the page itself when Outcome is Untagged.
 	Location string
 	Outcome  Outcome
 	Source   Source
@@ -110,9 +113,8 @@ type Options struct {
 	// already under way, or is answered from the cache, costs nothing and is not asked. When it
 	// returns false the click is answered without the platform: untagged on a miss, the stale
 	// link otherwise. It is called with a lock held that every miss takes: it must be quick.
-	// Default: always admit.
-	// client is what the caller passed to Resolve to say who clicked (opaque here).
-	Admit func(ctx context.Context, client any) bool
+	// client is what the caller passed to Resolve to say who clicked. Default: always admit.
+	Admit func(ctx context.Context, client netip.Addr) bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives platform failures (warn) and "not promotable" answers (debug); default: discard.
@@ -134,7 +136,7 @@ type Resolver struct {
 	links *cache.Links
 	gen   Generator
 	opts  Options
-	loads flight.Group[loaded] // one platform call per key at a time
+	loads flight.Group[loaded] // one platform call per page at a time
 }
 
 // New returns a Resolver that caches in links and asks gen for new links.
@@ -151,7 +153,7 @@ func New(links *cache.Links, gen Generator, opts Options) *Resolver {
 		opts.IsNotPromotable = func(error) bool { return false }
 	}
 	if opts.Admit == nil {
-		opts.Admit = func(context.Context, any) bool { return true }
+		opts.Admit = func(context.Context, netip.Addr) bool { return true }
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -178,9 +180,8 @@ func validateHTTP(link string) error {
 	return nil
 }
 
-// Resolve returns where a click on the page canonical, cached under key, goes. It never fails:
-// the worst answer is canonical itself, untagged, within UpstreamTimeout or ctx's end, whichever
-// comes first.
+// Resolve returns where a click on page, a canonical page URL, goes. It never fails: the worst
+// answer is page itself, untagged, within UpstreamTimeout or ctx's end, whichever comes first.
 //
 //   - A fresh affiliate link is served as it is; a fresh negative answer sends the click on
 //     untagged at once.
@@ -193,16 +194,16 @@ func validateHTTP(link string) error {
 //
 // Answered from the first tier, Resolve does not allocate.
 //
-// client says who clicked; the resolver passes it, unread, to Options.Admit (a pointer costs no
-// allocation here).
-func (r *Resolver) Resolve(ctx context.Context, key, canonical string, client any) Result {
+// client names who clicked, for Options.Admit alone: the key of the client's budget (the HTTP
+// service's is the client's address, an IPv6 one cut to its prefix).
+func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) Result {
 	// A Redis error is a miss here; the cache has counted it.
-	link, ok, _ := r.links.Get(ctx, key)
-	if ok && link.FromRedis && link.Status == cache.Tagged && r.opts.Validate(link.URL) != nil {
+	link, ok, _ := r.links.Get(ctx, page)
+	if ok && link.FromRedis && link.Status == cache.Promoted && r.opts.Validate(link.URL) != nil {
 		// Whoever can write to Redis must not be able to send clicks elsewhere. Get has put the
 		// link in the first tier already: take it out, and treat the page as a miss.
-		r.links.Forget(key)
-		r.opts.Logger.Warn("cached link rejected", "page", canonical)
+		r.links.Forget(page)
+		r.opts.Logger.Warn("cached link rejected", "page", page)
 		link, ok = cache.Link{}, false
 	}
 	if ok {
@@ -213,32 +214,32 @@ func (r *Resolver) Resolve(ctx context.Context, key, canonical string, client an
 		}
 		switch {
 		case now.Before(link.FreshUntil):
-			if link.Status == cache.Tagged {
+			if link.Status == cache.Promoted {
 				return Result{Location: link.URL, Outcome: Tagged, Source: src}
 			}
-			return Result{Location: canonical, Outcome: Untagged, Source: src}
-		case link.Status == cache.Tagged:
+			return Result{Location: page, Outcome: Untagged, Source: src}
+		case link.Status == cache.Promoted:
 			if !now.Before(link.RetryAt) {
-				r.startLoad(ctx, key, canonical, link, true, client)
+				r.startLoad(ctx, page, link, true, client)
 			}
 			return Result{Location: link.URL, Outcome: Stale, Source: src}
 		}
 		// An expired negative answer: ask again, as after a miss.
 	}
-	call := r.startLoad(ctx, key, canonical, link, ok, client)
+	call := r.startLoad(ctx, page, link, ok, client)
 	if call == nil {
-		return Result{Location: canonical, Outcome: Untagged, Source: Fallback}
+		return Result{Location: page, Outcome: Untagged, Source: Fallback}
 	}
 	timer := time.NewTimer(r.opts.UpstreamTimeout)
 	defer timer.Stop()
 	select {
 	case <-call.Done():
 		l := call.Val()
-		return r.result(l.link, l.src, canonical)
+		return r.result(l.link, l.src, page)
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	return Result{Location: canonical, Outcome: Untagged, Source: Fallback}
+	return Result{Location: page, Outcome: Untagged, Source: Fallback}
 }
 
 // loaded is a shared load's answer.
@@ -249,65 +250,65 @@ type loaded struct {
 
 // result is the answer a shared load's link gives a click. The load may have begun well before
 // the click, so the link is judged by the click's time.
-func (r *Resolver) result(link cache.Link, src Source, canonical string) Result {
+func (r *Resolver) result(link cache.Link, src Source, page string) Result {
 	now := r.opts.Now()
 	switch {
-	case link.Status != cache.Tagged || !now.Before(link.StaleUntil):
-		return Result{Location: canonical, Outcome: Untagged, Source: src}
+	case link.Status != cache.Promoted || !now.Before(link.StaleUntil):
+		return Result{Location: page, Outcome: Untagged, Source: src}
 	case now.Before(link.FreshUntil):
 		return Result{Location: link.URL, Outcome: Tagged, Source: src}
 	}
 	return Result{Location: link.URL, Outcome: Stale, Source: src}
 }
 
-// startLoad joins the load of key under way or, when client is admitted, starts one; it returns
+// startLoad joins the load of page under way or, when client is admitted, starts one; it returns
 // nil when client is refused. prev, when had, is the entry the caller found. The load runs apart
 // from ctx's cancellation, so a caller that gives up fails no one else.
-func (r *Resolver) startLoad(ctx context.Context, key, canonical string, prev cache.Link, had bool, client any) *flight.Call[loaded] {
-	call, _ := r.loads.Do(key, func() bool {
+func (r *Resolver) startLoad(ctx context.Context, page string, prev cache.Link, had bool, client netip.Addr) *flight.Call[loaded] {
+	call, _ := r.loads.Do(page, func() bool {
 		// A load that ended since the caller's lookup may have settled the page already: the load
 		// below then answers from the first tier, and the click, answered from the cache, is not
 		// charged.
-		if cur, ok := r.links.Peek(key); ok && settled(cur, r.opts.Now()) {
+		if cur, ok := r.links.Peek(page); ok && settled(cur, r.opts.Now()) {
 			return true
 		}
 		return r.opts.Admit(ctx, client)
 	}, func() loaded {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.LoadTimeout)
 		defer cancel()
-		return r.load(ctx, key, canonical, prev, had)
+		return r.load(ctx, page, prev, had)
 	})
 	return call
 }
 
-// load asks the platform for canonical's link and caches the answer under key.
-func (r *Resolver) load(ctx context.Context, key, canonical string, prev cache.Link, had bool) loaded {
+// load asks the platform for page's link and caches the answer.
+func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had bool) loaded {
 	// The load before this one may have filled the first tier after the caller's miss and before
 	// this load began: don't ask twice.
-	if cur, ok := r.links.Peek(key); ok && settled(cur, r.opts.Now()) {
+	if cur, ok := r.links.Peek(page); ok && settled(cur, r.opts.Now()) {
 		return loaded{link: cur, src: Tier1}
 	}
-	link, err := r.generate(ctx, canonical)
+	link, err := r.generate(ctx, page)
 	now := r.opts.Now()
 	var entry cache.Link
 	switch {
 	case err == nil:
 		fresh := now.Add(r.opts.LinkTTL)
-		entry = cache.Link{URL: link, Status: cache.Tagged, FreshUntil: fresh, StaleUntil: fresh.Add(r.opts.StaleTTL)}
+		entry = cache.Link{URL: link, Status: cache.Promoted, FreshUntil: fresh, StaleUntil: fresh.Add(r.opts.StaleTTL)}
 	default:
 		status := cache.Failed
 		if r.opts.IsNotPromotable(err) {
 			status = cache.NotPromotable
-			r.opts.Logger.Debug("page not promotable", "page", canonical)
+			r.opts.Logger.Debug("page not promotable", "page", page)
 		} else {
-			r.opts.Logger.Warn("generate affiliate link", "page", canonical, "err", err)
+			r.opts.Logger.Warn("generate affiliate link", "page", page, "err", err)
 		}
 		if !had {
 			// The caller's lookup may have failed on Redis; a stale link must not be lost to a
 			// negative answer.
-			prev, had, _ = r.links.Get(ctx, key)
+			prev, had, _ = r.links.Get(ctx, page)
 		}
-		if had && prev.Status == cache.Tagged && now.Before(prev.StaleUntil) {
+		if had && prev.Status == cache.Promoted && now.Before(prev.StaleUntil) {
 			entry = prev
 			entry.RetryAt = now.Add(r.opts.NegativeTTL)
 		} else {
@@ -315,34 +316,34 @@ func (r *Resolver) load(ctx context.Context, key, canonical string, prev cache.L
 			entry = cache.Link{Status: status, FreshUntil: until, StaleUntil: until}
 		}
 	}
-	if err := r.links.Set(ctx, key, entry); err != nil {
+	if err := r.links.Set(ctx, page, entry); err != nil {
 		// The first tier has it; Redis's errors are counted by the cache.
-		r.opts.Logger.Debug("cache link", "page", canonical, "err", err)
+		r.opts.Logger.Debug("cache link", "page", page, "err", err)
 	}
 	return loaded{link: entry, src: Platform}
 }
 
 // settled reports whether link answers a click without asking the platform.
 func settled(link cache.Link, now time.Time) bool {
-	return now.Before(link.FreshUntil) || (link.Status == cache.Tagged && now.Before(link.RetryAt))
+	return now.Before(link.FreshUntil) || (link.Status == cache.Promoted && now.Before(link.RetryAt))
 }
 
-// generate asks gen for canonical's link and checks it.
-func (r *Resolver) generate(ctx context.Context, canonical string) (link string, err error) {
+// generate asks gen for page's link and checks it.
+func (r *Resolver) generate(ctx context.Context, page string) (link string, err error) {
 	// A panic here would end the process (the load runs on a goroutine of its own); a click
 	// must not do that.
 	defer func() {
 		if p := recover(); p != nil {
-			r.opts.Logger.Error("generate affiliate link panicked", "page", canonical, "panic", p)
-			err = fmt.Errorf("generate %s: panic: %v", canonical, p)
+			r.opts.Logger.Error("generate affiliate link panicked", "page", page, "panic", p)
+			err = fmt.Errorf("generate %s: panic: %v", page, p)
 		}
 	}()
-	link, err = r.gen.Generate(ctx, canonical)
+	link, err = r.gen.Generate(ctx, page)
 	if err != nil {
 		return "", err
 	}
 	if err := r.opts.Validate(link); err != nil {
-		return "", fmt.Errorf("platform link for %s rejected: %w", canonical, err)
+		return "", fmt.Errorf("platform link for %s rejected: %w", page, err)
 	}
 	return link, nil
 }

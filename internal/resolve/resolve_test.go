@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -34,6 +35,9 @@ func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 var errNotPromotable = errors.New("not promotable")
+
+// anyone is the client of a click whose client does not matter to the test.
+var anyone netip.Addr
 
 // generator is a Generator that counts its calls per source. By default it answers
 // "https://s.click.aliexpress.com/e/<source's last path segment>"; fail makes it return that
@@ -167,11 +171,11 @@ func TestResolveFresh(t *testing.T) {
 	want := resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged}
 
 	want.Source = resolve.Platform
-	check(t, "miss", r.Resolve(ctx, p, p, nil), want)
+	check(t, "miss", r.Resolve(ctx, p, anyone), want)
 	want.Source = resolve.Tier1
-	check(t, "cached", r.Resolve(ctx, p, p, nil), want)
+	check(t, "cached", r.Resolve(ctx, p, anyone), want)
 	clk.Advance(resolve.DefaultLinkTTL - time.Millisecond)
-	check(t, "just before LinkTTL", r.Resolve(ctx, p, p, nil), want)
+	check(t, "just before LinkTTL", r.Resolve(ctx, p, anyone), want)
 	if n := gen.total(); n != 1 {
 		t.Errorf("Generate called %d times, want 1", n)
 	}
@@ -188,7 +192,7 @@ func TestResolveFromRedis(t *testing.T) {
 	_, r, srv := setup(t, clk, gen, resolve.Options{})
 	ctx := context.Background()
 	p := page(2)
-	check(t, "miss", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
+	check(t, "miss", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
 
 	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
 	if err != nil {
@@ -196,8 +200,8 @@ func TestResolveFromRedis(t *testing.T) {
 	}
 	defer rdb.Close()
 	replica := resolve.New(cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 10, Now: clk.Now}), gen, resolve.Options{Now: clk.Now})
-	check(t, "replica", replica.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Redis})
-	check(t, "replica again", replica.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+	check(t, "replica", replica.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Redis})
+	check(t, "replica again", replica.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
 	if n := gen.total(); n != 1 {
 		t.Errorf("Generate called %d times, want 1", n)
 	}
@@ -223,22 +227,22 @@ func TestResolveNegative(t *testing.T) {
 			untagged := resolve.Result{Location: p, Outcome: resolve.Untagged}
 
 			untagged.Source = resolve.Platform
-			check(t, "miss", r.Resolve(ctx, p, p, nil), untagged)
+			check(t, "miss", r.Resolve(ctx, p, anyone), untagged)
 			got, ok, _ := links.Get(ctx, p)
 			if !ok || got.Status != tc.status || !got.StaleUntil.Equal(clk.Now().Add(5*time.Minute)) {
 				t.Errorf("cached entry = %+v, %v, want %v until %v", got, ok, tc.status, clk.Now().Add(5*time.Minute))
 			}
 			untagged.Source = resolve.Tier1
 			clk.Advance(5*time.Minute - time.Millisecond)
-			check(t, "within NegativeTTL", r.Resolve(ctx, p, p, nil), untagged)
+			check(t, "within NegativeTTL", r.Resolve(ctx, p, anyone), untagged)
 			if n := gen.total(); n != 1 {
 				t.Errorf("Generate called %d times within NegativeTTL, want 1", n)
 			}
 
 			gen.set(func(g *generator) { g.fail = nil })
 			clk.Advance(time.Millisecond)
-			check(t, "after NegativeTTL", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
-			check(t, "recovered", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+			check(t, "after NegativeTTL", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
+			check(t, "recovered", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
 			if n := gen.total(); n != 2 {
 				t.Errorf("Generate called %d times, want 2", n)
 			}
@@ -253,7 +257,7 @@ func TestResolveStale(t *testing.T) {
 	ctx := context.Background()
 	p := page(4)
 	old := affiliate(p)
-	check(t, "miss", r.Resolve(ctx, p, p, nil), resolve.Result{Location: old, Outcome: resolve.Tagged, Source: resolve.Platform})
+	check(t, "miss", r.Resolve(ctx, p, anyone), resolve.Result{Location: old, Outcome: resolve.Tagged, Source: resolve.Platform})
 
 	// The refresh waits on hold: Resolve must answer without it.
 	hold := make(chan struct{})
@@ -263,11 +267,11 @@ func TestResolveStale(t *testing.T) {
 		g.link = func(string) string { return renewed }
 	})
 	clk.Advance(time.Hour)
-	check(t, "stale", r.Resolve(ctx, p, p, nil), resolve.Result{Location: old, Outcome: resolve.Stale, Source: resolve.Tier1})
-	check(t, "stale while refreshing", r.Resolve(ctx, p, p, nil), resolve.Result{Location: old, Outcome: resolve.Stale, Source: resolve.Tier1})
+	check(t, "stale", r.Resolve(ctx, p, anyone), resolve.Result{Location: old, Outcome: resolve.Stale, Source: resolve.Tier1})
+	check(t, "stale while refreshing", r.Resolve(ctx, p, anyone), resolve.Result{Location: old, Outcome: resolve.Stale, Source: resolve.Tier1})
 	close(hold)
 	waitFor(t, "the refresh", func() bool { l, _ := links.Peek(p); return l.URL == renewed })
-	check(t, "refreshed", r.Resolve(ctx, p, p, nil), resolve.Result{Location: renewed, Outcome: resolve.Tagged, Source: resolve.Tier1})
+	check(t, "refreshed", r.Resolve(ctx, p, anyone), resolve.Result{Location: renewed, Outcome: resolve.Tagged, Source: resolve.Tier1})
 	if n := gen.total(); n != 2 {
 		t.Errorf("Generate called %d times, want 2 (the miss, one shared refresh)", n)
 	}
@@ -281,18 +285,18 @@ func TestResolveStaleDuringOutage(t *testing.T) {
 	ctx := context.Background()
 	p := page(5)
 	link := affiliate(p)
-	check(t, "miss", r.Resolve(ctx, p, p, nil), resolve.Result{Location: link, Outcome: resolve.Tagged, Source: resolve.Platform})
+	check(t, "miss", r.Resolve(ctx, p, anyone), resolve.Result{Location: link, Outcome: resolve.Tagged, Source: resolve.Platform})
 
 	gen.set(func(g *generator) { g.fail = fmt.Errorf("platform: %w", errNotPromotable) })
 	clk.Advance(time.Hour)
 	stale := resolve.Result{Location: link, Outcome: resolve.Stale, Source: resolve.Tier1}
-	check(t, "stale, refresh fails", r.Resolve(ctx, p, p, nil), stale)
+	check(t, "stale, refresh fails", r.Resolve(ctx, p, anyone), stale)
 	waitFor(t, "the failed refresh", func() bool { l, _ := links.Peek(p); return !l.RetryAt.IsZero() })
 	got, _ := links.Peek(p)
-	if got.URL != link || got.Status != cache.Tagged || !got.RetryAt.Equal(clk.Now().Add(5*time.Minute)) {
+	if got.URL != link || got.Status != cache.Promoted || !got.RetryAt.Equal(clk.Now().Add(5*time.Minute)) {
 		t.Errorf("entry after a failed refresh = %+v, want %q kept, retry at %v", got, link, clk.Now().Add(5*time.Minute))
 	}
-	check(t, "stale within NegativeTTL", r.Resolve(ctx, p, p, nil), stale)
+	check(t, "stale within NegativeTTL", r.Resolve(ctx, p, anyone), stale)
 	if n := gen.total(); n != 2 {
 		t.Errorf("Generate called %d times within NegativeTTL, want 2", n)
 	}
@@ -300,17 +304,17 @@ func TestResolveStaleDuringOutage(t *testing.T) {
 	// Redis goes away too: the first tier still has the link.
 	srv.Stop()
 	clk.Advance(5 * time.Minute)
-	check(t, "stale, Redis down", r.Resolve(ctx, p, p, nil), stale)
+	check(t, "stale, Redis down", r.Resolve(ctx, p, anyone), stale)
 	waitFor(t, "the second failed refresh", func() bool { return gen.total() == 3 })
 	waitFor(t, "the retry time to move", func() bool {
 		l, _ := links.Peek(p)
 		return l.RetryAt.Equal(clk.Now().Add(5 * time.Minute))
 	})
-	check(t, "still stale", r.Resolve(ctx, p, p, nil), stale)
+	check(t, "still stale", r.Resolve(ctx, p, anyone), stale)
 
 	// Past StaleTTL the link is gone: untagged.
 	clk.Advance(24 * time.Hour)
-	check(t, "past StaleTTL", r.Resolve(ctx, p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
+	check(t, "past StaleTTL", r.Resolve(ctx, p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
 }
 
 // A negative answer for a page whose stale link only Redis still has must not replace that link.
@@ -320,13 +324,13 @@ func TestResolveFailureKeepsStaleLinkInRedis(t *testing.T) {
 	links, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour})
 	ctx := context.Background()
 	p := page(6)
-	stale := cache.Link{URL: affiliate(p), Status: cache.Tagged, FreshUntil: clk.Now().Add(-time.Minute), StaleUntil: clk.Now().Add(time.Hour)}
+	stale := cache.Link{URL: affiliate(p), Status: cache.Promoted, FreshUntil: clk.Now().Add(-time.Minute), StaleUntil: clk.Now().Add(time.Hour)}
 	if err := links.Set(ctx, p, stale); err != nil {
 		t.Fatal(err)
 	}
 	links.Forget(p)
 	gen.fail = errors.New("platform down")
-	check(t, "stale from Redis", r.Resolve(ctx, p, p, nil), resolve.Result{Location: stale.URL, Outcome: resolve.Stale, Source: resolve.Redis})
+	check(t, "stale from Redis", r.Resolve(ctx, p, anyone), resolve.Result{Location: stale.URL, Outcome: resolve.Stale, Source: resolve.Redis})
 	waitFor(t, "the failed refresh", func() bool { l, _ := links.Peek(p); return !l.RetryAt.IsZero() })
 	links.Forget(p)
 	got, ok, err := links.Get(ctx, p)
@@ -347,7 +351,7 @@ func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]resolve.Result, n)
 	for i := range n {
-		wg.Go(func() { results[i] = r.Resolve(context.Background(), p, p, nil) })
+		wg.Go(func() { results[i] = r.Resolve(context.Background(), p, anyone) })
 	}
 	waitFor(t, "the first call", func() bool { return gen.total() > 0 })
 	time.Sleep(50 * time.Millisecond) // let the others pile up on it; the test holds however they arrive
@@ -371,7 +375,7 @@ func TestResolveDistinctMissesAllGenerated(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]resolve.Result, n)
 	for i := range n {
-		wg.Go(func() { results[i] = r.Resolve(context.Background(), page(i), page(i), nil) })
+		wg.Go(func() { results[i] = r.Resolve(context.Background(), page(i), anyone) })
 	}
 	wg.Wait()
 	for i, res := range results {
@@ -393,10 +397,10 @@ func TestResolveHangingPlatform(t *testing.T) {
 	links, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: 20 * time.Millisecond, LoadTimeout: time.Minute})
 	ctx := context.Background()
 	p := page(8)
-	check(t, "hanging", r.Resolve(ctx, p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
+	check(t, "hanging", r.Resolve(ctx, p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
 	close(hold)
 	waitFor(t, "the load to fill the cache", func() bool { l, _ := links.Peek(p); return l.URL == affiliate(p) })
-	check(t, "after the load", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+	check(t, "after the load", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
 	if c := gen.total(); c != 1 {
 		t.Errorf("Generate called %d times, want 1", c)
 	}
@@ -409,9 +413,9 @@ func TestResolveLoadTimeout(t *testing.T) {
 	links, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: 10 * time.Millisecond, LoadTimeout: 30 * time.Millisecond})
 	ctx := context.Background()
 	p := page(9)
-	check(t, "hanging", r.Resolve(ctx, p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
+	check(t, "hanging", r.Resolve(ctx, p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
 	waitFor(t, "the load to give up", func() bool { l, ok := links.Peek(p); return ok && l.Status == cache.Failed })
-	check(t, "failure remembered", r.Resolve(ctx, p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Tier1})
+	check(t, "failure remembered", r.Resolve(ctx, p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Tier1})
 }
 
 func TestResolveCancelledVisitorFailsNoOne(t *testing.T) {
@@ -425,11 +429,11 @@ func TestResolveCancelledVisitorFailsNoOne(t *testing.T) {
 
 	first, cancel := context.WithCancel(context.Background())
 	firstDone := make(chan resolve.Result, 1)
-	go func() { firstDone <- r.Resolve(first, p, p, nil) }()
+	go func() { firstDone <- r.Resolve(first, p, anyone) }()
 	<-gen.started // the load runs, started by the first visitor
 
 	secondDone := make(chan resolve.Result, 1)
-	go func() { secondDone <- r.Resolve(context.Background(), p, p, nil) }()
+	go func() { secondDone <- r.Resolve(context.Background(), p, anyone) }()
 
 	cancel()
 	check(t, "cancelled visitor", <-firstDone, resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
@@ -465,7 +469,7 @@ func TestResolveValidate(t *testing.T) {
 			links, r, _ := setup(t, clk, gen, resolve.Options{})
 			ctx := context.Background()
 			p := page(11)
-			check(t, "rejected link", r.Resolve(ctx, p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
+			check(t, "rejected link", r.Resolve(ctx, p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
 			if l, ok := links.Peek(p); !ok || l.Status != cache.Failed {
 				t.Errorf("cached entry = %+v, %v, want a failure", l, ok)
 			}
@@ -479,13 +483,13 @@ func TestResolveRejectsTamperedRedisValue(t *testing.T) {
 	links, r, _ := setup(t, clk, gen, resolve.Options{})
 	ctx := context.Background()
 	p := page(16)
-	bad := cache.Link{URL: "https://evil.example/", Status: cache.Tagged, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}
+	bad := cache.Link{URL: "https://evil.example/", Status: cache.Promoted, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}
 	if err := links.Set(ctx, p, bad); err != nil {
 		t.Fatal(err)
 	}
 	links.Forget(p)
-	check(t, "tampered", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
-	check(t, "replaced", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+	check(t, "tampered", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
+	check(t, "replaced", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
 }
 
 func TestResolveDefaultValidate(t *testing.T) {
@@ -495,25 +499,31 @@ func TestResolveDefaultValidate(t *testing.T) {
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
 	r := resolve.New(links, gen, resolve.Options{Now: clk.Now})
 	p := page(12)
-	check(t, "script link", r.Resolve(context.Background(), p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
+	check(t, "script link", r.Resolve(context.Background(), p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
 }
 
 func TestResolveAdmit(t *testing.T) {
 	clk := newClock()
 	gen := newGenerator()
 	var admit atomic.Bool
-	_, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour, Admit: func(context.Context, any) bool { return admit.Load() }})
+	clicker := netip.MustParseAddr("203.0.113.7")
+	_, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour, Admit: func(_ context.Context, client netip.Addr) bool {
+		if client != clicker {
+			t.Errorf("Admit(client = %v), want the client Resolve was given, %v", client, clicker)
+		}
+		return admit.Load()
+	}})
 	ctx := context.Background()
 	p := page(13)
-	check(t, "refused miss", r.Resolve(ctx, p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
+	check(t, "refused miss", r.Resolve(ctx, p, clicker), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Fallback})
 	if c := gen.total(); c != 0 {
 		t.Errorf("Generate called %d times while Admit refuses, want 0", c)
 	}
 	admit.Store(true)
-	check(t, "admitted miss", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
+	check(t, "admitted miss", r.Resolve(ctx, p, clicker), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
 	admit.Store(false)
 	clk.Advance(time.Hour)
-	check(t, "stale, refresh refused", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Stale, Source: resolve.Tier1})
+	check(t, "stale, refresh refused", r.Resolve(ctx, p, clicker), resolve.Result{Location: affiliate(p), Outcome: resolve.Stale, Source: resolve.Tier1})
 	if c := gen.total(); c != 1 {
 		t.Errorf("Generate called %d times, want 1", c)
 	}
@@ -528,7 +538,7 @@ func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
 	gen.hold = hold
 	gen.started = make(chan string, 1)
 	var asked atomic.Int64
-	budgetOfOne := func(context.Context, any) bool { return asked.Add(1) == 1 }
+	budgetOfOne := func(context.Context, netip.Addr) bool { return asked.Add(1) == 1 }
 	links, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute, Admit: budgetOfOne})
 	ctx := context.Background()
 	p := page(17)
@@ -536,12 +546,12 @@ func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
 	tagged := resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform}
 
 	first := make(chan resolve.Result, 1)
-	go func() { first <- r.Resolve(ctx, p, p, nil) }()
+	go func() { first <- r.Resolve(ctx, p, anyone) }()
 	<-gen.started // the first click has started the call and spent the budget
 	var wg sync.WaitGroup
 	results := make([]resolve.Result, joiners)
 	for i := range joiners {
-		wg.Go(func() { results[i] = r.Resolve(ctx, p, p, nil) })
+		wg.Go(func() { results[i] = r.Resolve(ctx, p, anyone) })
 	}
 	// Every joiner has missed the cache: from here on, whether it joins the call or finds its
 	// answer cached, it must not be charged.
@@ -554,7 +564,7 @@ func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
 			t.Errorf("joiner %d: Resolve = %+v, want %q tagged", i, got, tagged.Location)
 		}
 	}
-	check(t, "cached", r.Resolve(ctx, p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+	check(t, "cached", r.Resolve(ctx, p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
 	if n := asked.Load(); n != 1 {
 		t.Errorf("Admit asked %d times for %d clicks on one page, want 1 (the click that started the call)", n, joiners+2)
 	}
@@ -570,8 +580,8 @@ func TestResolveEmbedded(t *testing.T) {
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
 	r := resolve.New(links, gen, resolve.Options{Now: clk.Now, Validate: validate})
 	p := page(14)
-	check(t, "miss", r.Resolve(context.Background(), p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
-	check(t, "cached", r.Resolve(context.Background(), p, p, nil), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
+	check(t, "miss", r.Resolve(context.Background(), p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Platform})
+	check(t, "cached", r.Resolve(context.Background(), p, anyone), resolve.Result{Location: affiliate(p), Outcome: resolve.Tagged, Source: resolve.Tier1})
 }
 
 type panicker struct{}
@@ -583,7 +593,7 @@ func TestResolveGeneratorPanics(t *testing.T) {
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
 	r := resolve.New(links, panicker{}, resolve.Options{Now: clk.Now})
 	p := page(15)
-	check(t, "panic", r.Resolve(context.Background(), p, p, nil), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
+	check(t, "panic", r.Resolve(context.Background(), p, anyone), resolve.Result{Location: p, Outcome: resolve.Untagged, Source: resolve.Platform})
 }
 
 func BenchmarkResolveCached(b *testing.B) {
@@ -591,13 +601,13 @@ func BenchmarkResolveCached(b *testing.B) {
 	r := resolve.New(links, newGenerator(), resolve.Options{})
 	ctx := context.Background()
 	p := page(1)
-	if res := r.Resolve(ctx, p, p, nil); res.Outcome != resolve.Tagged {
+	if res := r.Resolve(ctx, p, anyone); res.Outcome != resolve.Tagged {
 		b.Fatalf("Resolve = %+v, want tagged", res)
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if res := r.Resolve(ctx, p, p, nil); res.Source != resolve.Tier1 {
+			if res := r.Resolve(ctx, p, anyone); res.Source != resolve.Tier1 {
 				b.Fatalf("Resolve = %+v, want from the first tier", res)
 			}
 		}
@@ -614,7 +624,7 @@ func BenchmarkResolveRedis(b *testing.B) {
 	defer rdb.Close()
 	p := page(1)
 	ctx := context.Background()
-	if err := links.Set(ctx, p, cache.Link{URL: affiliate(p), Status: cache.Tagged, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}); err != nil {
+	if err := links.Set(ctx, p, cache.Link{URL: affiliate(p), Status: cache.Promoted, FreshUntil: clk.Now().Add(time.Hour), StaleUntil: clk.Now().Add(time.Hour)}); err != nil {
 		b.Fatal(err)
 	}
 	replica := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0, Now: clk.Now})
@@ -625,7 +635,7 @@ func BenchmarkResolveRedis(b *testing.B) {
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r.Resolve(ctx, p, p, nil)
+			r.Resolve(ctx, p, anyone)
 		}
 	})
 	// On a busy machine Redis may miss the timeout now and then; say so rather than fail.
@@ -646,7 +656,7 @@ func BenchmarkResolveMiss(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		if res := r.Resolve(ctx, pages[i], pages[i], nil); res.Outcome != resolve.Tagged {
+		if res := r.Resolve(ctx, pages[i], anyone); res.Outcome != resolve.Tagged {
 			b.Fatalf("Resolve = %+v, want tagged", res)
 		}
 	}

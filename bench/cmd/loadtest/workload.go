@@ -78,7 +78,7 @@ func prefill(ctx context.Context, redisURL string, base uint64, n, workers int) 
 					fresh := now.Add(24 * time.Hour)
 					err = links.Set(ctx, page.URL, cache.Link{
 						URL:        affiliatetest.Link(page.URL),
-						Status:     cache.Tagged,
+						Status:     cache.Promoted,
 						FreshUntil: fresh,
 						StaleUntil: fresh.Add(30 * 24 * time.Hour),
 					})
