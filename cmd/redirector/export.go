@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,11 +26,10 @@ const maxImportLine = 64 << 10
 // Redis, or with -from from a running server's /api/export (how the records of a process on the
 // embedded store are moved to Redis).
 func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("redirector export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("export", stderr)
 	from := fs.String("from", "", "a running redirector's base URL to export from (uses ADMIN_TOKEN); default: the configured Redis")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if *from != "" {
 		return exportFrom(ctx, *from, environ, stdout, stderr)
@@ -61,6 +59,13 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 // runImport reads JSON Lines from stdin and writes them to the store. Every line is checked
 // before anything is written, so a bad file writes nothing; importing a file twice changes nothing.
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
+	fs := newFlagSet("import", stderr)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q (import reads its records from stdin)", fs.Arg(0)))
+	}
 	var recs []cache.Record
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
@@ -79,7 +84,7 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	if err := sc.Err(); err != nil {
 		return usageError(fmt.Sprintf("import: line %d: read: %v; nothing was written", line, err))
 	}
-	rdb, closeFn, err := openForBackup(ctx, args, environ, stderr)
+	rdb, closeFn, err := openForBackup(ctx, nil, environ, stderr)
 	if err != nil {
 		return err
 	}

@@ -385,13 +385,56 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}} {
+	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}, {"import", "extra"}, {"import", "-nosuchflag"}, {"healthcheck", "extra"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
 		var usage usageError
 		if !errors.As(err, &usage) {
 			t.Errorf("run(%q) = %v, want a usageError", args, err)
 		}
+	}
+}
+
+// TestRunHelp: help lists every command, healthcheck included (the compose file runs it), and every
+// command answers -h and --help with its usage and no error (exit status 0), as Go's flag package does.
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"help"}, nil, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Errorf("run(help) = %v, want nil; stderr: %s", err, stderr.String())
+	}
+	for _, cmd := range []string{"redirector [-dev]", "redirector export", "redirector import", "redirector healthcheck", "redirector help"} {
+		if !strings.Contains(stdout.String(), cmd) {
+			t.Errorf("run(help) output does not list %q:\n%s", cmd, stdout.String())
+		}
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want string // in the usage
+	}{
+		{"server -h", []string{"-h"}, "-dev"},
+		{"server --help", []string{"--help"}, "redirector healthcheck"},
+		{"export -h", []string{"export", "-h"}, "-from"},
+		{"export --help", []string{"export", "--help"}, "usage: redirector export"},
+		{"import -h", []string{"import", "-h"}, "usage: redirector import"},
+		{"import --help", []string{"import", "--help"}, "stdin"},
+		{"healthcheck -h", []string{"healthcheck", "-h"}, "usage: redirector healthcheck"},
+		{"healthcheck -help", []string{"healthcheck", "-help"}, "/healthz"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			// A configured but dead Redis: -h must answer before anything is opened.
+			err := run(t.Context(), tc.args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
+			if err != nil {
+				t.Fatalf("run(%q) = %v, want nil; stderr: %s", tc.args, err, stderr.String())
+			}
+			if out := stdout.String() + stderr.String(); !strings.Contains(out, tc.want) {
+				t.Errorf("run(%q) printed %q, want usage containing %q", tc.args, out, tc.want)
+			}
+		})
 	}
 }
 
