@@ -58,6 +58,8 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 
 // runImport reads JSON Lines from stdin and writes them to the store. Every line is checked
 // before anything is written, so a bad file writes nothing; importing a file twice changes nothing.
+// It reports on stderr how many records it created, updated (an older one replaced) and left
+// unchanged (the stored one was as new or newer).
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -90,20 +92,33 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	}
 	defer closeFn()
 	records := cache.NewRecords(rdb)
+	var changes importChanges
 	for _, rec := range recs {
-		if err := records.Put(ctx, rec); err != nil {
-			return fmt.Errorf("import %s: %w", rec.ID, err)
+		change, err := records.Restore(ctx, rec)
+		if err == nil || change != cache.Unchanged {
+			changes[change]++
+		}
+		if err != nil {
+			return fmt.Errorf("import %s: %w (so far %v; run it again)", rec.ID, err, changes)
 		}
 		// The index that makes creating the same page twice give one id is rebuilt for the
 		// links that need it (a product code finds itself from the product).
 		if !rec.Deleted && shortid.Classify(rec.ID) != shortid.KindProduct {
 			if _, _, err := records.SetTargetID(ctx, rec.Target, rec.ID); err != nil {
-				return fmt.Errorf("import %s: index target: %w", rec.ID, err)
+				return fmt.Errorf("import %s: index target: %w (so far %v; run it again)", rec.ID, err, changes)
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "imported %d records\n", len(recs))
+	fmt.Fprintf(stderr, "%d records read: %v\n", len(recs), changes)
 	return nil
+}
+
+// importChanges counts the records of an import by what writing them did (cache.Change): created,
+// replaced an older one, or found the same or a newer one stored.
+type importChanges [3]int
+
+func (c importChanges) String() string {
+	return fmt.Sprintf("%d created, %d updated, %d unchanged", c[cache.Created], c[cache.Updated], c[cache.Unchanged])
 }
 
 // Import time bounds: a record's times lie between importEarliest and a day ahead of the importer's

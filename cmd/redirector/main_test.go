@@ -688,6 +688,52 @@ func TestImportRejectsBadFile(t *testing.T) {
 	}
 }
 
+// TestImportReportsChanges: import says what it changed, not how many lines it read: a record is
+// created, updated (an older one replaced), or unchanged (the stored one is as new or newer, so Put
+// wrote nothing). Each step imports into the store the steps before left.
+func TestImportReportsChanges(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	environ := []string{"REDIS_URL=" + rs.URL}
+	line := func(id, store, updated string) string {
+		return fmt.Sprintf(`{"id":%q,"target":"https://www.aliexpress.com/store/%s","created_at":"2026-01-02T03:04:05Z","updated_at":%q}`, id, store, updated)
+	}
+	first := strings.Join([]string{
+		line("shop-a", "912345", "2026-01-02T03:04:05Z"),
+		line("shop-b", "912346", "2026-01-03T00:00:00Z"),
+		line("shop-c", "912347", "2026-01-03T00:00:00Z"),
+	}, "\n") + "\n"
+	second := strings.Join([]string{
+		line("shop-a", "912345", "2026-01-02T03:04:05Z"), // the same
+		line("shop-b", "912356", "2026-01-04T00:00:00Z"), // newer: replaces
+		line("shop-c", "912357", "2026-01-02T12:00:00Z"), // older: the stored one stays
+		line("shop-d", "912348", "2026-01-02T03:04:05Z"), // new
+	}, "\n") + "\n"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"into an empty store", first, "3 records read: 3 created, 0 updated, 0 unchanged"},
+		{"the same file again", first, "3 records read: 0 created, 0 updated, 3 unchanged"},
+		{"new, newer, older and same records", second, "4 records read: 1 created, 1 updated, 2 unchanged"},
+		{"that file again", second, "4 records read: 0 created, 0 updated, 4 unchanged"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), []string{"import"}, environ, strings.NewReader(tc.file), &stdout, &stderr); err != nil {
+			t.Fatalf("%s: import: %v; stderr: %s", tc.name, err, stderr.String())
+		}
+		if got := strings.TrimSpace(stderr.String()); got != tc.want {
+			t.Errorf("%s: import said %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	want := map[string]string{"shop-a": "912345", "shop-b": "912356", "shop-c": "912347", "shop-d": "912348"}
+	for _, rec := range allRecords(t, rs) {
+		if !strings.HasSuffix(rec.Target, "/"+want[rec.ID]) {
+			t.Errorf("after the imports, %s leads to %s, want store %s", rec.ID, rec.Target, want[rec.ID])
+		}
+	}
+}
+
 // TestImportTimeBounds: created_at and updated_at from 2000-01-01 to a day ahead are imported as given.
 func TestImportTimeBounds(t *testing.T) {
 	t.Parallel()
