@@ -22,6 +22,7 @@ import (
 
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 )
 
@@ -224,10 +225,7 @@ func TestRunEndToEnd(t *testing.T) {
 	go func() {
 		inflight <- s.do(t, http.MethodGet, "/go?u="+url.QueryEscape("https://www.aliexpress.com/item/1005009999999999.html"), "", "")
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Calls() == calls && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	clocktest.WaitFor(t, "the click to reach the platform", func() bool { return p.Calls() > calls })
 	if err := s.stop(t); err != nil {
 		t.Fatalf("run after its context ended = %v, want nil\nstdout:\n%s", err, s.stdout)
 	}

@@ -3,7 +3,6 @@ package cache_test
 import (
 	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 )
 
@@ -19,16 +19,11 @@ import (
 const testRedisTimeout = time.Second
 
 // clock is a settable time source shared by a test and the code under test.
-type clock struct{ ns atomic.Int64 }
+type clock = clocktest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock is in local time, as the times the tiers read back (time.Unix) are, so that tests
+// compare links with ==.
+func newClock() *clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Local()) }
 
 // connect starts a Redis server for the test and returns it with a client of the package's own making.
 func connect(t testing.TB, opts ...redistest.Options) (*redistest.Server, redis.UniversalClient) {
@@ -334,16 +329,7 @@ func TestLinksForget(t *testing.T) {
 }
 
 // waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = clocktest.WaitFor
 
 func TestLinksRedisStopped(t *testing.T) {
 	srv, rdb := connect(t)

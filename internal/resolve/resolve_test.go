@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/resolve"
 )
@@ -21,16 +22,11 @@ import (
 const testRedisTimeout = time.Second
 
 // clock is a settable time source shared by a test and the code under test.
-type clock struct{ ns atomic.Int64 }
+type clock = clocktest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock is in local time, as the times the tiers read back (time.Unix) are, so that tests
+// compare links with ==.
+func newClock() *clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Local()) }
 
 var errNotPromotable = errors.New("not promotable")
 
@@ -146,16 +142,7 @@ func check(t *testing.T, what string, got, want resolve.Result) {
 }
 
 // waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+var waitFor = clocktest.WaitFor
 
 func TestResolveFresh(t *testing.T) {
 	clk := newClock()
@@ -340,7 +327,7 @@ func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
 	gen := newGenerator()
 	hold := make(chan struct{})
 	gen.hold = hold
-	_, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute})
+	links, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute})
 	p := page(7)
 	const n = 200
 	var wg sync.WaitGroup
@@ -349,7 +336,9 @@ func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
 		wg.Go(func() { results[i] = r.Resolve(context.Background(), p, p, nil) })
 	}
 	waitFor(t, "the first call", func() bool { return gen.total() > 0 })
-	time.Sleep(50 * time.Millisecond) // let the others pile up on it; the test holds however they arrive
+	// Every click has missed both tiers while the call is held, so each joins it (a click that came
+	// after the call's end would be answered from the cache, and the count would hold all the same).
+	waitFor(t, "every click to miss both tiers", func() bool { return links.Stats().Misses >= n })
 	close(hold)
 	wg.Wait()
 	if c := gen.total(); c != 1 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
@@ -21,11 +22,7 @@ const (
 	storeTarget   = "https://www.aliexpress.com/store/1234"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func setup(t *testing.T) (*shortlink.Lookup, *cache.Records, *redistest.Server, *clock) {
+func setup(t *testing.T) (*shortlink.Lookup, *cache.Records, *redistest.Server, *clocktest.Clock) {
 	t.Helper()
 	srv := redistest.Start(t)
 	rdb, err := cache.Connect(context.Background(), srv.URL, cache.ConnectOptions{})
@@ -34,8 +31,8 @@ func setup(t *testing.T) (*shortlink.Lookup, *cache.Records, *redistest.Server, 
 	}
 	t.Cleanup(func() { rdb.Close() })
 	records := cache.NewRecords(rdb)
-	clk := &clock{t: time.Now()}
-	return shortlink.New(records, shortlink.Options{Fresh: time.Minute, Now: clk.now}), records, srv, clk
+	clk := clocktest.New(time.Now())
+	return shortlink.New(records, shortlink.Options{Fresh: time.Minute, Now: clk.Now}), records, srv, clk
 }
 
 func target(t *testing.T, l *shortlink.Lookup, id string) (string, bool, error) {
@@ -122,7 +119,7 @@ func TestFreshBoundsTheFirstTier(t *testing.T) {
 	if _, ok, _ := target(t, l, "late"); ok {
 		t.Error("Target within Fresh of a negative entry: ok=true, want the cached miss")
 	}
-	clk.t = clk.t.Add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	if got, ok, _ := target(t, l, "late"); !ok || got != storeTarget {
 		t.Errorf("Target after Fresh = %q, %v; want %q, true", got, ok, storeTarget)
 	}
@@ -138,7 +135,7 @@ func TestStoreDownServesWhatItKnows(t *testing.T) {
 		t.Fatal("Target(known) not found")
 	}
 	srv.Kill()
-	clk.t = clk.t.Add(2 * time.Minute) // past Fresh: the store is asked, and fails
+	clk.Advance(2 * time.Minute) // past Fresh: the store is asked, and fails
 	code, _ := shortid.Product(productID)
 	tests := []struct {
 		name, id, want string
@@ -207,7 +204,7 @@ func TestLinkSaysWhetherARecordBacksIt(t *testing.T) {
 	check("first-tier hit", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
 
 	srv.Kill()
-	clk.t = clk.t.Add(2 * time.Minute) // past Fresh: the store is asked, and fails
+	clk.Advance(2 * time.Minute) // past Fresh: the store is asked, and fails
 	check("store down, seen with a record", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
 	check("store down, seen without a record", code, shortlink.Link{Target: productTarget})
 	check("store down, never seen product code: from the id alone", other,
@@ -229,9 +226,9 @@ func TestStoredTargetsAreChecked(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	var logs bytes.Buffer
 	var rejected count
-	clk := &clock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	l := shortlink.New(cache.NewRecords(rdb), shortlink.Options{
-		Fresh: time.Minute, Now: clk.now, Rejected: &rejected,
+		Fresh: time.Minute, Now: clk.Now, Rejected: &rejected,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	code, _ := shortid.Product(productID)
