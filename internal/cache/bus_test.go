@@ -42,6 +42,7 @@ func expectHeard(t *testing.T, heard <-chan string, want string) {
 }
 
 func TestBusReachesEveryReplica(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	var heard []<-chan string
@@ -70,6 +71,7 @@ func TestBusReachesEveryReplica(t *testing.T) {
 }
 
 func TestBusResubscribesAfterRedisRestart(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})

@@ -71,6 +71,7 @@ func mustMiss(t *testing.T, l *cache.Links, key string) {
 }
 
 func TestLinksTier1Hit(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	clk := newClock()
@@ -96,6 +97,7 @@ func TestLinksTier1Hit(t *testing.T) {
 }
 
 func TestLinksRedisHitPromoted(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	clk := newClock()
@@ -122,6 +124,7 @@ func TestLinksRedisHitPromoted(t *testing.T) {
 }
 
 func TestLinksStoredValue(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_772_366_400_000)
@@ -170,6 +173,7 @@ func TestLinksStoredValue(t *testing.T) {
 }
 
 func TestLinksUnreadableValue(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100})
@@ -185,6 +189,7 @@ func TestLinksUnreadableValue(t *testing.T) {
 }
 
 func TestLinksTTL(t *testing.T) {
+	t.Parallel()
 	srv, rdb := connect(t)
 	ctx := context.Background()
 
@@ -264,6 +269,7 @@ func TestLinksTTL(t *testing.T) {
 }
 
 func TestLinksTier1Disabled(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0})
@@ -285,6 +291,7 @@ func TestLinksTier1Disabled(t *testing.T) {
 }
 
 func TestLinksEmbedded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
 	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 100, Tier1TTL: time.Minute, Now: clk.Now})
@@ -312,6 +319,7 @@ func TestLinksEmbedded(t *testing.T) {
 }
 
 func TestLinksForget(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100})
@@ -332,6 +340,7 @@ func TestLinksForget(t *testing.T) {
 var waitFor = clocktest.WaitFor
 
 func TestLinksRedisStopped(t *testing.T) {
+	t.Parallel()
 	srv, rdb := connect(t)
 	ctx := context.Background()
 	clk := newClock()
@@ -391,6 +400,7 @@ func TestLinksRedisStopped(t *testing.T) {
 }
 
 func TestLinksRedisPaused(t *testing.T) {
+	t.Parallel()
 	srv, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 0, RedisTimeout: 50 * time.Millisecond})
@@ -417,6 +427,7 @@ func TestLinksRedisPaused(t *testing.T) {
 }
 
 func TestConnect(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	t.Run("bad url", func(t *testing.T) {
@@ -528,6 +539,7 @@ func BenchmarkLinksSet(b *testing.B) {
 // With Tier1Key, the first tier holds pages under their short keys, and every method finds
 // them there by the page's own key.
 func TestLinksTier1Key(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 100, Now: clk.Now, Tier1Key: aliurl.ShortKey})
 	ctx := context.Background()

@@ -617,6 +617,7 @@ func recordsExportImport(t *testing.T, rdb redis.UniversalClient) {
 }
 
 func TestRecordsDurable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	rs := cache.NewRecords(clientFor(t, srv))

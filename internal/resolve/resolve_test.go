@@ -145,6 +145,7 @@ func check(t *testing.T, what string, got, want resolve.Result) {
 var waitFor = clocktest.WaitFor
 
 func TestResolveFresh(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{})
@@ -169,6 +170,7 @@ func TestResolveFresh(t *testing.T) {
 }
 
 func TestResolveFromRedis(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	_, r, srv := setup(t, clk, gen, resolve.Options{})
@@ -190,6 +192,7 @@ func TestResolveFromRedis(t *testing.T) {
 }
 
 func TestResolveNegative(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		err    error
@@ -233,6 +236,7 @@ func TestResolveNegative(t *testing.T) {
 }
 
 func TestResolveStale(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour})
@@ -260,6 +264,7 @@ func TestResolveStale(t *testing.T) {
 }
 
 func TestResolveStaleDuringOutage(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	opts := resolve.Options{LinkTTL: time.Hour, StaleTTL: 24 * time.Hour, NegativeTTL: 5 * time.Minute}
@@ -301,6 +306,7 @@ func TestResolveStaleDuringOutage(t *testing.T) {
 
 // A negative answer for a page whose stale link only Redis still has must not replace that link.
 func TestResolveFailureKeepsStaleLinkInRedis(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour})
@@ -323,6 +329,7 @@ func TestResolveFailureKeepsStaleLinkInRedis(t *testing.T) {
 
 // The groupcache test: many concurrent misses on one page make one platform call.
 func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -352,6 +359,7 @@ func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
 }
 
 func TestResolveDistinctMissesAllGenerated(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	_, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute})
@@ -374,6 +382,7 @@ func TestResolveDistinctMissesAllGenerated(t *testing.T) {
 }
 
 func TestResolveHangingPlatform(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -391,6 +400,7 @@ func TestResolveHangingPlatform(t *testing.T) {
 }
 
 func TestResolveLoadTimeout(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	gen.hold = make(chan struct{}) // never closed: only LoadTimeout ends the call
@@ -403,6 +413,7 @@ func TestResolveLoadTimeout(t *testing.T) {
 }
 
 func TestResolveCancelledVisitorFailsNoOne(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -437,6 +448,7 @@ func TestResolveCancelledVisitorFailsNoOne(t *testing.T) {
 }
 
 func TestResolveValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, link string
 	}{
@@ -462,6 +474,7 @@ func TestResolveValidate(t *testing.T) {
 }
 
 func TestResolveRejectsTamperedRedisValue(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{})
@@ -477,6 +490,7 @@ func TestResolveRejectsTamperedRedisValue(t *testing.T) {
 }
 
 func TestResolveDefaultValidate(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	gen.link = func(string) string { return "javascript:alert(1)" }
@@ -487,6 +501,7 @@ func TestResolveDefaultValidate(t *testing.T) {
 }
 
 func TestResolveAdmit(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	var admit atomic.Bool
@@ -510,6 +525,7 @@ func TestResolveAdmit(t *testing.T) {
 // Only the click that starts a platform call is charged: clicks that join it, or that find its
 // answer in the cache, cost nothing and must not be refused for a budget they did not spend.
 func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -553,6 +569,7 @@ func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
 
 // Without Redis (the embedded mode) the resolver works from the first tier alone.
 func TestResolveEmbedded(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
@@ -567,6 +584,7 @@ type panicker struct{}
 func (panicker) Generate(context.Context, string) (string, error) { panic("bug") }
 
 func TestResolveGeneratorPanics(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
 	r := resolve.New(links, panicker{}, resolve.Options{Now: clk.Now})

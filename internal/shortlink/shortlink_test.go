@@ -41,6 +41,7 @@ func target(t *testing.T, l *shortlink.Lookup, id string) (string, bool, error) 
 }
 
 func TestTargetFromRecordAndProductCode(t *testing.T) {
+	t.Parallel()
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	code, err := shortid.Product(productID)
@@ -70,6 +71,7 @@ func TestTargetFromRecordAndProductCode(t *testing.T) {
 }
 
 func TestDeletedProductCodeStaysDeleted(t *testing.T) {
+	t.Parallel()
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	code, _ := shortid.Product(productID)
@@ -85,6 +87,7 @@ func TestDeletedProductCodeStaysDeleted(t *testing.T) {
 }
 
 func TestRetargetSeenAfterForget(t *testing.T) {
+	t.Parallel()
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	if err := records.Create(ctx, cache.Record{ID: "lamp", Target: storeTarget}); err != nil {
@@ -107,6 +110,7 @@ func TestRetargetSeenAfterForget(t *testing.T) {
 }
 
 func TestFreshBoundsTheFirstTier(t *testing.T) {
+	t.Parallel()
 	l, records, _, clk := setup(t)
 	ctx := context.Background()
 	if _, ok, _ := target(t, l, "late"); ok {
@@ -126,6 +130,7 @@ func TestFreshBoundsTheFirstTier(t *testing.T) {
 }
 
 func TestStoreDownServesWhatItKnows(t *testing.T) {
+	t.Parallel()
 	l, records, srv, clk := setup(t)
 	ctx := context.Background()
 	if err := records.Create(ctx, cache.Record{ID: "known", Target: storeTarget}); err != nil {
@@ -180,6 +185,7 @@ func BenchmarkTargetCached(b *testing.B) {
 }
 
 func TestLinkSaysWhetherARecordBacksIt(t *testing.T) {
+	t.Parallel()
 	l, records, srv, clk := setup(t)
 	ctx := context.Background()
 	code, _ := shortid.Product(productID)
@@ -217,6 +223,7 @@ type count struct{ n atomic.Int64 }
 func (c *count) Inc() { c.n.Add(1) }
 
 func TestStoredTargetsAreChecked(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	rdb, err := cache.Connect(ctx, srv.URL, cache.ConnectOptions{})

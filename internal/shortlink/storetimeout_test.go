@@ -47,6 +47,7 @@ func (s *stallingStore) lastDeadline() time.Time {
 }
 
 func TestStoreTimeoutBoundsLookupsThatHaveAnAnswer(t *testing.T) {
+	t.Parallel()
 	store := &stallingStore{}
 	clk := clocktest.New(time.Now())
 	l := shortlink.New(store, shortlink.Options{Fresh: time.Minute, StoreTimeout: 50 * time.Millisecond, Now: clk.Now})
