@@ -28,7 +28,8 @@ type sandbox struct {
 const sandboxMarker = "aff_sandbox"
 
 // startSandbox serves the strict platform fake on a loopback port and points cfg at it, with
-// throwaway credentials. Its links lead to the real product page with a visible sandbox marker.
+// throwaway credentials. Its links lead to the real product page with a visible sandbox marker; it
+// knows every product (sandboxProduct), for social previews.
 // It also serves AliExpress's share-link hosts on a loopback port: each share code leads to a
 // product page of its own (affiliatetest.SharePage).
 func startSandbox(cfg *config) (sandbox, error) {
@@ -47,6 +48,7 @@ func startSandbox(cfg *config) (sandbox, error) {
 			}
 			return source + sep + sandboxMarker + "=" + url.QueryEscape(tracking)
 		},
+		ProductFunc: sandboxProduct,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,6 +67,18 @@ func startSandbox(cfg *config) (sandbox, error) {
 		shareDial: shares.Dial,
 		shareTLS:  shares.TLSConfig(),
 	}, nil
+}
+
+// sandboxProduct is what the sandbox's productdetail.get says of every product id, so a preview
+// fetcher of a product short link gets its card in -dev: a title that says it is the sandbox, an
+// image on AliExpress's image host (the only hosts a preview shows) and a price.
+func sandboxProduct(id string) (affiliatetest.Product, bool) {
+	return affiliatetest.Product{
+		Title:    "Sandbox product " + id,
+		ImageURL: "https://ae01.alicdn.com/kf/sandbox-" + id + ".jpg",
+		Price:    "9.99",
+		Currency: "USD",
+	}, true
 }
 
 // devBanner tells the developer how to use the running sandbox, generating an admin token if none

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,11 +27,10 @@ const maxImportLine = 64 << 10
 // Redis, or with -from from a running server's /api/export (how the records of a process on the
 // embedded store are moved to Redis).
 func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("redirector export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("export", stderr)
 	from := fs.String("from", "", "a running redirector's base URL to export from (uses ADMIN_TOKEN); default: the configured Redis")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if *from != "" {
 		return exportFrom(ctx, *from, environ, stdout, stderr)
@@ -61,7 +59,16 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 
 // runImport reads JSON Lines from stdin and writes them to the store. Every line is checked
 // before anything is written, so a bad file writes nothing; importing a file twice changes nothing.
+// It reports on stderr how many records it created, updated (an older one replaced) and left
+// unchanged (the stored one was as new or newer).
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
+	fs := newFlagSet("import", stderr)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q (import reads its records from stdin)", fs.Arg(0)))
+	}
 	var recs []link.Record
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
@@ -80,26 +87,39 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	if err := sc.Err(); err != nil {
 		return usageError(fmt.Sprintf("import: line %d: read: %v; nothing was written", line, err))
 	}
-	rdb, closeFn, err := openForBackup(ctx, args, environ, stderr)
+	rdb, closeFn, err := openForBackup(ctx, nil, environ, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	records := store.NewRecords(rdb)
+	var changes importChanges
 	for _, rec := range recs {
-		if err := records.Put(ctx, rec); err != nil {
-			return fmt.Errorf("import %s: %w", rec.ID, err)
+		change, err := records.Restore(ctx, rec)
+		if err == nil || change != store.Unchanged {
+			changes[change]++
+		}
+		if err != nil {
+			return fmt.Errorf("import %s: %w (so far %v; run it again)", rec.ID, err, changes)
 		}
 		// The index that makes creating the same page twice give one id is rebuilt for the
 		// links that need it (a product code finds itself from the product).
 		if !rec.Deleted && shortid.Classify(rec.ID) != shortid.KindProduct {
 			if _, _, err := records.SetTargetID(ctx, rec.Target, rec.ID); err != nil {
-				return fmt.Errorf("import %s: index target: %w", rec.ID, err)
+				return fmt.Errorf("import %s: index target: %w (so far %v; run it again)", rec.ID, err, changes)
 			}
 		}
 	}
-	fmt.Fprintf(stderr, "imported %d records\n", len(recs))
+	fmt.Fprintf(stderr, "%d records read: %v\n", len(recs), changes)
 	return nil
+}
+
+// importChanges counts the records of an import by what writing them did (store.Change): created,
+// replaced an older one, or found the same or a newer one stored.
+type importChanges [3]int
+
+func (c importChanges) String() string {
+	return fmt.Sprintf("%d created, %d updated, %d unchanged", c[store.Created], c[store.Updated], c[store.Unchanged])
 }
 
 // Import time bounds: a record's times lie between importEarliest and a day ahead of the importer's

@@ -4,12 +4,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -35,6 +37,66 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
+// commands are the subcommands, in the order help lists them; a first argument that is none of
+// them is a flag of the server.
+var commands = []struct{ name, args, summary string }{
+	{"", "[-dev]", "serve redirects and the admin API (configuration from the environment; see README.md)"},
+	{"export", "[-from URL] > links.jsonl", "write every record, deleted ones included, to stdout as JSON Lines"},
+	{"import", "< links.jsonl", "read records as JSON Lines from stdin into the Redis store; the newer updated_at wins"},
+	{"healthcheck", "", "ask the local server's /healthz; exit status 0 when it answers 200 (for container health checks)"},
+	{"help", "", "print this list"},
+}
+
+// writeCommands writes the usage line of every command with its summary.
+func writeCommands(w io.Writer) {
+	fmt.Fprintln(w, "usage:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-44s %s\n", commandLine(c.name, c.args), c.summary)
+	}
+}
+
+// commandLine is how a command is typed.
+func commandLine(name, args string) string {
+	return strings.Join(strings.Fields("redirector "+name+" "+args), " ")
+}
+
+// newFlagSet returns the flag set of a command: -h and -help print usage (what the command does, then
+// its flags) to stderr, and the command exits 0.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("redirector "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		if name == "" {
+			writeCommands(stderr)
+		}
+		for _, c := range commands {
+			if c.name == name && name != "" {
+				fmt.Fprintf(stderr, "usage: %s\n\n%s\n", commandLine(c.name, c.args), c.summary)
+			}
+		}
+		var flags bool
+		fs.VisitAll(func(*flag.Flag) { flags = true })
+		if flags {
+			fmt.Fprintln(stderr, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args with fs. help is true when -h or -help asked for the usage, which fs has
+// printed; a command then returns nil at once.
+func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err != nil {
+		return false, usageError(err.Error())
+	}
+	return false, nil
+}
+
 // run is the whole program: it serves until ctx ends (or runs a subcommand) and returns why it stopped.
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -44,14 +106,24 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		case "import":
 			return runImport(ctx, args[1:], environ, stdin, stderr)
 		case "healthcheck":
-			return runHealthcheck(ctx, environ)
+			return runHealthcheck(ctx, args[1:], environ, stderr)
+		case "help":
+			writeCommands(stdout)
+			return nil
 		}
 	}
 	return runServe(ctx, args, environ, stdout, stderr)
 }
 
 // runHealthcheck asks the local server's /healthz, for container health checks (the image has no curl).
-func runHealthcheck(ctx context.Context, environ []string) error {
+func runHealthcheck(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	fs := newFlagSet("healthcheck", stderr)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("healthcheck: unexpected argument %q", fs.Arg(0)))
+	}
 	cfg, err := loadConfig(environ, true)
 	if err != nil {
 		return err

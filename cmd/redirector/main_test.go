@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/store"
@@ -225,10 +226,7 @@ func TestRunEndToEnd(t *testing.T) {
 	go func() {
 		inflight <- s.do(t, http.MethodGet, "/go?u="+url.QueryEscape("https://www.aliexpress.com/item/1005009999999999.html"), "", "")
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for p.Calls() == calls && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	clocktest.WaitFor(t, "the click to reach the platform", func() bool { return p.Calls() > calls })
 	if err := s.stop(t); err != nil {
 		t.Fatalf("run after its context ended = %v, want nil\nstdout:\n%s", err, s.stdout)
 	}
@@ -386,13 +384,56 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}} {
+	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}, {"import", "extra"}, {"import", "-nosuchflag"}, {"healthcheck", "extra"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
 		var usage usageError
 		if !errors.As(err, &usage) {
 			t.Errorf("run(%q) = %v, want a usageError", args, err)
 		}
+	}
+}
+
+// TestRunHelp: help lists every command, healthcheck included (the compose file runs it), and every
+// command answers -h and --help with its usage and no error (exit status 0), as Go's flag package does.
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"help"}, nil, strings.NewReader(""), &stdout, &stderr); err != nil {
+		t.Errorf("run(help) = %v, want nil; stderr: %s", err, stderr.String())
+	}
+	for _, cmd := range []string{"redirector [-dev]", "redirector export", "redirector import", "redirector healthcheck", "redirector help"} {
+		if !strings.Contains(stdout.String(), cmd) {
+			t.Errorf("run(help) output does not list %q:\n%s", cmd, stdout.String())
+		}
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want string // in the usage
+	}{
+		{"server -h", []string{"-h"}, "-dev"},
+		{"server --help", []string{"--help"}, "redirector healthcheck"},
+		{"export -h", []string{"export", "-h"}, "-from"},
+		{"export --help", []string{"export", "--help"}, "usage: redirector export"},
+		{"import -h", []string{"import", "-h"}, "usage: redirector import"},
+		{"import --help", []string{"import", "--help"}, "stdin"},
+		{"healthcheck -h", []string{"healthcheck", "-h"}, "usage: redirector healthcheck"},
+		{"healthcheck -help", []string{"healthcheck", "-help"}, "/healthz"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			// A configured but dead Redis: -h must answer before anything is opened.
+			err := run(t.Context(), tc.args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
+			if err != nil {
+				t.Fatalf("run(%q) = %v, want nil; stderr: %s", tc.args, err, stderr.String())
+			}
+			if out := stdout.String() + stderr.String(); !strings.Contains(out, tc.want) {
+				t.Errorf("run(%q) printed %q, want usage containing %q", tc.args, out, tc.want)
+			}
+		})
 	}
 }
 
@@ -643,6 +684,52 @@ func TestImportRejectsBadFile(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"export"}, nil, strings.NewReader(""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
 		t.Errorf("export without REDIS_URL = %v, want an error naming REDIS_URL", err)
+	}
+}
+
+// TestImportReportsChanges: import says what it changed, not how many lines it read: a record is
+// created, updated (an older one replaced), or unchanged (the stored one is as new or newer, so Put
+// wrote nothing). Each step imports into the store the steps before left.
+func TestImportReportsChanges(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	environ := []string{"REDIS_URL=" + rs.URL}
+	line := func(id, store, updated string) string {
+		return fmt.Sprintf(`{"id":%q,"target":"https://www.aliexpress.com/store/%s","created_at":"2026-01-02T03:04:05Z","updated_at":%q}`, id, store, updated)
+	}
+	first := strings.Join([]string{
+		line("shop-a", "912345", "2026-01-02T03:04:05Z"),
+		line("shop-b", "912346", "2026-01-03T00:00:00Z"),
+		line("shop-c", "912347", "2026-01-03T00:00:00Z"),
+	}, "\n") + "\n"
+	second := strings.Join([]string{
+		line("shop-a", "912345", "2026-01-02T03:04:05Z"), // the same
+		line("shop-b", "912356", "2026-01-04T00:00:00Z"), // newer: replaces
+		line("shop-c", "912357", "2026-01-02T12:00:00Z"), // older: the stored one stays
+		line("shop-d", "912348", "2026-01-02T03:04:05Z"), // new
+	}, "\n") + "\n"
+	tests := []struct {
+		name, file, want string
+	}{
+		{"into an empty store", first, "3 records read: 3 created, 0 updated, 0 unchanged"},
+		{"the same file again", first, "3 records read: 0 created, 0 updated, 3 unchanged"},
+		{"new, newer, older and same records", second, "4 records read: 1 created, 1 updated, 2 unchanged"},
+		{"that file again", second, "4 records read: 0 created, 0 updated, 4 unchanged"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		if err := run(t.Context(), []string{"import"}, environ, strings.NewReader(tc.file), &stdout, &stderr); err != nil {
+			t.Fatalf("%s: import: %v; stderr: %s", tc.name, err, stderr.String())
+		}
+		if got := strings.TrimSpace(stderr.String()); got != tc.want {
+			t.Errorf("%s: import said %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	want := map[string]string{"shop-a": "912345", "shop-b": "912356", "shop-c": "912347", "shop-d": "912348"}
+	for _, rec := range allRecords(t, rs) {
+		if !strings.HasSuffix(rec.Target, "/"+want[rec.ID]) {
+			t.Errorf("after the imports, %s leads to %s, want store %s", rec.ID, rec.Target, want[rec.ID])
+		}
 	}
 }
 

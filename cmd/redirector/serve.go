@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,14 +43,13 @@ const (
 
 // runServe parses the flags and configuration, wires the service and serves until ctx ends.
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("redirector", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("", stderr)
 	dev := fs.Bool("dev", false, "development mode: embedded store, sandbox platform, generated admin token")
-	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("unknown argument %q (commands: export, import; flag: -dev)", fs.Arg(0)))
+		return usageError(fmt.Sprintf("unknown command %q (run redirector help for the list)", fs.Arg(0)))
 	}
 	cfg, err := loadConfig(environ, *dev)
 	if err != nil {

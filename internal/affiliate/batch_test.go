@@ -10,6 +10,7 @@ import (
 
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
+	"github.com/redirector/redirector/internal/clocktest"
 )
 
 func page(i int) string {
@@ -164,9 +165,9 @@ func TestClose(t *testing.T) {
 		_, err := c.Generate(t.Context(), page1)
 		errc <- err
 	}()
-	// Give the waiter time to join the pending batch; had it not, Close would leave nothing pending and
-	// its Generate would fail as closed all the same. A waiter Close forgot would block for an hour.
-	time.Sleep(20 * time.Millisecond)
+	// Close must fail a waiter of the pending batch (one it forgot would block for an hour): wait until
+	// there is one. Before it joins, Close would leave nothing pending and prove nothing.
+	clocktest.WaitFor(t, "the waiter to join the pending batch", func() bool { return affiliate.PendingSources(c) == 1 })
 	c.Close()
 	if err := <-errc; err == nil {
 		t.Errorf("pending Generate after Close error = nil, want one")

@@ -12,6 +12,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/breaker"
+	"github.com/redirector/redirector/internal/clocktest"
 )
 
 // newClient returns a real client for the strict platform fake.
@@ -60,7 +61,9 @@ func TestBreakerOpensAfterFailuresAndRecovers(t *testing.T) {
 	}
 
 	fake.FailAlways(affiliatetest.FailNone)
-	time.Sleep(350 * time.Millisecond) // past OpenFor: the next call is a half-open probe
+	// Past OpenFor the next call is a half-open probe. The breaker (gobreaker) reads the wall clock
+	// and takes no other, so real time passing is what is tested here: wait for the state it brings.
+	clocktest.WaitFor(t, "the breaker to turn half-open after OpenFor", func() bool { return g.State() == "half-open" })
 	link, err := g.Generate(ctx, product(11))
 	if err != nil || link != affiliatetest.Link(product(11)) {
 		t.Fatalf("probe after recovery = %q, %v; want %q", link, err, affiliatetest.Link(product(11)))
@@ -106,9 +109,7 @@ func TestBreakerCapsCallsInFlight(t *testing.T) {
 	for i := range 4 {
 		wg.Go(func() { _, _ = g.Generate(context.Background(), product(i)) })
 	}
-	for g.InFlight() < 4 {
-		time.Sleep(time.Millisecond)
-	}
+	clocktest.WaitFor(t, "4 calls in flight", func() bool { return g.InFlight() == 4 })
 	if _, err := g.Generate(context.Background(), product(99)); !errors.Is(err, breaker.ErrBusy) {
 		t.Errorf("Generate past the cap: err = %v, want ErrBusy", err)
 	}
@@ -138,13 +139,7 @@ func TestBreakerOpensOnCallsThatHang(t *testing.T) {
 	for i := range 3 {
 		wg.Go(func() { _, _ = g.Generate(ctx, product(i)) })
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for g.State() != "open" {
-		if time.Now().After(deadline) {
-			t.Fatalf("State() = %q with 3 calls hanging 10s past SlowAfter, want open (in flight %d, slow %d)", g.State(), g.InFlight(), g.Slow())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	clocktest.WaitFor(t, "the breaker to open with 3 calls hanging past SlowAfter", func() bool { return g.State() == "open" })
 	if n := g.InFlight(); n != 3 {
 		t.Errorf("InFlight() when the breaker opened = %d, want 3: it must open while the calls hang", n)
 	}

@@ -43,6 +43,7 @@ func expectHeard(t *testing.T, heard <-chan string, want string) {
 }
 
 func TestBusReachesEveryReplica(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	var heard []<-chan string
@@ -71,6 +72,7 @@ func TestBusReachesEveryReplica(t *testing.T) {
 }
 
 func TestBusResubscribesAfterRedisRestart(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})

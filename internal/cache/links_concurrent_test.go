@@ -13,6 +13,7 @@ import (
 // TestLinksConcurrentRedisGets has many goroutines read distinct keys from Redis at once, as
 // concurrent clicks do, so that their GETs share round trips: each must get its own key's value.
 func TestLinksConcurrentRedisGets(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0})
@@ -57,6 +58,7 @@ func TestLinksConcurrentRedisGets(t *testing.T) {
 // the link as it was set, the zero RetryAt as a zero time, and a StaleUntil too far off for
 // Unix nanoseconds still in the future.
 func TestLinksTier1Compact(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	now := clk.Now()
 	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestLinkEncodingRoundTrip(t *testing.T) {
+	t.Parallel()
 	at := time.UnixMilli(1_772_366_400_123)
 	tests := []struct {
 		name string
@@ -33,6 +34,7 @@ func TestLinkEncodingRoundTrip(t *testing.T) {
 }
 
 func TestDecodeLinkRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, v string
 	}{

@@ -2,7 +2,6 @@ package cache_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/store"
 )
@@ -19,16 +19,11 @@ import (
 const testRedisTimeout = time.Second
 
 // clock is a settable time source shared by a test and the code under test.
-type clock struct{ ns atomic.Int64 }
+type clock = clocktest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock is in local time, as the times the tiers read back (time.Unix) are, so that tests
+// compare links with ==.
+func newClock() *clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Local()) }
 
 // connect starts a Redis server for the test and returns it with a client of the package's own making.
 func connect(t testing.TB, opts ...redistest.Options) (*redistest.Server, redis.UniversalClient) {
@@ -76,6 +71,7 @@ func mustMiss(t *testing.T, l *cache.Links, key string) {
 }
 
 func TestLinksTier1Hit(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	clk := newClock()
@@ -101,6 +97,7 @@ func TestLinksTier1Hit(t *testing.T) {
 }
 
 func TestLinksRedisHitPromoted(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	clk := newClock()
@@ -127,6 +124,7 @@ func TestLinksRedisHitPromoted(t *testing.T) {
 }
 
 func TestLinksStoredValue(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	now := time.UnixMilli(1_772_366_400_000)
@@ -175,6 +173,7 @@ func TestLinksStoredValue(t *testing.T) {
 }
 
 func TestLinksUnreadableValue(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100})
@@ -190,6 +189,7 @@ func TestLinksUnreadableValue(t *testing.T) {
 }
 
 func TestLinksTTL(t *testing.T) {
+	t.Parallel()
 	srv, rdb := connect(t)
 	ctx := context.Background()
 
@@ -269,6 +269,7 @@ func TestLinksTTL(t *testing.T) {
 }
 
 func TestLinksTier1Disabled(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 0})
@@ -290,6 +291,7 @@ func TestLinksTier1Disabled(t *testing.T) {
 }
 
 func TestLinksEmbedded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
 	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 100, Tier1TTL: time.Minute, Now: clk.Now})
@@ -317,6 +319,7 @@ func TestLinksEmbedded(t *testing.T) {
 }
 
 func TestLinksForget(t *testing.T) {
+	t.Parallel()
 	_, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{RedisTimeout: testRedisTimeout, Tier1Size: 100})
@@ -334,18 +337,10 @@ func TestLinksForget(t *testing.T) {
 }
 
 // waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = clocktest.WaitFor
 
 func TestLinksRedisStopped(t *testing.T) {
+	t.Parallel()
 	srv, rdb := connect(t)
 	ctx := context.Background()
 	clk := newClock()
@@ -405,6 +400,7 @@ func TestLinksRedisStopped(t *testing.T) {
 }
 
 func TestLinksRedisPaused(t *testing.T) {
+	t.Parallel()
 	srv, rdb := connect(t)
 	ctx := context.Background()
 	l := cache.NewLinks(rdb, cache.LinkOptions{Tier1Size: 0, RedisTimeout: 50 * time.Millisecond})
@@ -482,6 +478,7 @@ func BenchmarkLinksSet(b *testing.B) {
 // With Tier1Key, the first tier holds pages under their short keys, and every method finds
 // them there by the page's own key.
 func TestLinksTier1Key(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	l := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 100, Now: clk.Now, Tier1Key: aliurl.ShortKey})
 	ctx := context.Background()

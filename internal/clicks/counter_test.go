@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/link"
 )
 
@@ -93,16 +93,7 @@ func (s *memSink) total() int64 {
 }
 
 // waitFor polls cond until it holds; a generous deadline only turns a hang into a failure.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+var waitFor = clocktest.WaitFor
 
 func closeCounter(t *testing.T, c *Counter) {
 	t.Helper()
@@ -124,25 +115,19 @@ func checkAccounts(t *testing.T, c *Counter, flushed, dropped uint64, pending in
 // fixedNow is a Now that keeps the tests' day from turning at midnight.
 func fixedNow() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
 
-// clock is a settable Now.
-type clock struct{ t atomic.Pointer[time.Time] }
-
-func (c *clock) set(t time.Time) { c.t.Store(&t) }
-func (c *clock) now() time.Time  { return *c.t.Load() }
-
 func TestCounterPerDay(t *testing.T) {
 	sink := newMemSink()
-	var clk clock
-	c := NewCounter(sink, Options{FlushInterval: time.Hour, Now: clk.now})
+	var clk clocktest.Clock
+	c := NewCounter(sink, Options{FlushInterval: time.Hour, Now: clk.Now})
 
-	clk.set(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC))
+	clk.Set(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC))
 	c.Record("aZ3kP9qX", false)
 	c.Record("aZ3kP9qX", true)
 	c.Record("summer-sale", true)
 	// 08:00 in UTC+10 is still 1 March in UTC: days are UTC days.
-	clk.set(time.Date(2026, 3, 2, 8, 0, 0, 0, time.FixedZone("AEST", 10*3600)))
+	clk.Set(time.Date(2026, 3, 2, 8, 0, 0, 0, time.FixedZone("AEST", 10*3600)))
 	c.Record("aZ3kP9qX", false)
-	clk.set(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+	clk.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
 	c.Record("aZ3kP9qX", false)
 	c.Record("aZ3kP9qX", true)
 	c.Record("aZ3kP9qX", false)

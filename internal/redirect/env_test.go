@@ -27,6 +27,7 @@ import (
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/qr"
@@ -56,15 +57,10 @@ func product(n int) string {
 // productID is the AliExpress product id of test product n.
 func productID(n int) int64 { return 1005001000000000 + int64(n) }
 
-// clock is a settable time source: the wall clock plus an offset the test moves forward, so that the
-// platform fake (which checks timestamps against the wall clock) and Redis agree with the service.
-type clock struct{ offset atomic.Int64 }
-
-// Now returns the wall clock plus the offset.
-func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
-
-// Advance moves the clock forward by d.
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+// clock is a settable time source; the zero clock is the wall clock plus an offset the test moves
+// forward, so that the platform fake (which checks timestamps against the wall clock) and Redis
+// agree with the service.
+type clock = clocktest.Clock
 
 // envOptions tune a test service; zero fields take the defaults named on them.
 type envOptions struct {
@@ -414,17 +410,8 @@ func apiError(t testing.TB, what string, r reply, want int) string {
 	return body.Error
 }
 
-// waitFor polls cond until it holds, failing the test after a few seconds.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds, failing the test after a generous deadline.
+var waitFor = clocktest.WaitFor
 
 // nilLogger discards everything.
 func nilLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

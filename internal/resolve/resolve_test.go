@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/cache"
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/store"
@@ -23,16 +24,11 @@ import (
 const testRedisTimeout = time.Second
 
 // clock is a settable time source shared by a test and the code under test.
-type clock struct{ ns atomic.Int64 }
+type clock = clocktest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock is in local time, as the times the tiers read back (time.Unix) are, so that tests
+// compare links with ==.
+func newClock() *clock { return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).Local()) }
 
 var errNotPromotable = errors.New("not promotable")
 
@@ -151,18 +147,10 @@ func check(t *testing.T, what string, got, want resolve.Result) {
 }
 
 // waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+var waitFor = clocktest.WaitFor
 
 func TestResolveFresh(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{})
@@ -187,6 +175,7 @@ func TestResolveFresh(t *testing.T) {
 }
 
 func TestResolveFromRedis(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	_, r, srv := setup(t, clk, gen, resolve.Options{})
@@ -208,6 +197,7 @@ func TestResolveFromRedis(t *testing.T) {
 }
 
 func TestResolveNegative(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		err    error
@@ -251,6 +241,7 @@ func TestResolveNegative(t *testing.T) {
 }
 
 func TestResolveStale(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour})
@@ -278,6 +269,7 @@ func TestResolveStale(t *testing.T) {
 }
 
 func TestResolveStaleDuringOutage(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	opts := resolve.Options{LinkTTL: time.Hour, StaleTTL: 24 * time.Hour, NegativeTTL: 5 * time.Minute}
@@ -319,6 +311,7 @@ func TestResolveStaleDuringOutage(t *testing.T) {
 
 // A negative answer for a page whose stale link only Redis still has must not replace that link.
 func TestResolveFailureKeepsStaleLinkInRedis(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{LinkTTL: time.Hour})
@@ -341,11 +334,12 @@ func TestResolveFailureKeepsStaleLinkInRedis(t *testing.T) {
 
 // The groupcache test: many concurrent misses on one page make one platform call.
 func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
 	gen.hold = hold
-	_, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute})
+	links, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute})
 	p := page(7)
 	const n = 200
 	var wg sync.WaitGroup
@@ -354,7 +348,9 @@ func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
 		wg.Go(func() { results[i] = r.Resolve(context.Background(), p, anyone) })
 	}
 	waitFor(t, "the first call", func() bool { return gen.total() > 0 })
-	time.Sleep(50 * time.Millisecond) // let the others pile up on it; the test holds however they arrive
+	// Every click has missed both tiers while the call is held, so each joins it (a click that came
+	// after the call's end would be answered from the cache, and the count would hold all the same).
+	waitFor(t, "every click to miss both tiers", func() bool { return links.Stats().Misses >= n })
 	close(hold)
 	wg.Wait()
 	if c := gen.total(); c != 1 {
@@ -368,6 +364,7 @@ func TestResolveConcurrentMissesShareOneCall(t *testing.T) {
 }
 
 func TestResolveDistinctMissesAllGenerated(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	_, r, _ := setup(t, clk, gen, resolve.Options{UpstreamTimeout: time.Minute})
@@ -390,6 +387,7 @@ func TestResolveDistinctMissesAllGenerated(t *testing.T) {
 }
 
 func TestResolveHangingPlatform(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -407,6 +405,7 @@ func TestResolveHangingPlatform(t *testing.T) {
 }
 
 func TestResolveLoadTimeout(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	gen.hold = make(chan struct{}) // never closed: only LoadTimeout ends the call
@@ -419,6 +418,7 @@ func TestResolveLoadTimeout(t *testing.T) {
 }
 
 func TestResolveCancelledVisitorFailsNoOne(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -453,6 +453,7 @@ func TestResolveCancelledVisitorFailsNoOne(t *testing.T) {
 }
 
 func TestResolveValidate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, link string
 	}{
@@ -478,6 +479,7 @@ func TestResolveValidate(t *testing.T) {
 }
 
 func TestResolveRejectsTamperedRedisValue(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links, r, _ := setup(t, clk, gen, resolve.Options{})
@@ -493,6 +495,7 @@ func TestResolveRejectsTamperedRedisValue(t *testing.T) {
 }
 
 func TestResolveDefaultValidate(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	gen.link = func(string) string { return "javascript:alert(1)" }
@@ -503,6 +506,7 @@ func TestResolveDefaultValidate(t *testing.T) {
 }
 
 func TestResolveAdmit(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	var admit atomic.Bool
@@ -532,6 +536,7 @@ func TestResolveAdmit(t *testing.T) {
 // Only the click that starts a platform call is charged: clicks that join it, or that find its
 // answer in the cache, cost nothing and must not be refused for a budget they did not spend.
 func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	hold := make(chan struct{})
@@ -575,6 +580,7 @@ func TestResolveChargesOnlyTheClickThatStartsACall(t *testing.T) {
 
 // Without Redis (the embedded mode) the resolver works from the first tier alone.
 func TestResolveEmbedded(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	gen := newGenerator()
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
@@ -589,6 +595,7 @@ type panicker struct{}
 func (panicker) Generate(context.Context, string) (string, error) { panic("bug") }
 
 func TestResolveGeneratorPanics(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	links := cache.NewLinks(nil, cache.LinkOptions{Tier1Size: 10, Now: clk.Now})
 	r := resolve.New(links, panicker{}, resolve.Options{Now: clk.Now})

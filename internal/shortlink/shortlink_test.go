@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/shortid"
@@ -22,11 +23,7 @@ const (
 	storeTarget   = "https://www.aliexpress.com/store/1234"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func setup(t *testing.T) (*shortlink.Lookup, *store.Records, *redistest.Server, *clock) {
+func setup(t *testing.T) (*shortlink.Lookup, *store.Records, *redistest.Server, *clocktest.Clock) {
 	t.Helper()
 	srv := redistest.Start(t)
 	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
@@ -35,8 +32,8 @@ func setup(t *testing.T) (*shortlink.Lookup, *store.Records, *redistest.Server, 
 	}
 	t.Cleanup(func() { rdb.Close() })
 	records := store.NewRecords(rdb)
-	clk := &clock{t: time.Now()}
-	return shortlink.New(records, shortlink.Options{Fresh: time.Minute, Now: clk.now}), records, srv, clk
+	clk := clocktest.New(time.Now())
+	return shortlink.New(records, shortlink.Options{Fresh: time.Minute, Now: clk.Now}), records, srv, clk
 }
 
 func target(t *testing.T, l *shortlink.Lookup, id string) (string, bool, error) {
@@ -45,6 +42,7 @@ func target(t *testing.T, l *shortlink.Lookup, id string) (string, bool, error) 
 }
 
 func TestTargetFromRecordAndProductCode(t *testing.T) {
+	t.Parallel()
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	code, err := shortid.Product(productID)
@@ -74,6 +72,7 @@ func TestTargetFromRecordAndProductCode(t *testing.T) {
 }
 
 func TestDeletedProductCodeStaysDeleted(t *testing.T) {
+	t.Parallel()
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	code, _ := shortid.Product(productID)
@@ -89,6 +88,7 @@ func TestDeletedProductCodeStaysDeleted(t *testing.T) {
 }
 
 func TestRetargetSeenAfterForget(t *testing.T) {
+	t.Parallel()
 	l, records, _, _ := setup(t)
 	ctx := context.Background()
 	if err := records.Create(ctx, link.Record{ID: "lamp", Target: storeTarget}); err != nil {
@@ -111,6 +111,7 @@ func TestRetargetSeenAfterForget(t *testing.T) {
 }
 
 func TestFreshBoundsTheFirstTier(t *testing.T) {
+	t.Parallel()
 	l, records, _, clk := setup(t)
 	ctx := context.Background()
 	if _, ok, _ := target(t, l, "late"); ok {
@@ -123,13 +124,14 @@ func TestFreshBoundsTheFirstTier(t *testing.T) {
 	if _, ok, _ := target(t, l, "late"); ok {
 		t.Error("Target within Fresh of a negative entry: ok=true, want the cached miss")
 	}
-	clk.t = clk.t.Add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	if got, ok, _ := target(t, l, "late"); !ok || got != storeTarget {
 		t.Errorf("Target after Fresh = %q, %v; want %q, true", got, ok, storeTarget)
 	}
 }
 
 func TestStoreDownServesWhatItKnows(t *testing.T) {
+	t.Parallel()
 	l, records, srv, clk := setup(t)
 	ctx := context.Background()
 	if err := records.Create(ctx, link.Record{ID: "known", Target: storeTarget}); err != nil {
@@ -139,7 +141,7 @@ func TestStoreDownServesWhatItKnows(t *testing.T) {
 		t.Fatal("Target(known) not found")
 	}
 	srv.Kill()
-	clk.t = clk.t.Add(2 * time.Minute) // past Fresh: the store is asked, and fails
+	clk.Advance(2 * time.Minute) // past Fresh: the store is asked, and fails
 	code, _ := shortid.Product(productID)
 	tests := []struct {
 		name, id, want string
@@ -184,6 +186,7 @@ func BenchmarkTargetCached(b *testing.B) {
 }
 
 func TestLinkSaysWhetherARecordBacksIt(t *testing.T) {
+	t.Parallel()
 	l, records, srv, clk := setup(t)
 	ctx := context.Background()
 	code, _ := shortid.Product(productID)
@@ -208,7 +211,7 @@ func TestLinkSaysWhetherARecordBacksIt(t *testing.T) {
 	check("first-tier hit", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
 
 	srv.Kill()
-	clk.t = clk.t.Add(2 * time.Minute) // past Fresh: the store is asked, and fails
+	clk.Advance(2 * time.Minute) // past Fresh: the store is asked, and fails
 	check("store down, seen with a record", "spring-store", shortlink.Link{Target: storeTarget, Recorded: true})
 	check("store down, seen without a record", code, shortlink.Link{Target: productTarget})
 	check("store down, never seen product code: from the id alone", other,
@@ -221,6 +224,7 @@ type count struct{ n atomic.Int64 }
 func (c *count) Inc() { c.n.Add(1) }
 
 func TestStoredTargetsAreChecked(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
@@ -230,9 +234,9 @@ func TestStoredTargetsAreChecked(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	var logs bytes.Buffer
 	var rejected count
-	clk := &clock{t: time.Now()}
+	clk := clocktest.New(time.Now())
 	l := shortlink.New(store.NewRecords(rdb), shortlink.Options{
-		Fresh: time.Minute, Now: clk.now, Rejected: &rejected,
+		Fresh: time.Minute, Now: clk.Now, Rejected: &rejected,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	code, _ := shortid.Product(productID)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
@@ -46,16 +47,17 @@ func (s *stallingStore) lastDeadline() time.Time {
 }
 
 func TestStoreTimeoutBoundsLookupsThatHaveAnAnswer(t *testing.T) {
+	t.Parallel()
 	store := &stallingStore{}
-	clk := &clock{t: time.Now()}
-	l := shortlink.New(store, shortlink.Options{Fresh: time.Minute, StoreTimeout: 50 * time.Millisecond, Now: clk.now})
+	clk := clocktest.New(time.Now())
+	l := shortlink.New(store, shortlink.Options{Fresh: time.Minute, StoreTimeout: 50 * time.Millisecond, Now: clk.Now})
 	if _, ok, err := l.Target(context.Background(), "known"); !ok || err != nil {
 		t.Fatalf("Target(known) = %v, %v; want found", ok, err)
 	}
 	store.mu.Lock()
 	store.stalled = true
 	store.mu.Unlock()
-	clk.t = clk.t.Add(2 * time.Minute) // past Fresh: the store is asked
+	clk.Advance(2 * time.Minute) // past Fresh: the store is asked
 	code, _ := shortid.Product(productID)
 	tests := []struct {
 		name, id, want string

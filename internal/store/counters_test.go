@@ -121,6 +121,7 @@ func countersAddClicksStats(t *testing.T, rdb redis.UniversalClient) {
 }
 
 func TestCountersDefaultRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := openRedisServer(t)
 	mustRecords(t, rdb, "a")

@@ -27,11 +27,17 @@ func storeBackends() []storeBackend {
 	}
 }
 
-// forEachBackend runs suite as a subtest against a fresh store of each backend.
+// forEachBackend runs suite as a subtest against a fresh store of each backend. Each store is the
+// subtest's own, so the suites run in parallel with each other and with the package's other tests;
+// the calling test must be a top-level test that has not called t.Parallel.
 func forEachBackend(t *testing.T, suite func(t *testing.T, rdb redis.UniversalClient)) {
 	t.Helper()
+	t.Parallel()
 	for _, b := range storeBackends() {
-		t.Run(b.name, func(t *testing.T) { suite(t, b.open(t)) })
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			suite(t, b.open(t))
+		})
 	}
 }
 
@@ -94,6 +100,7 @@ func flushStore(t testing.TB, rdb redis.UniversalClient) {
 // The node is shared by the suites (a cluster node takes seconds to become writable) and emptied
 // between them.
 func TestStoreSuitesOnCluster(t *testing.T) {
+	t.Parallel()
 	s := redistest.Start(t, redistest.Options{Args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}})
 	if _, err := s.Do("CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
 		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
@@ -138,6 +145,7 @@ func TestStoreSuitesOnCluster(t *testing.T) {
 }
 
 func TestEmbedded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb, closeFn, err := store.Embedded()
 	if err != nil {
@@ -154,6 +162,7 @@ func TestEmbedded(t *testing.T) {
 		if err := rdb.Set(ctx, "short-lived", "x", 50*time.Millisecond).Err(); err != nil {
 			t.Fatalf("Set: %v", err)
 		}
+		// The TTL runs on the store's own wall clock: real time passing is what is tested.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			n, err := rdb.Exists(ctx, "short-lived").Result()

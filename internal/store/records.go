@@ -118,12 +118,14 @@ return cur[1]
 `)
 
 // putRecordScript replaces the record when it is absent or older (by updated) than the one given, and
-// returns the stored record's created and deleted flag ("1" or "") afterwards, and the target of the
-// live record it replaced ("" when it replaced none).
+// returns the stored record's created and deleted flag ("1" or "") afterwards, the target of the
+// live record it replaced ("" when it replaced none), and what it did ("created", "updated" or "").
 var putRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'updated', 'target', 'deleted')
 local replaced = ''
+local change = ''
 if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
+  change = cur[1] and 'updated' or 'created'
   if cur[2] and cur[3] ~= '1' then
     replaced = cur[2]
   end
@@ -134,7 +136,7 @@ if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
   end
 end
 local v = redis.call('HMGET', KEYS[1], 'created', 'deleted')
-return {v[1] or '0', v[2] or '', replaced}
+return {v[1] or '0', v[2] or '', replaced, change}
 `)
 
 // dropTargetIndexScript deletes KEYS[1] if it holds ARGV[1]. Returns 1 when deleted.
@@ -752,11 +754,27 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 // it replaces is dropped when the target changes (see dropTargetID). rec needs an id, a target and a
 // Created; a zero Updated means Created.
 func (r *Records) Put(ctx context.Context, rec link.Record) error {
+	_, err := r.Restore(ctx, rec)
+	return err
+}
+
+// Change is what Restore did to the stored record.
+type Change int
+
+const (
+	Unchanged Change = iota // the stored record was updated at the same time or later: nothing was written
+	Created                 // no record had the id
+	Updated                 // an older record was replaced
+)
+
+// Restore is Put, and reports what it did to the stored record. A Put that fails part-way (the
+// record written, the list not) reports the change with the error.
+func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
-		return fmt.Errorf("put record: %w", err)
+		return Unchanged, fmt.Errorf("put record: %w", err)
 	}
 	if rec.Created.IsZero() {
-		return fmt.Errorf("put record %s: zero created time", rec.ID)
+		return Unchanged, fmt.Errorf("put record %s: zero created time", rec.ID)
 	}
 	if rec.Updated.IsZero() {
 		rec.Updated = rec.Created
@@ -768,10 +786,17 @@ func (r *Records) Put(ctx context.Context, rec link.Record) error {
 	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
 		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted).StringSlice()
 	if err != nil {
-		return fmt.Errorf("put %s: %w", rec.ID, err)
+		return Unchanged, fmt.Errorf("put %s: %w", rec.ID, err)
 	}
-	if len(res) != 3 {
-		return fmt.Errorf("put %s: script answered %d values", rec.ID, len(res))
+	if len(res) != 4 {
+		return Unchanged, fmt.Errorf("put %s: script answered %d values", rec.ID, len(res))
+	}
+	change := Unchanged
+	switch res[3] {
+	case "created":
+		change = Created
+	case "updated":
+		change = Updated
 	}
 	if old := res[2]; old != "" && (old != rec.Target || rec.Deleted) {
 		r.dropTargetID(ctx, old, rec.ID)
@@ -781,12 +806,12 @@ func (r *Records) Put(ctx context.Context, rec link.Record) error {
 	} else {
 		created, perr := strconv.ParseInt(res[0], 10, 64)
 		if perr != nil {
-			return fmt.Errorf("put %s: record created: %w", rec.ID, perr)
+			return change, fmt.Errorf("put %s: record created: %w", rec.ID, perr)
 		}
 		err = r.rdb.ZAdd(ctx, linkListKey, redis.Z{Score: float64(created), Member: rec.ID}).Err()
 	}
 	if err != nil {
-		return fmt.Errorf("put %s: list: %w", rec.ID, err)
+		return change, fmt.Errorf("put %s: list: %w", rec.ID, err)
 	}
-	return nil
+	return change, nil
 }

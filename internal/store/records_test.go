@@ -618,6 +618,7 @@ func recordsExportImport(t *testing.T, rdb redis.UniversalClient) {
 }
 
 func TestRecordsDurable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
 	rs := store.NewRecords(clientFor(t, srv))

@@ -8,23 +8,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/store"
 )
 
-// waitFor polls cond until it holds, failing the test after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestConnect(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 
 	t.Run("bad url", func(t *testing.T) {
@@ -74,7 +64,7 @@ func TestConnect(t *testing.T) {
 			t.Errorf("Ping with Redis down = nil, want an error")
 		}
 		srv.StartAgain(t)
-		waitFor(t, "Ping to succeed", func() bool { return store.Ping(ctx, rdb) == nil })
+		clocktest.WaitFor(t, "Ping to succeed", func() bool { return store.Ping(ctx, rdb) == nil })
 	})
 
 	t.Run("embedded", func(t *testing.T) {

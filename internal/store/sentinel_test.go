@@ -52,6 +52,7 @@ func startSentinel(t *testing.T, master *redistest.Server) string {
 // TestConnectThroughSentinel checks the Sentinel topology end to end: the client asks a real
 // Sentinel for the master and stores records there.
 func TestConnectThroughSentinel(t *testing.T) {
+	t.Parallel()
 	master := redistest.Start(t)
 	sentinel := startSentinel(t, master)
 	ctx := context.Background()
@@ -73,6 +74,7 @@ func TestConnectThroughSentinel(t *testing.T) {
 }
 
 func TestConnectRefusesSentinelWithoutMaster(t *testing.T) {
+	t.Parallel()
 	if _, err := store.Connect(context.Background(), "", store.ConnectOptions{SentinelAddrs: []string{"127.0.0.1:1"}}); err == nil {
 		t.Error("Connect with sentinels but no master name: err = nil, want an error")
 	}

@@ -47,6 +47,10 @@ type PlatformConfig struct {
 	BanSeconds int
 	// Simplify answers lists as bare arrays ("promotion_links":[…]) instead of {"promotion_link":[…]}.
 	Simplify bool
+	// ProductFunc makes productdetail.get's answer for a product id that SetProduct did not set;
+	// ok=false: the platform knows no such product. Default: none is known. It may be called
+	// concurrently, with the platform's lock held.
+	ProductFunc func(id string) (p Product, ok bool)
 }
 
 // Product is what the fake's productdetail.get reports for an id.
@@ -363,8 +367,14 @@ func (p *Platform) productDetail(w http.ResponseWriter, form url.Values, reqID s
 	var found []map[string]any
 	p.mu.Lock()
 	for _, id := range strings.Split(form.Get("product_ids"), ",") {
+		if _, err := strconv.ParseUint(id, 10, 64); err != nil {
+			continue
+		}
 		prod, ok := p.products[id]
-		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil {
+		if !ok && p.cfg.ProductFunc != nil {
+			prod, ok = p.cfg.ProductFunc(id)
+		}
+		if !ok {
 			continue
 		}
 		found = append(found, map[string]any{
