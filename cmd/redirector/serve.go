@@ -163,7 +163,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		AdminToken: cfg.AdminToken,
 		Links:      resolver,
 		Shares:     aliurl.NewResolver(shareCfg),
-		Targets:    sharedTargets{Lookup: lookup, changes: changes},
+		Targets:    lookup,
+		ShortLinks: shortlink.NewService(records, changes),
 		Clicks:     counter,
 		Records:    records,
 		Stats:      counters,
@@ -271,15 +272,6 @@ func registerQRStats(m *metrics.Metrics, codes *qr.Cache) {
 	m.GaugeFunc("redirector_qr_cache_bytes", "What the QR codes in the cache weigh, in bytes.",
 		func() float64 { return float64(codes.Stats().Bytes) })
 }
-
-// sharedTargets is the short-link lookup whose changes go through the invalidation owner.
-type sharedTargets struct {
-	*shortlink.Lookup
-	changes *invalidate.Owner
-}
-
-// Forget drops id here and tells the other replicas to.
-func (t sharedTargets) Forget(id string) { t.changes.RecordChanged(context.Background(), id) }
 
 // serveMetrics serves the Prometheus metrics on addr (METRICS_ADDR), apart from the service's
 // own listener, which then does not serve them: only who can reach addr can read them.
