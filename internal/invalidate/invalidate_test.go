@@ -2,6 +2,7 @@ package invalidate_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -114,23 +115,59 @@ func TestOwnerWithoutRedis(t *testing.T) {
 	}
 }
 
-// TestOwnerCloseWaits: Close returns only once the listening goroutine has, and the Owner is silent
-// from then on; it is safe to close the Redis client afterwards.
+// TestOwnerCloseWaits: Close returns only once the listening goroutine has: not while a handler runs,
+// although the subscription is gone by then.
 func TestOwnerCloseWaits(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	closed, heardClosed := start(t, srv)
+	rdb, err := store.Connect(ctx, srv.URL, store.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	entered, release := make(chan struct{}), make(chan struct{})
+	o := invalidate.New(ctx, rdb, nil, invalidate.Handlers{Record: func(string) {
+		close(entered)
+		<-release
+	}})
+	<-o.Ready()
 	other, _ := start(t, srv)
-	closed.Close()
-	other.RecordChanged(ctx, "after-close")
-	// Another listener still hears: the announcement went out, and had closed still listened it would
-	// have heard it by then.
-	_, probe := start(t, srv)
-	other.RecordChanged(ctx, "probe")
-	expectHeard(t, probe, "r:probe")
+	other.RecordChanged(ctx, "held")
 	select {
-	case got := <-heardClosed:
-		t.Errorf("a closed Owner heard %q", got)
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called within 5s")
+	}
+	closed := make(chan struct{})
+	go func() { o.Close(); close(closed) }()
+	// Wait until Close has cancelled: the subscription is closed and only other's is left.
+	waitSubscribers(t, srv, 1)
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the listener was still running a handler")
 	default:
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5s of the handler returning")
+	}
+}
+
+// waitSubscribers waits until n clients listen on the invalidation channel of srv.
+func waitSubscribers(t *testing.T, srv *redistest.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// PUBSUB NUMSUB inside a script gives a plain integer.
+		got, err := srv.Do("EVAL", "return redis.call('PUBSUB','NUMSUB',KEYS[1])[2]", "1", "rd:v1:invalidate")
+		if err == nil && got == strconv.Itoa(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PUBSUB NUMSUB rd:v1:invalidate = %q (%v) after 10s, want %d", got, err, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
