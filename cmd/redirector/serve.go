@@ -98,8 +98,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 
 	// changes owns invalidation: replicas sharing a Redis tell each other of changes through it, so
 	// none serves an old entry from its first tier for long. It empties the first tiers made here,
-	// so it is made once they are (below), before anything is served, which is when links first
-	// writes.
+	// so it is made once they are (below); links first writes, and tells it, when a click is served.
 	var changes *invalidate.Owner
 	links := cache.NewLinks(st.links, cache.LinkOptions{
 		Tier1Size: cfg.CacheSize, Tier1TTL: cfg.CacheTTL, RedisTimeout: cfg.RedisTimeout,

@@ -109,8 +109,8 @@ func (o *Owner) LinkWritten(ctx context.Context, key string) {
 // Announcements sent before then may not reach it.
 func (o *Owner) Ready() <-chan struct{} { return o.ready }
 
-// Close stops listening and returns once the listening goroutine has. Changes told afterwards are
-// still handled here and announced.
+// Close stops listening and returns once the listening goroutine has; it may be called more than
+// once. Changes told afterwards are still handled here and announced.
 func (o *Owner) Close() {
 	o.stop()
 	<-o.done
