@@ -329,7 +329,7 @@ func landsOnAliExpress(location string) bool {
 	return h == "aliexpress.com" || strings.HasSuffix(h, ".aliexpress.com")
 }
 
-// busChannel is the pub/sub channel of the replicas' invalidations (internal/cache/bus.go).
+// busChannel is the pub/sub channel of the replicas' invalidations (internal/invalidate).
 const busChannel = "rd:v1:invalidate"
 
 // waitSubscribed waits until n replicas listen for invalidations on the cluster's shard channel,

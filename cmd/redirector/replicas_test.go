@@ -113,7 +113,7 @@ func replicaWaitListeners(t *testing.T, rs *redistest.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		// The channel of internal/cache's Bus; PUBSUB NUMSUB inside a script gives a plain integer.
+		// The channel of internal/invalidate's Owner; PUBSUB NUMSUB inside a script gives a plain integer.
 		got, err := rs.Do("EVAL", "return redis.call('PUBSUB','NUMSUB',KEYS[1])[2]", "1", "rd:v1:invalidate")
 		if k, _ := strconv.Atoi(got); err == nil && k >= n {
 			return

@@ -11,11 +11,14 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
+	"github.com/redirector/redirector/internal/invalidate"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/qr"
@@ -91,16 +94,13 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	defer client.Close()
 
-	// Replicas sharing a Redis tell each other of changes, so none serves an old entry from its
-	// first tier for long.
-	var bus *cache.Bus
-	var written func(context.Context, string)
-	if st.kind == "redis" {
-		bus = cache.NewBus(st.rdb, logger)
-		written = func(ctx context.Context, key string) { publish(ctx, bus, logger, cache.LinkChanged, key) }
-	}
+	// changes owns invalidation: replicas sharing a Redis tell each other of changes through it, so
+	// none serves an old entry from its first tier for long. It empties the first tiers made here,
+	// so it is made once they are (below); links first writes, and tells it, when a click is served.
+	var changes *invalidate.Owner
 	links := cache.NewLinks(st.links, cache.LinkOptions{
-		Tier1Size: cfg.CacheSize, Tier1TTL: cfg.CacheTTL, RedisTimeout: cfg.RedisTimeout, Written: written,
+		Tier1Size: cfg.CacheSize, Tier1TTL: cfg.CacheTTL, RedisTimeout: cfg.RedisTimeout,
+		Written:  func(ctx context.Context, key string) { changes.LinkWritten(ctx, key) },
 		Tier1Key: aliurl.ShortKey,
 	})
 	limits := redirect.NewLimits(redirect.LimitOptions{
@@ -136,16 +136,12 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Keep:   cfg.LinkTTL + cfg.StaleTTL,
 		Logger: logger, Rejected: m.RecordsRejected,
 	})
-	if bus != nil {
-		go bus.Listen(ctx, func(kind, key string) {
-			switch kind {
-			case cache.RecordChanged:
-				lookup.Forget(key)
-			case cache.LinkChanged:
-				links.Forget(key)
-			}
-		}, nil)
+	var replicas redis.UniversalClient // nil: the embedded store, a process alone
+	if st.kind == "redis" {
+		replicas = st.rdb
 	}
+	changes = invalidate.New(ctx, replicas, logger, invalidate.Handlers{Record: lookup.Forget, Link: links.Forget})
+	defer changes.Close() // before the store's client closes (deferred earlier)
 	counters := store.NewCounters(st.rdb, cfg.ClickRetention)
 	counter := clicks.NewCounter(counters, clicks.Options{
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
@@ -164,7 +160,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		AdminToken: cfg.AdminToken,
 		Links:      resolver,
 		Shares:     aliurl.NewResolver(shareCfg),
-		Targets:    sharedTargets{Lookup: lookup, bus: bus, logger: logger},
+		Targets:    lookup,
+		ShortLinks: shortlink.NewService(records, changes),
 		Clicks:     counter,
 		Records:    records,
 		Stats:      counters,
@@ -271,31 +268,6 @@ func registerQRStats(m *metrics.Metrics, codes *qr.Cache) {
 		func() float64 { return float64(codes.Stats().Refused) })
 	m.GaugeFunc("redirector_qr_cache_bytes", "What the QR codes in the cache weigh, in bytes.",
 		func() float64 { return float64(codes.Stats().Bytes) })
-}
-
-// sharedTargets is the short-link lookup of a replica among others: a link changed here is
-// dropped here at once and announced to the others.
-type sharedTargets struct {
-	*shortlink.Lookup
-	bus    *cache.Bus // nil: no other replicas
-	logger *slog.Logger
-}
-
-// Forget drops id here and tells the other replicas to.
-func (t sharedTargets) Forget(id string) {
-	t.Lookup.Forget(id)
-	if t.bus != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		publish(ctx, t.bus, t.logger, cache.RecordChanged, id)
-	}
-}
-
-// publish announces a change; a lost announcement is bounded by the first tiers' lifetimes.
-func publish(ctx context.Context, bus *cache.Bus, logger *slog.Logger, kind, key string) {
-	if err := bus.Publish(ctx, kind, key); err != nil {
-		logger.Warn("announce change", "kind", kind, "key", key, "err", err)
-	}
 }
 
 // serveMetrics serves the Prometheus metrics on addr (METRICS_ADDR), apart from the service's

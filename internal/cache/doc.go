@@ -1,3 +1,3 @@
 // Package cache is only the affiliate-link cache, links that can be fetched again, kept in two tiers (in
-// process, then Redis) with the bus that tells replicas to forget a changed one; the store is internal/store.
+// process, then Redis); the store is internal/store, and telling replicas of a change is internal/invalidate.
 package cache

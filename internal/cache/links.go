@@ -75,7 +75,8 @@ type LinkOptions struct {
 	// Now is the clock the entries' times are compared with; default time.Now.
 	Now func() time.Time
 	// Written, if set, is told of every entry Set has written to Redis, so that other replicas
-	// can drop their first-tier copy (see Bus). It runs in Set's goroutine, within RedisTimeout.
+	// can drop their first-tier copy (invalidate.Owner.LinkWritten). It runs in Set's goroutine,
+	// within RedisTimeout.
 	Written func(ctx context.Context, key string)
 	// Tier1Key, if set, gives the key under which the first tier holds a page's entry: a part
 	// of the page's key that no other page's Tier1Key returns (or the key itself), so that an

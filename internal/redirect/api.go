@@ -21,6 +21,7 @@ import (
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
+	"github.com/redirector/redirector/internal/shortlink"
 )
 
 // maxBody bounds an admin API request body.
@@ -134,7 +135,7 @@ type urlBody struct {
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
 // same product (or page) asked again without a slug, 400 for a bad URL or slug, 409 for a taken slug.
-// Creates of one page that race, without a slug, get one id: one 201, the others 200.
+// Which id the link gets is ShortLinks.Create's to decide.
 func handleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -142,76 +143,22 @@ func handleCreate(d Deps) http.Handler {
 		if !decodeBody(w, r, &body) {
 			return
 		}
-		page, reason := accept(ctx, d, body.URL)
-		if reason != "" {
-			writeError(w, http.StatusBadRequest, reason)
+		page, err := accept(ctx, d, body.URL)
+		if err != nil {
+			fail(w, d, err, "")
 			return
 		}
-		warnings := pasteWarnings(body.URL)
-		now := d.Now().UTC().Truncate(time.Millisecond)
-		rec := link.Record{Target: page.URL, Created: now, Updated: now}
-		if body.Slug != "" {
-			if err := shortid.CheckSlug(body.Slug); err != nil {
-				writeError(w, http.StatusBadRequest, err.Error())
-				return
-			}
-			rec.ID = body.Slug
-			if err := d.Records.Create(ctx, rec); err != nil {
-				storeError(w, d, err, "slug is already taken")
-				return
-			}
-			created(w, d, rec, warnings)
+		rec, created, err := d.ShortLinks.Create(ctx, page, body.Slug, d.Now())
+		if err != nil {
+			fail(w, d, err, "slug is already taken")
 			return
 		}
-		if page.Kind == aliurl.Product {
-			if id, err := shortid.Product(page.ID); err == nil {
-				rec.ID = id
-				err := d.Records.Create(ctx, rec)
-				if err == nil {
-					created(w, d, rec, warnings)
-					return
-				}
-				if !errors.Is(err, link.ErrExists) {
-					storeError(w, d, err, "")
-					return
-				}
-				if old, ok, err := d.Records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
-					writeJSON(w, http.StatusOK, withWarnings(toJSON(d, old), warnings))
-					return
-				}
-				// The product code now points elsewhere (retargeted): give this page an id of its own.
-			}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
 		}
-		// Any other page gets a random id, one per page: racing creates agree on it (CreateForTarget).
-		for range 5 {
-			id, err := shortid.New()
-			if err != nil {
-				storeError(w, d, err, "")
-				return
-			}
-			rec.ID = id
-			got, isNew, err := d.Records.CreateForTarget(ctx, rec)
-			if errors.Is(err, link.ErrExists) {
-				continue // a collision: draw again
-			}
-			if err != nil {
-				storeError(w, d, err, "")
-				return
-			}
-			if isNew {
-				created(w, d, got, warnings)
-				return
-			}
-			writeJSON(w, http.StatusOK, withWarnings(toJSON(d, got), warnings))
-			return
-		}
-		writeError(w, http.StatusServiceUnavailable, "could not draw a free id: try again")
+		writeJSON(w, status, withWarnings(toJSON(d, rec), pasteWarnings(body.URL)))
 	})
-}
-
-func created(w http.ResponseWriter, d Deps, rec link.Record, warnings []string) {
-	d.Targets.Forget(rec.ID)
-	writeJSON(w, http.StatusCreated, withWarnings(toJSON(d, rec), warnings))
 }
 
 // withWarnings returns l with warnings, never nil: the answers of POST and PATCH always have "warnings" (what was
@@ -232,21 +179,22 @@ func pasteWarnings(raw string) []string {
 	return nil
 }
 
-// accept checks a URL given to the admin API and follows a share link to its page.
-func accept(ctx context.Context, d Deps, raw string) (aliurl.Page, string) {
+// accept checks a URL given to the admin API and follows a share link to its page. Its errors are
+// link.ErrInvalid, saying why.
+func accept(ctx context.Context, d Deps, raw string) (aliurl.Page, error) {
 	if raw == "" {
-		return aliurl.Page{}, "url is required"
+		return aliurl.Page{}, link.Invalid("url is required")
 	}
 	page, err := aliurl.Parse(raw)
 	if err != nil {
-		return page, err.Error()
+		return page, link.Invalid(err.Error())
 	}
 	if page.Kind == aliurl.Share {
 		if page, err = d.Shares.Resolve(ctx, page); err != nil {
-			return page, "the share link could not be followed: " + err.Error()
+			return page, link.Invalid("the share link could not be followed: " + err.Error())
 		}
 	}
-	return page, ""
+	return page, nil
 }
 
 // handleList serves GET /api/links?cursor=…&limit=…: newest first.
@@ -258,14 +206,14 @@ func handleList(d Deps) http.Handler {
 		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 || n > listMax {
-				writeError(w, http.StatusBadRequest, "limit must be a whole number from 1 to 200")
+				fail(w, d, link.Invalid("limit must be a whole number from 1 to 200"), "")
 				return
 			}
 			limit = n
 		}
 		recs, next, err := d.Records.List(ctx, q.Get("cursor"), limit)
 		if err != nil {
-			storeError(w, d, err, "")
+			fail(w, d, err, "")
 			return
 		}
 		out := struct {
@@ -275,7 +223,7 @@ func handleList(d Deps) http.Handler {
 		for _, rec := range recs {
 			l := toJSON(d, rec)
 			if err := withStats(ctx, d, &l, 0); err != nil {
-				storeError(w, d, err, "")
+				fail(w, d, err, "")
 				return
 			}
 			out.Links = append(out.Links, l)
@@ -294,16 +242,16 @@ func handleGet(d Deps) http.Handler {
 		}
 		rec, ok, err := d.Records.Get(ctx, id)
 		if err != nil {
-			storeError(w, d, err, "")
+			fail(w, d, err, "")
 			return
 		}
 		if !ok || rec.Deleted {
-			writeError(w, http.StatusNotFound, "no such link")
+			fail(w, d, link.ErrNotFound, "")
 			return
 		}
 		l := toJSON(d, rec)
 		if err := withStats(ctx, d, &l, statsDays); err != nil {
-			storeError(w, d, err, "")
+			fail(w, d, err, "")
 			return
 		}
 		writeJSON(w, http.StatusOK, l)
@@ -323,20 +271,19 @@ func handleRetarget(d Deps) http.Handler {
 			return
 		}
 		if body.Slug != "" {
-			writeError(w, http.StatusBadRequest, "a link's id cannot be changed; only url")
+			fail(w, d, link.Invalid("a link's id cannot be changed; only url"), "")
 			return
 		}
-		page, reason := accept(ctx, d, body.URL)
-		if reason != "" {
-			writeError(w, http.StatusBadRequest, reason)
-			return
-		}
-		rec, err := d.Records.Retarget(ctx, id, page.URL, d.Now().UTC().Truncate(time.Millisecond))
+		page, err := accept(ctx, d, body.URL)
 		if err != nil {
-			storeError(w, d, err, "")
+			fail(w, d, err, "")
 			return
 		}
-		d.Targets.Forget(id)
+		rec, err := d.ShortLinks.Retarget(ctx, id, page, d.Now())
+		if err != nil {
+			fail(w, d, err, "")
+			return
+		}
 		writeJSON(w, http.StatusOK, withWarnings(toJSON(d, rec), pasteWarnings(body.URL)))
 	})
 }
@@ -349,11 +296,10 @@ func handleDelete(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		if err := d.Records.Delete(ctx, id, d.Now().UTC().Truncate(time.Millisecond)); err != nil {
-			storeError(w, d, err, "")
+		if err := d.ShortLinks.Delete(ctx, id, d.Now()); err != nil {
+			fail(w, d, err, "")
 			return
 		}
-		d.Targets.Forget(id)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -423,15 +369,21 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-// storeError maps a store error to its status; conflict is the message for ErrExists.
-func storeError(w http.ResponseWriter, d Deps, err error, conflict string) {
+// fail answers err with its status and a short message: the one table of errors to statuses of
+// /api/. conflict is the message for link.ErrExists, which each call words for itself. An error it
+// does not know is the store's (or the machine's): logged here, and 503.
+func fail(w http.ResponseWriter, d Deps, err error, conflict string) {
 	switch {
+	case errors.Is(err, link.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, link.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no such link")
 	case errors.Is(err, link.ErrExists):
 		writeError(w, http.StatusConflict, conflict)
 	case errors.Is(err, link.ErrBadCursor):
 		writeError(w, http.StatusBadRequest, "cursor is not one this API gave out")
+	case errors.Is(err, shortlink.ErrNoFreeID):
+		writeError(w, http.StatusServiceUnavailable, "could not draw a free id: try again")
 	default:
 		d.Logger.Error("store", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "the store is not answering: try again")
@@ -496,7 +448,7 @@ func handleExport(d Deps) http.Handler {
 		})
 		if err != nil {
 			if !started {
-				storeError(w, d, err, "")
+				fail(w, d, err, "")
 				return
 			}
 			// The status is sent: cut the stream so the client sees it incomplete.

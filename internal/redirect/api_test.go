@@ -1,16 +1,21 @@
 package redirect
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
+	"github.com/redirector/redirector/internal/shortlink"
 )
 
 func TestCreateProduct(t *testing.T) {
@@ -292,38 +297,6 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestCreateSlugRace(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	const n = 20
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			statuses[i] = e.api(http.MethodPost, "/api/links", fmt.Sprintf(`{"url":%q,"slug":"contested"}`, product(120+i))).status
-		})
-	}
-	close(start)
-	wg.Wait()
-	created, conflicts := 0, 0
-	for _, s := range statuses {
-		switch s {
-		case http.StatusCreated:
-			created++
-		case http.StatusConflict:
-			conflicts++
-		}
-	}
-	if created != 1 || conflicts != n-1 {
-		t.Errorf("%d concurrent creates of one slug: statuses %v, want one 201 and %d 409", n, statuses, n-1)
-	}
-	var l linkReply
-	decode(t, e.api(http.MethodGet, "/api/links/contested", ""), &l)
-	checkRedirect(t, "GET /contested", e.get("/contested"), e.platform.Link(l.Target))
-}
-
 func TestProductCodeSurvivesLostStore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -356,95 +329,6 @@ func TestAPIBadIDs(t *testing.T) {
 			apiError(t, method+" /api/links/"+truncate(id, 20), e.api(method, "/api/links/"+id, ""), http.StatusNotFound)
 		}
 		apiError(t, "PATCH /api/links/"+truncate(id, 20), e.api(http.MethodPatch, "/api/links/"+id, fmt.Sprintf(`{"url":%q}`, product(131))), http.StatusNotFound)
-	}
-}
-
-// TestCreatePageRace: racing creates of one page that is not a product, without a slug, agree on one
-// id: exactly one racer gets 201, the others 200 with the same id (issue 13, item 9).
-func TestCreatePageRace(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	for _, tc := range []struct {
-		name   string
-		page   string
-		racers int
-	}{
-		{"8 racers", "https://www.aliexpress.com/w/wholesale-red-lamp.html", 8},
-		{"50 racers", "https://www.aliexpress.com/w/wholesale-blue-lamp.html", 50},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			body := fmt.Sprintf(`{"url":%q}`, tc.page)
-			replies := make([]reply, tc.racers)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range tc.racers {
-				wg.Go(func() {
-					<-start
-					replies[i] = e.api(http.MethodPost, "/api/links", body)
-				})
-			}
-			close(start)
-			wg.Wait()
-			created := 0
-			ids := map[string]int{}
-			for _, r := range replies {
-				switch r.status {
-				case http.StatusCreated:
-					created++
-				case http.StatusOK:
-				default:
-					t.Fatalf("POST /api/links %s = %s, want 201 or 200", body, r)
-				}
-				var l linkReply
-				decode(t, r, &l)
-				ids[l.ID]++
-			}
-			if created != 1 || len(ids) != 1 {
-				t.Fatalf("%d concurrent POST /api/links %s: %d answered 201, ids %v; want one 201 and one id", tc.racers, body, created, ids)
-			}
-			for id := range ids {
-				again := e.create(body, http.StatusOK)
-				if again.ID != id {
-					t.Errorf("POST /api/links %s after the race = id %q, want %q", body, again.ID, id)
-				}
-				checkRedirect(t, "GET /"+id, e.get("/"+id), e.platform.Link(again.Target))
-			}
-		})
-	}
-}
-
-// TestCreatePageStaleIndex: when the link a page's id was given to is deleted or points elsewhere, creating
-// the page again gives it a new id, which the page keeps from then on.
-func TestCreatePageStaleIndex(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	tests := []struct {
-		name  string
-		page  string
-		stale func(id string) reply
-	}{
-		{"deleted", "https://www.aliexpress.com/w/wholesale-green-lamp.html", func(id string) reply {
-			return e.api(http.MethodDelete, "/api/links/"+id, "")
-		}},
-		{"retargeted", "https://www.aliexpress.com/w/wholesale-pink-lamp.html", func(id string) reply {
-			return e.api(http.MethodPatch, "/api/links/"+id, `{"url":"https://www.aliexpress.com/store/912399"}`)
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			body := fmt.Sprintf(`{"url":%q}`, tc.page)
-			old := e.create(body, http.StatusCreated)
-			if r := tc.stale(old.ID); r.status != http.StatusNoContent && r.status != http.StatusOK {
-				t.Fatalf("making %s stale = %s, want 204 or 200", old.ID, r)
-			}
-			fresh := e.create(body, http.StatusCreated)
-			if fresh.ID == old.ID {
-				t.Fatalf("POST /api/links %s after its link %s was %s = the same id, want a new one", body, old.ID, tc.name)
-			}
-			if again := e.create(body, http.StatusOK); again.ID != fresh.ID {
-				t.Errorf("POST /api/links %s once more = id %q, want %q (the index names the new link)", body, again.ID, fresh.ID)
-			}
-		})
 	}
 }
 
@@ -490,5 +374,42 @@ func TestDecodeBodyStrict(t *testing.T) {
 	}
 	if l := e.create(`{"url":`+page+`}`, http.StatusCreated); l.Target != product(1) {
 		t.Errorf("POST /api/links with exact names = target %q, want %q", l.Target, product(1))
+	}
+}
+
+// TestFailTable: every /api/ error answers through one table: input a client can correct 400 with its
+// reason, no such link 404, a taken id 409 with the caller's words, anything unknown 503 and a log line.
+func TestFailTable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		msg    string
+		logged bool
+	}{
+		{"invalid", link.Invalid("slug is reserved"), http.StatusBadRequest, "slug is reserved", false},
+		{"invalid wrapped", fmt.Errorf("create: %w", link.Invalid("url is required")), http.StatusBadRequest, "create: url is required", false},
+		{"not found", fmt.Errorf("retarget x: %w", link.ErrNotFound), http.StatusNotFound, "no such link", false},
+		{"exists", fmt.Errorf("create x: %w", link.ErrExists), http.StatusConflict, "slug is already taken", false},
+		{"bad cursor", link.ErrBadCursor, http.StatusBadRequest, "cursor is not one this API gave out", false},
+		{"no free id", shortlink.ErrNoFreeID, http.StatusServiceUnavailable, "could not draw a free id: try again", false},
+		{"store", errors.New("dial tcp: connection refused"), http.StatusServiceUnavailable, "the store is not answering: try again", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs strings.Builder
+			w := httptest.NewRecorder()
+			fail(w, Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, tc.err, "slug is already taken")
+			var body struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != tc.status || body.Error != tc.msg {
+				t.Errorf("fail(%v) = %d %q, want %d %q", tc.err, w.Code, w.Body, tc.status, tc.msg)
+			}
+			if got := logs.Len() > 0; got != tc.logged {
+				t.Errorf("fail(%v) logged %q, want a log line: %v", tc.err, logs.String(), tc.logged)
+			}
+		})
 	}
 }

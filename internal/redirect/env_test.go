@@ -28,6 +28,7 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/clocktest"
+	"github.com/redirector/redirector/internal/invalidate"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/qr"
@@ -218,8 +219,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Now:             e.clock.Now,
 	})
 	records := store.NewRecords(rdb)
-	e.counter = clicks.NewCounter(store.NewCounters(rdb, 0), clicks.Options{FlushInterval: 20 * time.Millisecond})
 	e.metrics = metrics.New()
+	lookup := shortlink.New(records, shortlink.Options{Rejected: e.metrics.RecordsRejected})
+	// Alone on its Redis as far as it knows: another env over the same Redis (restart) is a restarted
+	// process, not a replica told of changes.
+	changes := invalidate.New(ctx, nil, nil, invalidate.Handlers{Record: lookup.Forget, Link: e.links.Forget})
+	e.counter = clicks.NewCounter(store.NewCounters(rdb, 0), clicks.Options{FlushInterval: 20 * time.Millisecond})
 	token := testToken
 	if opts.NoAdmin {
 		token = ""
@@ -244,15 +249,16 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Shares: aliurl.NewResolver(aliurl.ResolverConfig{
 			Timeout: 200 * time.Millisecond, Now: e.clock.Now, DialContext: shareDial, TLSClientConfig: shareTLS,
 		}),
-		Targets:   shortlink.New(records, shortlink.Options{Rejected: e.metrics.RecordsRejected}),
-		Clicks:    e.counter,
-		Records:   records,
-		Stats:     store.NewCounters(rdb, 0),
-		Ready:     func(ctx context.Context) error { return store.Ping(ctx, rdb) },
-		Previewer: previewer,
-		Limits:    limits,
-		QR:        opts.QR,
-		Now:       e.clock.Now,
+		Targets:    lookup,
+		ShortLinks: shortlink.NewService(records, changes),
+		Clicks:     e.counter,
+		Records:    records,
+		Stats:      store.NewCounters(rdb, 0),
+		Ready:      func(ctx context.Context) error { return store.Ping(ctx, rdb) },
+		Previewer:  previewer,
+		Limits:     limits,
+		QR:         opts.QR,
+		Now:        e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)
 	transport := http.DefaultTransport.(*http.Transport).Clone()

@@ -35,8 +35,15 @@ type Targets interface {
 	Link(ctx context.Context, id string) (link shortlink.Link, ok bool, err error)
 	// Target is Link's target alone.
 	Target(ctx context.Context, id string) (target string, ok bool, err error)
-	// Forget drops what is known in process of id, after a write.
-	Forget(id string)
+}
+
+// ShortLinks creates, retargets and deletes short links, deciding which id a new one gets;
+// *shortlink.Service is one, whose methods' comments give the contract: errors are link.ErrInvalid,
+// link.ErrExists, link.ErrNotFound, shortlink.ErrNoFreeID or the store's.
+type ShortLinks interface {
+	Create(ctx context.Context, page aliurl.Page, slug string, now time.Time) (rec link.Record, created bool, err error)
+	Retarget(ctx context.Context, id string, page aliurl.Page, now time.Time) (link.Record, error)
+	Delete(ctx context.Context, id string, now time.Time) error
 }
 
 // ClickRecorder counts a human visit without blocking; *clicks.Counter is one.
@@ -44,16 +51,10 @@ type ClickRecorder interface {
 	Record(id string, scan bool)
 }
 
-// Records is the store of short-link records; *store.Records is one.
+// Records reads the store of short-link records; *store.Records is one. Writes go through ShortLinks.
 type Records interface {
-	Create(ctx context.Context, rec link.Record) error
 	Get(ctx context.Context, id string) (link.Record, bool, error)
-	Retarget(ctx context.Context, id, target string, now time.Time) (link.Record, error)
-	Delete(ctx context.Context, id string, now time.Time) error
 	List(ctx context.Context, cursor string, limit int) ([]link.Record, string, error)
-	// CreateForTarget gives a page one id, also under concurrent creates: it returns the live link
-	// already made for rec.Target (created false) or stores rec (created true).
-	CreateForTarget(ctx context.Context, rec link.Record) (got link.Record, created bool, err error)
 	Each(ctx context.Context, fn func(link.Record) error) error
 }
 
@@ -80,6 +81,7 @@ type Deps struct {
 	Links      LinkResolver
 	Shares     ShareResolver
 	Targets    Targets
+	ShortLinks ShortLinks
 	Clicks     ClickRecorder
 	Records    Records
 	Stats      ClickStats

@@ -1,5 +1,6 @@
-// Package shortlink finds where a short link points: its record in the store or, for a product code
-// whose record is gone, the product the code itself names.
+// Package shortlink is the policy of short links: which id a new link gets and what its changes reach
+// (Service), and where a link points (Lookup): its record in the store or, for a product code whose
+// record is gone, the product the code itself names.
 package shortlink
 
 import (

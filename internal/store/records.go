@@ -38,7 +38,7 @@ import (
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
 //
-// Nothing else is written: the invalidation bus (internal/cache) is pub/sub and leaves no key, and the share-link
+// Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
 const (
 	recordKeyPrefix = "rd:v1:{"

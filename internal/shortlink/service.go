@@ -1,0 +1,148 @@
+package shortlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/shortid"
+)
+
+// ErrNoFreeID is returned by Service.Create when every random id it drew was taken: nothing was
+// written, and trying again will most likely succeed.
+var ErrNoFreeID = errors.New("could not draw a free id")
+
+// drawTries bounds the random ids Create draws for one page before it gives up with ErrNoFreeID.
+const drawTries = 5
+
+// Records is where a Service writes short links; *store.Records is one. Its errors wrap link.ErrExists
+// and link.ErrNotFound as each method's comment says.
+type Records interface {
+	Store
+	// Create stores rec under rec.ID; link.ErrExists when a live record has that id.
+	Create(ctx context.Context, rec link.Record) error
+	// CreateForTarget gives a page one id, also under concurrent creates: it returns the live link
+	// already made for rec.Target (created false) or stores rec (created true); link.ErrExists when
+	// rec.ID is taken by another record, live or deleted.
+	CreateForTarget(ctx context.Context, rec link.Record) (got link.Record, created bool, err error)
+	// Retarget points the live link id at target; link.ErrNotFound when there is none.
+	Retarget(ctx context.Context, id, target string, now time.Time) (link.Record, error)
+	// Delete leaves a tombstone for the live link id; link.ErrNotFound when there is none.
+	Delete(ctx context.Context, id string, now time.Time) error
+}
+
+// Changes is told of every short link a Service created, retargeted or deleted, so that no process
+// answers the old target from its first tier; *invalidate.Owner is one.
+type Changes interface {
+	RecordChanged(ctx context.Context, id string)
+}
+
+// Service is the policy of short links: which id a new link gets, and what a change must reach.
+// Safe for concurrent use.
+type Service struct {
+	records Records
+	changes Changes
+}
+
+// NewService returns a Service that writes to records and tells changes of every write.
+func NewService(records Records, changes Changes) *Service {
+	return &Service{records: records, changes: changes}
+}
+
+// Create makes a short link to page, which must be an accepted page (aliurl.Parse's, a share link
+// followed to its page already), at time now (kept to the millisecond, in UTC). The id is:
+//   - slug, when slug is not empty: link.ErrInvalid (its text saying why) when it is not a valid
+//     slug (shortid.CheckSlug), link.ErrExists when a live link has it;
+//   - for a product page, the product's code (shortid.Product), so the link resolves from its id
+//     alone; if the code is taken by a live link to this very page, that link is returned with
+//     created false; if the code was retargeted or deleted, the page gets a random id instead;
+//   - for any other page, a random id, one per page: a live link made for the page earlier is
+//     returned with created false, and creates of one page that race agree on one id, only one of
+//     them with created true.
+//
+// ErrNoFreeID when the random ids drawn were all taken; any other error is the store's, and nothing
+// was written. Every link created is announced to Changes before Create returns.
+func (s *Service) Create(ctx context.Context, page aliurl.Page, slug string, now time.Time) (rec link.Record, created bool, err error) {
+	if page.URL == "" || page.Kind == aliurl.Share {
+		return link.Record{}, false, link.Invalid("the link's target must be a page, not a share link")
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	rec = link.Record{Target: page.URL, Created: now, Updated: now}
+	if slug != "" {
+		if err := shortid.CheckSlug(slug); err != nil {
+			return link.Record{}, false, link.Invalid(err.Error())
+		}
+		rec.ID = slug
+		if err := s.records.Create(ctx, rec); err != nil {
+			return link.Record{}, false, err
+		}
+		s.changes.RecordChanged(ctx, rec.ID)
+		return rec, true, nil
+	}
+	if page.Kind == aliurl.Product {
+		if id, err := shortid.Product(page.ID); err == nil {
+			rec.ID = id
+			err := s.records.Create(ctx, rec)
+			if err == nil {
+				s.changes.RecordChanged(ctx, rec.ID)
+				return rec, true, nil
+			}
+			if !errors.Is(err, link.ErrExists) {
+				return link.Record{}, false, err
+			}
+			if old, ok, err := s.records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
+				return old, false, nil
+			}
+			// The product code now points elsewhere (retargeted): give this page an id of its own.
+		}
+	}
+	// Any other page gets a random id, one per page: racing creates agree on it (CreateForTarget).
+	for range drawTries {
+		id, err := shortid.New()
+		if err != nil {
+			return link.Record{}, false, fmt.Errorf("draw an id: %w", err)
+		}
+		rec.ID = id
+		got, isNew, err := s.records.CreateForTarget(ctx, rec)
+		if errors.Is(err, link.ErrExists) {
+			continue // a collision: draw again
+		}
+		if err != nil {
+			return link.Record{}, false, err
+		}
+		if isNew {
+			s.changes.RecordChanged(ctx, got.ID)
+		}
+		return got, isNew, nil
+	}
+	return link.Record{}, false, ErrNoFreeID
+}
+
+// Retarget points the live short link id at page (an accepted page, as for Create) from now on, and
+// returns the record as it now is; link.ErrNotFound when no live link has the id. The change is
+// announced to Changes before Retarget returns.
+func (s *Service) Retarget(ctx context.Context, id string, page aliurl.Page, now time.Time) (link.Record, error) {
+	if page.URL == "" || page.Kind == aliurl.Share {
+		return link.Record{}, link.Invalid("the link's target must be a page, not a share link")
+	}
+	rec, err := s.records.Retarget(ctx, id, page.URL, now.UTC().Truncate(time.Millisecond))
+	if err != nil {
+		return link.Record{}, err
+	}
+	s.changes.RecordChanged(ctx, id)
+	return rec, nil
+}
+
+// Delete deletes the live short link id: from then on it leads nowhere, also when it is a product
+// code, and a slug is free to be created again. link.ErrNotFound when no live link has the id. The
+// change is announced to Changes before Delete returns.
+func (s *Service) Delete(ctx context.Context, id string, now time.Time) error {
+	if err := s.records.Delete(ctx, id, now.UTC().Truncate(time.Millisecond)); err != nil {
+		return err
+	}
+	s.changes.RecordChanged(ctx, id)
+	return nil
+}
