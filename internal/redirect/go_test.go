@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -397,6 +398,8 @@ func TestRoutes(t *testing.T) {
 		{"unknown subpath", http.MethodGet, "/" + id + "/other", "", nil, http.StatusNotFound},
 		{"unknown api", http.MethodGet, "/api/other", "", auth, http.StatusNotFound},
 		{"favicon", http.MethodGet, "/favicon.ico", "", nil, http.StatusNotFound},
+		{"reserved in upper case", http.MethodGet, "/HEALTHZ", "", nil, http.StatusNotFound},
+		{"short link trailing slash", http.MethodGet, "/" + id + "/", "", nil, http.StatusFound},
 		{"post go", http.MethodPost, "/go", "", nil, http.StatusMethodNotAllowed},
 		{"delete healthz", http.MethodDelete, "/healthz", "", nil, http.StatusMethodNotAllowed},
 		{"post metrics", http.MethodPost, "/metrics", "", nil, http.StatusMethodNotAllowed},
@@ -421,6 +424,34 @@ func TestRoutes(t *testing.T) {
 			}
 			if strings.HasPrefix(tc.path, "/api/") && r.status >= 400 {
 				apiError(t, tc.method+" "+tc.path, r, tc.want)
+			}
+		})
+	}
+}
+
+// TestStaticRoutesRefuseIDs checks the guard that lets clicks on /{id} bypass the router: a static
+// route whose first segment could be a short link's id is refused at start.
+func TestStaticRoutesRefuseIDs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, path string
+		refused    bool
+	}{
+		{"reserved", "/go", false},
+		{"reserved prefix", "/api/links/:id", false},
+		{"root", "/", false},
+		{"valid id", "/spring-sale", true},
+		{"valid id prefix", "/spring-sale/:file", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			refused := func() (refused bool) {
+				defer func() { refused = recover() != nil }()
+				staticRoutes{httprouter.New()}.Handler(http.MethodGet, tc.path, http.NotFoundHandler())
+				return false
+			}()
+			if refused != tc.refused {
+				t.Errorf("Handler(GET, %q) refused = %v, want %v", tc.path, refused, tc.refused)
 			}
 		})
 	}

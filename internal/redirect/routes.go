@@ -1,11 +1,14 @@
 package redirect
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/redirector/redirector/internal/console"
+	"github.com/redirector/redirector/internal/shortid"
 )
 
 // routes lists every route the service answers.
@@ -14,11 +17,17 @@ import (
 // position (/go, /api, /healthz): it panics at registration. The static routes therefore live in
 // the router, and the short-link routes (/{id}, /{id}/qr.png, /{id}/qr.svg) are its NotFound
 // handler, which parses the path itself. Static routes win, as reserved slugs require.
+//
+// A click on /{id} does not take that detour: a GET or HEAD of one path segment that is a valid id
+// goes straight to the redirect, sparing the router its search for a route and then for other
+// methods' routes on every click. It cannot shadow a static route, since no static route's first
+// segment is a valid id (reserved slugs are not; routes panics at start if one were).
 func routes(d Deps) http.Handler {
-	r := httprouter.New()
-	r.RedirectFixedPath = false // ids are case-sensitive: /AbC must never be sent to /abc
-	r.HandleMethodNotAllowed = true
-	r.HandleOPTIONS = false
+	router := httprouter.New()
+	router.RedirectFixedPath = false // ids are case-sensitive: /AbC must never be sent to /abc
+	router.HandleMethodNotAllowed = true
+	router.HandleOPTIONS = false
+	r := staticRoutes{router}
 
 	goHandler := handleGo(d)
 	r.Handler(http.MethodGet, "/go", goHandler)
@@ -48,13 +57,42 @@ func routes(d Deps) http.Handler {
 	r.Handler(http.MethodHead, console.Prefix, admin)
 	r.Handler(http.MethodGet, console.Prefix+"/*file", admin)
 	r.Handler(http.MethodHead, console.Prefix+"/*file", admin)
-	r.NotFound = handleShortLinks(d)
-	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	router.NotFound = handleShortLinks(d)
+	router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if isAPI(req.URL.Path) {
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	})
-	return r
+	redirect := handleID(d)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if id, ok := clickID(req); ok {
+			redirect(w, req, id)
+			return
+		}
+		router.ServeHTTP(w, req)
+	})
+}
+
+// clickID returns the id of a GET or HEAD of /{id} whose id is well formed.
+func clickID(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "", false
+	}
+	p := r.URL.Path
+	if len(p) < 2 || p[0] != '/' || strings.IndexByte(p[1:], '/') >= 0 || !shortid.Valid(p[1:]) {
+		return "", false
+	}
+	return p[1:], true
+}
+
+// staticRoutes registers the router's static routes, refusing one that a short link could shadow.
+type staticRoutes struct{ *httprouter.Router }
+
+func (s staticRoutes) Handler(method, path string, h http.Handler) {
+	if first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/"); shortid.Valid(first) {
+		panic(fmt.Sprintf("route %s %s: its first segment is a valid short-link id", method, path))
+	}
+	s.Router.Handler(method, path, h)
 }
