@@ -522,7 +522,7 @@ func TestPanicRecovered(t *testing.T) {
 
 func TestPanicAbortHandlerPassesThrough(t *testing.T) {
 	t.Parallel()
-	h := recoverPanics(nilLogger(), metrics.New(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := middleware(nilLogger(), metrics.New(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(http.ErrAbortHandler)
 	}))
 	defer func() {

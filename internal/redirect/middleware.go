@@ -11,8 +11,16 @@ import (
 	"github.com/redirector/redirector/internal/metrics"
 )
 
-// recoverPanics turns a handler panic into a 500 and a log line; the process lives on.
-func recoverPanics(logger *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
+// middleware is what every request goes through, folded into one wrapper so that a click pays for
+// one call and one deferred recover, not a chain:
+//   - a handler panic becomes a 500, a log line and metrics.Panics; the process lives on;
+//   - answers get an X-Request-Id: a sane id sent by the caller (a proxy) is echoed on every route,
+//     at no cost; where none came, the admin API and console get a process-unique one; redirects do
+//     not, since they log nothing per request at info level and the hot path must not allocate for it;
+//   - each request is logged at debug level; when debug is off that costs one check.
+func middleware(logger *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
+	prefix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-"
+	var seq atomic.Uint64 // numbers the requests that get a generated id
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -24,18 +32,6 @@ func recoverPanics(logger *slog.Logger, m *metrics.Metrics, next http.Handler) h
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// requestID gives answers an X-Request-Id. A sane id sent by the caller (a proxy) is echoed on
-// every route, at no cost. Where none came, the admin API and console get a process-unique one;
-// redirects do not, since they log nothing per request at info level and the hot path must not
-// allocate for it.
-func requestID(next http.Handler) http.Handler {
-	prefix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "-"
-	var seq atomic.Uint64 // numbers the requests that get a generated id
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if in := r.Header["X-Request-Id"]; len(in) == 1 && len(in[0]) > 0 && len(in[0]) <= 64 && printable(in[0]) {
 			w.Header()["X-Request-Id"] = in
 		} else if isAPI(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/admin") {
@@ -43,7 +39,15 @@ func requestID(next http.Handler) http.Handler {
 			b := append(buf[:0], prefix...)
 			w.Header()["X-Request-Id"] = []string{string(strconv.AppendUint(b, seq.Add(1), 36))}
 		}
-		next.ServeHTTP(w, r)
+		if !logger.Enabled(r.Context(), slog.LevelDebug) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration", time.Since(start), "request_id", w.Header().Get("X-Request-Id"))
 	})
 }
 
@@ -78,18 +82,3 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs each request at debug level. When debug is off it costs one check.
-func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !logger.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration", time.Since(start), "request_id", w.Header().Get("X-Request-Id"))
-	})
-}

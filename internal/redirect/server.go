@@ -113,9 +113,5 @@ func NewServer(d Deps) http.Handler {
 	if d.QR == nil {
 		d.QR = qr.NewCache(qr.CacheOptions{})
 	}
-	var h http.Handler = routes(d)
-	h = requestID(h)
-	h = accessLog(d.Logger, h)
-	h = recoverPanics(d.Logger, d.Metrics, h)
-	return h
+	return middleware(d.Logger, d.Metrics, routes(d))
 }
