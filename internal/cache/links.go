@@ -246,7 +246,13 @@ func NewLinks(rdb redis.UniversalClient, opts LinkOptions) *Links {
 // again after another Tier1TTL; without one, ok is false, and err says what Redis did, or is nil
 // for a plain miss. Get does not allocate when the first tier answers.
 func (l *Links) Get(ctx context.Context, key string) (Link, bool, error) {
-	now := l.now()
+	return l.GetAt(ctx, key, l.now())
+}
+
+// GetAt is Get at the time now, which must come from the clock in LinkOptions.Now: a caller that
+// has read that clock already for the same request spares a second reading (45 ns a call, a fair
+// share of a click served from the first tier).
+func (l *Links) GetAt(ctx context.Context, key string, now time.Time) (Link, bool, error) {
 	held, had := l.held(key, now)
 	if had && now.UnixNano() < held.recheck {
 		l.tier1Hits.Add(1)

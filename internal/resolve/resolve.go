@@ -115,7 +115,8 @@ type Options struct {
 	// link otherwise. It is called with a lock held that every miss takes: it must be quick.
 	// client is what the caller passed to Resolve to say who clicked. Default: always admit.
 	Admit func(ctx context.Context, client netip.Addr) bool
-	// Now is the clock; default time.Now.
+	// Now is the clock; default time.Now. It must be the clock of the cache given to New
+	// (cache.LinkOptions.Now), since Resolve reads it once for both.
 	Now func() time.Time
 	// Logger receives platform failures (warn) and "not promotable" answers (debug); default: discard.
 	Logger *slog.Logger
@@ -197,8 +198,11 @@ func validateHTTP(link string) error {
 // client names who clicked, for Options.Admit alone: the key of the client's budget (the HTTP
 // service's is the client's address, an IPv6 one cut to its prefix).
 func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) Result {
+	// One clock reading serves the lookup and the judgement of what it found; the cache shares
+	// the Resolver's clock (see New).
+	now := r.opts.Now()
 	// A Redis error is a miss here; the cache has counted it.
-	link, ok, _ := r.links.Get(ctx, page)
+	link, ok, _ := r.links.GetAt(ctx, page, now)
 	if ok && link.FromRedis && link.Status == cache.Promoted && r.opts.Validate(link.URL) != nil {
 		// Whoever can write to Redis must not be able to send clicks elsewhere. Get has put the
 		// link in the first tier already: take it out, and treat the page as a miss.
@@ -207,7 +211,6 @@ func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) 
 		link, ok = cache.Link{}, false
 	}
 	if ok {
-		now := r.opts.Now()
 		src := Tier1
 		if link.FromRedis {
 			src = Redis
