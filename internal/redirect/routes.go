@@ -18,9 +18,9 @@ import (
 // the router, and the short-link routes (/{id}, /{id}/qr.png, /{id}/qr.svg) are its NotFound
 // handler, which parses the path itself. Static routes win, as reserved slugs require.
 //
-// A click on /{id} does not take that detour: a GET or HEAD of one path segment that is a valid id
-// goes straight to the redirect, sparing the router its search for a route and then for other
-// methods' routes on every click. It cannot shadow a static route, since no static route's first
+// Clicks take no detour: a GET or HEAD of /go goes straight to its handler, and one of a single
+// path segment that is a valid id straight to the redirect, sparing the router its search for a
+// route (and, for /{id}, then for other methods' routes) on every click. It cannot shadow a static route, since no static route's first
 // segment is a valid id (reserved slugs are not; routes panics at start if one were).
 func routes(d Deps) http.Handler {
 	router := httprouter.New()
@@ -67,24 +67,25 @@ func routes(d Deps) http.Handler {
 	})
 	redirect := handleID(d)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if id, ok := clickID(req); ok {
-			redirect(w, req, id)
-			return
+		if req.Method == http.MethodGet || req.Method == http.MethodHead {
+			if p := req.URL.Path; p == "/go" {
+				goHandler.ServeHTTP(w, req)
+				return
+			} else if id, ok := clickID(p); ok {
+				redirect(w, req, id)
+				return
+			}
 		}
 		router.ServeHTTP(w, req)
 	})
 }
 
-// clickID returns the id of a GET or HEAD of /{id} whose id is well formed.
-func clickID(r *http.Request) (string, bool) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+// clickID returns the id in a path /{id} whose id is well formed.
+func clickID(path string) (string, bool) {
+	if len(path) < 2 || path[0] != '/' || strings.IndexByte(path[1:], '/') >= 0 || !shortid.Valid(path[1:]) {
 		return "", false
 	}
-	p := r.URL.Path
-	if len(p) < 2 || p[0] != '/' || strings.IndexByte(p[1:], '/') >= 0 || !shortid.Valid(p[1:]) {
-		return "", false
-	}
-	return p[1:], true
+	return path[1:], true
 }
 
 // staticRoutes registers the router's static routes, refusing one that a short link could shadow.
