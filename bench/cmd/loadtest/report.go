@@ -366,6 +366,9 @@ func (r *report) vegetaTable(b *strings.Builder) {
 		ratio := "1.00"
 		if x.key != "" {
 			ratio = fmt.Sprintf("%.2f", r.ratio(x))
+			if math.IsNaN(r.ratio(x)) {
+				ratio = "—"
+			}
 		}
 		if x.fixedRate {
 			ratio = "(paced)"
@@ -421,7 +424,7 @@ func (r *report) notesAndTargets(b *strings.Builder) {
 		fmt.Fprintf(b, "- **warning:** %s\n", w)
 	}
 	if len(r.targets) > 0 {
-		b.WriteString("\n## Targets (issues #6 and #13)\n\n| target | wanted | measured | |\n|---|---|---|---|\n")
+		b.WriteString("\n## Targets (issues #6, #13 and #20)\n\n| target | wanted | measured | |\n|---|---|---|---|\n")
 		for _, t := range r.targets {
 			verdict := "MISS"
 			if t.pass {

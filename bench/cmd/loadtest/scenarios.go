@@ -164,6 +164,11 @@ func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
 			return err
 		}
 	}
+	// wrk leaves its last requests in flight, each waiting for the platform: they must be answered
+	// before the window opens, or they and the window's first would pass PLATFORM_MAX_IN_FLIGHT.
+	if err := h.quiesce(ctx, svc); err != nil {
+		return err
+	}
 	var w window
 	calls0 := h.platform.Calls()
 	var err error
@@ -175,6 +180,9 @@ func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
 	if err != nil {
 		return err
 	}
+	if err := h.quiesce(ctx, svc); err != nil {
+		return err
+	}
 	w.calls = h.platform.Calls() - calls0
 	if w.after, err = svc.metrics(ctx); err != nil {
 		return err
@@ -183,6 +191,11 @@ func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
 		return err
 	}
 	w.measurement = r.measurement()
+	// The clicks are the service's count over the same time as the calls: the requests wrk left in
+	// flight at its end were answered, and asked the platform, after wrk's count.
+	if n := int(w.delta("redirector_redirects_total")); n > 0 {
+		w.requests = n
+	}
 	h.logWindow("cold", w)
 	rep.add(row{
 		name: fmt.Sprintf("(e) cold: every click a new product (%d connections, platform %v)", o.coldWorkers, o.latency),
@@ -199,6 +212,30 @@ func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
 	rep.cold = &coldResult{perClick: perClick, meanBatch: meanBatch, batch: o.batch, clicks: w.requests, calls: w.calls}
 	rep.note(fmt.Sprintf("(e) %d platform calls for %s clicks: %.4f calls per click (1/BATCH_SIZE = %.4f), mean batch %.1f pages; generator %.0f%% of its core; %s",
 		w.calls, count(w.requests), perClick, 1/float64(o.batch), meanBatch, 100*r.genShare(), outcomes(w)))
+	return nil
+}
+
+// quiesce waits until the service's count of redirects stops moving: the requests a generator
+// left in flight have been answered.
+func (h *harness) quiesce(ctx context.Context, svc *service) error {
+	last, still := -1.0, 0
+	for still < 3 {
+		pm, err := svc.metrics(ctx)
+		if err != nil {
+			return err
+		}
+		n := pm.sum("redirector_redirects_total")
+		if n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(h.opts.latency / 2):
+		}
+	}
 	return nil
 }
 
