@@ -263,19 +263,19 @@ func comparisonTargets(cs []*comparison) []target {
 		rr := ratio(c.svc, floor, rpsOf)
 		out = append(out, target{
 			name: label + " throughput", want: fmt.Sprintf("≥ %.2f× the %s", min, floorName),
-			got: fmt.Sprintf("%.2f× (%s vs %s req/s)", rr, count(int(c.svc.rps())), count(int(floor.rps()))), pass: rr >= min,
+			got: fmt.Sprintf("%.3f× (%s vs %s req/s)", rr, count(int(c.svc.rps())), count(int(floor.rps()))), pass: rr >= min,
 		})
 		if c.key == "hot-go" || c.key == "hot-id" {
 			cr := ratio(c.svc, c.hard, cpuOf)
 			out = append(out, target{
 				name: label + " service CPU per request", want: fmt.Sprintf("≤ %.2f× the hardened floor's", hotMaxCPU),
-				got: fmt.Sprintf("%.2f× (%.1f vs %.1f µs)", cr, c.svc.cpuPerReq(), c.hard.cpuPerReq()), pass: cr <= hotMaxCPU,
+				got: fmt.Sprintf("%.3f× (%.1f vs %.1f µs)", cr, c.svc.cpuPerReq(), c.hard.cpuPerReq()), pass: cr <= hotMaxCPU,
 			})
 		}
 		pr := ratio(c.svc, floor, p99Of)
 		out = append(out, target{
 			name: label + " p99", want: fmt.Sprintf("≤ %.1f× the %s's", maxP99Ratio, floorName),
-			got: fmt.Sprintf("%.2f× (%s vs %s)", pr, dur(us(c.svc.p99())), dur(us(floor.p99()))), pass: pr <= maxP99Ratio,
+			got: fmt.Sprintf("%.3f× (%s vs %s)", pr, dur(us(c.svc.p99())), dur(us(floor.p99()))), pass: pr <= maxP99Ratio,
 		})
 	}
 	if len(cs) > 0 {
