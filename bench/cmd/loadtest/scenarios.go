@@ -210,8 +210,10 @@ func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
 		meanBatch = w.delta("redirector_platform_batch_size_sum") / n
 	}
 	rep.cold = &coldResult{perClick: perClick, meanBatch: meanBatch, batch: o.batch, clicks: w.requests, calls: w.calls}
-	rep.note(fmt.Sprintf("(e) %d platform calls for %s clicks: %.4f calls per click (1/BATCH_SIZE = %.4f), mean batch %.1f pages; generator %.0f%% of its core; %s",
-		w.calls, count(w.requests), perClick, 1/float64(o.batch), meanBatch, 100*r.genShare(), outcomes(w)))
+	rep.note(fmt.Sprintf("(e) %d platform calls for %s clicks (the service's count, which includes the last request of each of wrk's %d connections, "+
+		"in flight when wrk stops and closes them: the service sends those untagged, the client gone): %.4f calls per click (1/BATCH_SIZE = %.4f), "+
+		"mean batch %.1f pages; generator %.0f%% of its core; %s",
+		w.calls, count(w.requests), o.coldWorkers, perClick, 1/float64(o.batch), meanBatch, 100*r.genShare(), outcomes(w)))
 	return nil
 }
 
