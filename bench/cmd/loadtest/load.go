@@ -235,8 +235,3 @@ func seqTargets(url func(i uint64) string) vegeta.Targeter {
 		return nil
 	}
 }
-
-// cycleTargets requests urls[order[0]], urls[order[1]], … cycling through order.
-func cycleTargets(urls []string, order []uint32) vegeta.Targeter {
-	return seqTargets(func(i uint64) string { return urls[order[i%uint64(len(order))]] })
-}
