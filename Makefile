@@ -33,9 +33,10 @@ lint:
 	$(GO) vet ./...
 	scripts/govulncheck.sh
 
-## bench: Go micro-benchmarks of the hot path, then a load test of the real binary
+## bench: Go micro-benchmarks of the hot path, then a load test of the real binary driven by wrk
 ## (flags for the load test in BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-mem1m -pprof")
 bench: test-deps
+	@scripts/ensure-wrk.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) run ./bench/cmd/loadtest $(BENCH_FLAGS)
 

@@ -1,6 +1,7 @@
 // Command baseline is the load test's yardstick: the least an HTTP redirect can cost on this machine.
 // It answers every request with the same 302, Location and Cache-Control as a cached redirect of the
-// service, and does nothing else, so the load test can say how close the service comes to it.
+// service, and does nothing else, so the load test can say how close the service comes to it. With
+// -hardened its server has the service's timeouts and header limit too (the "hardened floor").
 package main
 
 import (
@@ -36,6 +37,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8081", "loopback address to listen on")
+	hardened := fs.Bool("hardened", false, "serve with the service's timeouts and header limit (cmd/redirector/serve.go)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,11 +45,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	srv := &http.Server{
-		Handler:           handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	srv := newServer(*hardened)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -61,6 +59,33 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// Hardened settings: the values of cmd/redirector/serve.go (readHeaderTimeout, readTimeout,
+// idleTimeout, maxHeaderBytes; WriteTimeout is UPSTREAM_TIMEOUT + SHARE_TIMEOUT + 10s there, with
+// both at their 2s defaults, which the load test also gives the service).
+const (
+	hardReadHeaderTimeout = 5 * time.Second
+	hardReadTimeout       = 10 * time.Second
+	hardWriteTimeout      = 2*time.Second + 2*time.Second + 10*time.Second
+	hardIdleTimeout       = 120 * time.Second
+	hardMaxHeaderBytes    = 16 << 10
+)
+
+// newServer returns the bare server (the yardstick since issue 6: a header timeout and an idle
+// timeout, nothing else) or, hardened, one with every limit the service's server has.
+func newServer(hardened bool) *http.Server {
+	if !hardened {
+		return &http.Server{Handler: handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	}
+	return &http.Server{
+		Handler:           handler(),
+		ReadHeaderTimeout: hardReadHeaderTimeout,
+		ReadTimeout:       hardReadTimeout,
+		WriteTimeout:      hardWriteTimeout,
+		IdleTimeout:       hardIdleTimeout,
+		MaxHeaderBytes:    hardMaxHeaderBytes,
+	}
 }
 
 // handler answers every request with the constant redirect, as the service's found() does.

@@ -34,8 +34,10 @@ type harness struct {
 	platform *affiliatetest.Platform
 	fake     *httptest.Server
 	env      env
-	baseURL  string // the baseline server
+	baseURL  string // the bare floor: bare net/http answering a constant 302
 	baseProc *proc
+	hardURL  string // the hardened floor: the same with the service's timeouts and header limit
+	hardProc *proc
 	// profiled lists the CPU profiles taken (-pprof) per scenario, one a measured slice. Only
 	// the goroutine measure waits for writes it.
 	profiled map[string][]string
@@ -255,59 +257,94 @@ func (h *harness) logWindow(name string, w window) {
 		name, w.rps(), w.quantile(0.5), w.quantile(0.99), w.errors, w.calls, mb(w.rss))
 }
 
-// settle is the unmeasured time at the start of every round but the first of a comparison: the
-// connections are open already, the previous slice's requests just need to drain.
+// settle is the unmeasured time at the start of every round but the first of a flood comparison:
+// the connections are open already, the previous slice's requests just need to drain.
 const settle = 250 * time.Millisecond
 
-// compare measures spec against svc in rounds interleaved with the baseline, each a slice of
-// the baseline then a slice of the scenario, duration/rounds long each, so that other load on the
-// machine, drifting during the run, weighs on both alike. Each side keeps its connections from
-// round to round. It returns the scenario's window and the baseline's measurement, which it also
-// records in rep under label.
-func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec loadSpec, label string) (window, *measurement, error) {
-	rounds := h.opts.rounds
-	slice := spec.duration / time.Duration(rounds)
-	btr, str := newTransport(), newTransport()
-	defer btr.CloseIdleConnections()
-	defer str.CloseIdleConnections()
-	var bs, ss []measurement
+// compare measures the service against both floors with wrk, in rounds: a slice of the bare
+// floor, one of the hardened floor, one of the service, duration/rounds long each (whole
+// seconds), so that other load on the machine, drifting during the run, weighs on all three
+// alike. Every side first gets an unmeasured warm-up; the floors are sent the same script as the
+// service, so that making the requests costs the generator the same. It returns the comparison,
+// which it also records in rep, and the service's window (metrics and platform calls over the
+// measured slices).
+func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec wrkSpec, key, name string) (*comparison, window, error) {
+	o := h.opts
 	var w window
-	for i := range rounds {
-		warm := settle
-		if i == 0 {
-			warm = spec.warmup
-		}
-		bm, err := run(ctx, loadSpec{
-			name: "baseline", targeter: h.baseTargets(), workers: spec.workers,
-			warmup: warm, duration: slice, transport: btr,
-		})
-		if err != nil {
-			return w, nil, err
-		}
-		bs = append(bs, bm)
+	c := &comparison{key: key, name: name}
+	slice := max((o.duration / time.Duration(o.rounds)).Round(time.Second), time.Second)
+	type server struct {
+		url  string
+		pid  int
+		side *side
+	}
+	servers := []server{{h.baseURL, h.baseProc.pid(), &c.bare}, {h.hardURL, h.hardProc.pid(), &c.hard}, {svc.base, svc.pid(), &c.svc}}
+	at := func(sv server, d time.Duration) wrkSpec {
 		one := spec
-		one.warmup, one.duration, one.transport, one.noProfile = warm, slice, str, i > 0
-		sw, err := h.measure(ctx, svc, one)
-		if err != nil {
-			return w, nil, err
-		}
-		ss = append(ss, sw.measurement)
-		if i == 0 {
-			w.before = sw.before
-		}
-		w.after, w.rss = sw.after, sw.rss
-		w.calls += sw.calls
+		one.url, one.server, one.duration = sv.url+spec.url, sv.pid, d
+		return one
 	}
-	w.measurement = merge(ss...)
-	b := merge(bs...)
-	rss, err := h.baseProc.rss()
-	if err != nil {
-		return w, nil, err
+	if o.warmup > 0 {
+		for _, sv := range servers {
+			if _, err := runWrk(ctx, h.dir, at(sv, o.warmup)); err != nil {
+				return nil, w, err
+			}
+		}
 	}
-	rep.baselines = append(rep.baselines, baseRun{label: label, m: b, rss: rss})
-	h.logf("baseline (%s): %.0f req/s, p50 %v, p99 %v, %d errors", label, b.rps(), b.quantile(0.5), b.quantile(0.99), b.errors)
-	h.logWindow(spec.name, w)
-	return w, &b, nil
+	calls0 := h.platform.Calls()
+	var err error
+	if w.before, err = svc.metrics(ctx); err != nil {
+		return nil, w, err
+	}
+	for i := range o.rounds {
+		for j, sv := range servers {
+			var prof *proc
+			var cpu chan error
+			ls := loadSpec{name: name, duration: slice}
+			if j == len(servers)-1 {
+				if o.perf && i == 0 {
+					if prof, err = h.startPerf(ls); err != nil {
+						return nil, w, err
+					}
+				}
+				if svc.debug != "" {
+					cpu = make(chan error, 1)
+					go func() { cpu <- h.takeCPUProfile(ctx, svc, ls) }()
+				}
+			}
+			r, err := runWrk(ctx, h.dir, at(sv, slice))
+			if cpu != nil {
+				if perr := <-cpu; err == nil {
+					err = perr
+				}
+			}
+			if err != nil {
+				return nil, w, err
+			}
+			if prof != nil {
+				if err := h.reportPerf(ctx, prof, ls); err != nil {
+					return nil, w, err
+				}
+			}
+			*sv.side = append(*sv.side, r)
+		}
+	}
+	w.calls = h.platform.Calls() - calls0
+	if w.after, err = svc.metrics(ctx); err != nil {
+		return nil, w, err
+	}
+	if w.rss, err = svc.rss(); err != nil {
+		return nil, w, err
+	}
+	rep.comparisons = append(rep.comparisons, c)
+	for _, x := range []struct {
+		what string
+		s    side
+	}{{"bare floor", c.bare}, {"hardened floor", c.hard}, {name, c.svc}} {
+		h.logf("%s: %.0f req/s, p99 %.0fµs, %.1f µs CPU per request, generator %.0f%% of its core, %d errors",
+			x.what, x.s.rps(), x.s.p99(), x.s.cpuPerReq(), 100*x.s.genShare(), x.s.errors())
+	}
+	return c, w, nil
 }
 
 // baseTargets is what the baseline is asked: the same requests as the hot /go scenario, so that
@@ -316,19 +353,36 @@ func (h *harness) baseTargets() vegeta.Targeter {
 	return staticTargets(goURL(h.baseURL, productURL(hotProduct)))
 }
 
-// startBaseline starts the baseline server, which then idles between its measurements.
+// startBaseline starts the two floors, bare and hardened, which then idle between their
+// measurements.
 func (h *harness) startBaseline(ctx context.Context, bin string) error {
-	port, err := freePort()
-	if err != nil {
+	for _, f := range []struct {
+		name string
+		args []string
+		url  *string
+		proc **proc
+	}{
+		{"baseline", nil, &h.baseURL, &h.baseProc},
+		{"baseline-hardened", []string{"-hardened"}, &h.hardURL, &h.hardProc},
+	} {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		*f.url = "http://127.0.0.1:" + strconv.Itoa(port)
+		p, err := h.ps.start(f.name, h.dir, bin, append([]string{"-addr", "127.0.0.1:" + strconv.Itoa(port)}, f.args...), nil)
+		if err != nil {
+			return err
+		}
+		*f.proc = p
+		if err := waitHTTP(ctx, p, *f.url+"/healthz", 0, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	if _, err := wrkBinary(); err != nil && (h.want("hot-go") || h.want("hot-id") || h.want("zipf") || h.want("redis") || h.want("cold")) {
 		return err
 	}
-	h.baseURL = "http://127.0.0.1:" + strconv.Itoa(port)
-	p, err := h.ps.start("baseline", h.dir, bin, []string{"-addr", "127.0.0.1:" + strconv.Itoa(port)}, nil)
-	if err != nil {
-		return err
-	}
-	h.baseProc = p
-	return waitHTTP(ctx, p, h.baseURL+"/healthz", 0, 10*time.Second)
+	return nil
 }
 
 // measureBaseline measures the baseline alone, when no scenario is compared with it.

@@ -49,6 +49,8 @@ type measurement struct {
 	codes     map[int]int
 	errSample []string // up to three distinct error texts
 	lat       []time.Duration
+	// pcts holds the p50, p99 and p99.9 when a generator (wrk) reports quantiles, not latencies.
+	pcts map[float64]time.Duration
 }
 
 // rps returns the requests per second sent in the window (in a closed loop, the throughput).
@@ -61,6 +63,9 @@ func (m measurement) rps() float64 {
 
 // quantile returns the q-quantile of the window's latencies, nearest rank.
 func (m measurement) quantile(q float64) time.Duration {
+	if len(m.lat) == 0 && m.pcts != nil {
+		return m.pcts[q]
+	}
 	return quantile(m.lat, q)
 }
 
@@ -229,9 +234,4 @@ func seqTargets(url func(i uint64) string) vegeta.Targeter {
 		t.Method, t.URL, t.Header = http.MethodGet, url(next.Add(1)-1), header
 		return nil
 	}
-}
-
-// cycleTargets requests urls[order[0]], urls[order[1]], … cycling through order.
-func cycleTargets(urls []string, order []uint32) vegeta.Targeter {
-	return seqTargets(func(i uint64) string { return urls[order[i%uint64(len(order))]] })
 }

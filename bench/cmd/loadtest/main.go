@@ -1,8 +1,10 @@
-// Command loadtest measures the redirector binary under load against a bare net/http redirect on
-// the same machine, and checks the targets of issue #6. It builds both binaries, starts a Redis of
-// its own, the strict platform fake (in process, with a realistic latency), the baseline and the
-// service, drives them with vegeta over keep-alive connections, prints one markdown table, writes
-// it to bench/RESULTS.md, and stops everything it started, also on Ctrl-C. Loopback only.
+// Command loadtest measures the redirector binary under load against two floors on the same
+// machine, a bare net/http redirect and the same with the service's server limits, and checks the
+// targets of issues #6, #13 and #20. It builds the binaries, starts a Redis of its own, the strict
+// platform fake (in process, with a realistic latency), the floors and the service, drives the
+// throughput scenarios with wrk (one thread, Lua scripts in lua/) and the paced soak and the floods
+// with vegeta, prints markdown tables with the service's CPU per request and the generator's own
+// CPU, writes them to bench/RESULTS.md, and stops everything it started, also on Ctrl-C. Loopback only.
 //
 //	go run ./bench/cmd/loadtest                      # what `make bench` runs (about 5 minutes)
 //	go run ./bench/cmd/loadtest -duration 3s -soak 30s   # a quick look
@@ -58,11 +60,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured length of each throughput scenario")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured length of each throughput scenario, split into -rounds slices of whole seconds (wrk's unit)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each scenario")
-	fs.IntVar(&o.workers, "workers", 64, "concurrent requests (= keep-alive connections) for the baseline and every scenario but cold")
-	fs.IntVar(&o.rounds, "rounds", 5, "each compared scenario alternates this many slices of the baseline and of itself")
-	fs.IntVar(&o.coldWorkers, "cold-workers", 800, "concurrent requests in the cold scenario: misses must arrive fast enough to fill batches, yet stay below the service's PLATFORM_MAX_IN_FLIGHT (1000), past which clicks are sent on untagged")
+	fs.IntVar(&o.workers, "workers", 64, "keep-alive connections (wrk -c) for the floors and every scenario but cold")
+	fs.IntVar(&o.rounds, "rounds", 5, "each compared scenario alternates this many slices of the bare floor, the hardened floor and itself (medians are taken)")
+	fs.IntVar(&o.coldWorkers, "cold-workers", 800, "connections (wrk -c) in the cold scenario: misses must arrive fast enough to fill batches, yet stay below the service's PLATFORM_MAX_IN_FLIGHT (1000), past which clicks are sent on untagged")
 	fs.DurationVar(&o.latency, "latency", 150*time.Millisecond, "latency of the fake platform")
 	fs.IntVar(&o.products, "products", 100_000, "cached products in the Zipf and Redis-only scenarios")
 	fs.IntVar(&o.tier1, "tier1", 20_000, "CACHE_SIZE (first-tier entries) of the service, below -products")

@@ -129,9 +129,11 @@ type report struct {
 	soak      *soakResult
 	million   []*millionResult
 	floods    []floodResult
-	targets   []target
-	date      time.Time
-	loadavg   [2]string // /proc/loadavg at the start and the end
+	// comparisons are the throughput scenarios measured against both floors with wrk.
+	comparisons []*comparison
+	targets     []target
+	date        time.Time
+	loadavg     [2]string // /proc/loadavg at the start and the end
 }
 
 func newReport(o options) *report {
@@ -202,29 +204,7 @@ func (r *report) ratio(x *row) float64 {
 // finish checks the targets against the results.
 func (r *report) finish() {
 	r.loadavg[1] = loadavg()
-	for _, k := range []struct{ key, name string }{{"hot-go", "hot `/go`"}, {"hot-id", "hot `/{id}`"}} {
-		x := r.find(k.key)
-		if x == nil {
-			continue
-		}
-		ratio, b := r.ratio(x), r.base(x)
-		r.targets = append(r.targets, target{
-			name: k.name + " throughput", want: "≥ 0.90× baseline req/s",
-			got: fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", ratio, x.m.rps(), b.rps()), pass: ratio >= 0.90,
-		})
-		p, bp := x.m.quantile(0.99), b.quantile(0.99)
-		r.targets = append(r.targets, target{
-			name: k.name + " p99", want: "≤ 1.2× baseline p99",
-			got: fmt.Sprintf("%.2f× (%s vs %s)", float64(p)/float64(bp), dur(p), dur(bp)), pass: float64(p) <= 1.2*float64(bp),
-		})
-	}
-	if x := r.find("redis"); x != nil {
-		ratio := r.ratio(x)
-		r.targets = append(r.targets, target{
-			name: "Redis-only throughput", want: "≥ 0.75× baseline req/s",
-			got: fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", ratio, x.m.rps(), r.base(x).rps()), pass: ratio >= 0.75,
-		})
-	}
+	r.targets = append(r.targets, comparisonTargets(r.comparisons)...)
 	if c := r.cold; c != nil {
 		limit := 1.1 / float64(c.batch)
 		r.targets = append(r.targets, target{
@@ -256,6 +236,86 @@ func (r *report) finish() {
 	}
 }
 
+// Targets of issue 20, against the floors, on the medians of the rounds.
+const (
+	hotMinRatio   = 0.90 // cached /go and /{id}: throughput, × the hardened floor
+	hotMaxCPU     = 1.15 // cached /go and /{id}: CPU per request, × the hardened floor
+	zipfMinRatio  = 0.80 // the Zipf mix: throughput, × the hardened floor
+	redisMinRatio = 0.82 // first tier off: throughput, × the BARE floor (the peer's figure)
+	maxP99Ratio   = 1.2  // every compared scenario: p99, × the floor its throughput is held to
+)
+
+// comparisonTargets checks the compared scenarios against their floors, and that the generator
+// left the servers the CPU in every slice.
+func comparisonTargets(cs []*comparison) []target {
+	var out []target
+	for _, c := range cs {
+		label := map[string]string{"hot-go": "hot `/go`", "hot-id": "hot `/{id}`", "zipf": "Zipf mix", "redis": "first tier off"}[c.key]
+		floor, floorName, min := c.hard, "hardened floor", 0.0
+		switch c.key {
+		case "hot-go", "hot-id":
+			min = hotMinRatio
+		case "zipf":
+			min = zipfMinRatio
+		case "redis":
+			floor, floorName, min = c.bare, "bare floor", redisMinRatio
+		}
+		rr := ratio(c.svc, floor, rpsOf)
+		out = append(out, target{
+			name: label + " throughput", want: fmt.Sprintf("≥ %.2f× the %s", min, floorName),
+			got: fmt.Sprintf("%.3f× (%s vs %s req/s)", rr, count(int(c.svc.rps())), count(int(floor.rps()))), pass: rr >= min,
+		})
+		if c.key == "hot-go" || c.key == "hot-id" {
+			cr := ratio(c.svc, c.hard, cpuOf)
+			out = append(out, target{
+				name: label + " service CPU per request", want: fmt.Sprintf("≤ %.2f× the hardened floor's", hotMaxCPU),
+				got: fmt.Sprintf("%.3f× (%.1f vs %.1f µs)", cr, c.svc.cpuPerReq(), c.hard.cpuPerReq()), pass: cr <= hotMaxCPU,
+			})
+		}
+		pr := ratio(c.svc, floor, p99Of)
+		out = append(out, target{
+			name: label + " p99", want: fmt.Sprintf("≤ %.1f× the %s's", maxP99Ratio, floorName),
+			got: fmt.Sprintf("%.3f× (%s vs %s)", pr, dur(us(c.svc.p99())), dur(us(floor.p99()))), pass: pr <= maxP99Ratio,
+		})
+	}
+	if len(cs) > 0 {
+		slices, saturated, worst := 0, 0, 0.0
+		for _, c := range cs {
+			for _, s := range []side{c.bare, c.hard, c.svc} {
+				slices += len(s)
+				saturated += s.saturated()
+				worst = max(worst, s.maxGenShare())
+			}
+		}
+		out = append(out, target{
+			name: "generator not the bottleneck", want: fmt.Sprintf("wrk < %.0f%% of its core in every slice", 100*genSaturated),
+			got: fmt.Sprintf("%d of %d slices at or over it; the busiest %.0f%%", saturated, slices, 100*worst), pass: saturated == 0,
+		})
+	}
+	return out
+}
+
+// comparisonTable renders the compared scenarios and their floors.
+func comparisonTable(b *strings.Builder, cs []*comparison) {
+	b.WriteString("| scenario | requests/s | × hardened floor | × bare floor | p50 | p99 | p99 × hardened | service CPU µs/request | CPU × hardened | generator CPU (max) | errors |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range cs {
+		for _, x := range []struct {
+			name string
+			s    side
+		}{{c.name, c.svc}, {"  bare floor, its rounds", c.bare}, {"  hardened floor, its rounds", c.hard}} {
+			gen := fmt.Sprintf("%.0f%% (%.0f%%)", 100*x.s.genShare(), 100*x.s.maxGenShare())
+			if n := x.s.saturated(); n > 0 {
+				gen += fmt.Sprintf(" **saturated in %d**", n)
+			}
+			fmt.Fprintf(b, "| %s | %s | %.2f | %.2f | %s | %s | %.2f | %.1f | %.2f | %s | %s |\n",
+				x.name, count(int(math.Round(x.s.rps()))), ratio(x.s, c.hard, rpsOf), ratio(x.s, c.bare, rpsOf),
+				dur(us(x.s.p50())), dur(us(x.s.p99())), ratio(x.s, c.hard, p99Of), x.s.cpuPerReq(), ratio(x.s, c.hard, cpuOf), gen, count(x.s.errors()))
+		}
+	}
+	b.WriteString("\n")
+}
+
 // markdown renders the report.
 func (r *report) markdown() string {
 	var b strings.Builder
@@ -265,28 +325,50 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the machine shows up as noise here.\n\n", r.loadavg[0], r.loadavg[1])
 	fmt.Fprintf(&b, "Reproduce: `%s`", command())
 	fmt.Fprintf(&b, " (from the repository's root; `make bench` runs the defaults after the Go micro-benchmarks).\n\n")
-	fmt.Fprintf(&b, "The generator (vegeta, as a library, in the harness process), the service, its Redis and the fake platform share the machine's CPUs; "+
-		"so does the baseline, a bare `net/http` server answering every request with a constant 302, measured with the same %d keep-alive connections and requests. "+
-		"Each throughput scenario runs as fast as its workers go for %v (measured) after a %v warm-up; latencies are the generator's, per request. "+
+	slice := max((o.duration / time.Duration(o.rounds)).Round(time.Second), time.Second)
+	fmt.Fprintf(&b, "The generator of the throughput scenarios, (a) to (e), is `wrk -t1 -c%d --latency` (C, one thread, so at most one core; Lua scripts for the browser User-Agent, "+
+		"the Zipf mix and the cold mix, in bench/cmd/loadtest/lua). The service, its Redis, the fake platform and two floors share the machine's CPUs with it: "+
+		"the **bare floor**, a `net/http` server answering every request with a constant 302 (bench/cmd/baseline), and the **hardened floor**, the same with the service's "+
+		"server limits (`-hardened`: ReadHeaderTimeout 5s, ReadTimeout 10s, WriteTimeout 14s, IdleTimeout 120s, MaxHeaderBytes 16 KiB, the values of cmd/redirector/serve.go). "+
+		"Each of (a) to (d) runs %d rounds, each a %v wrk run against the bare floor, then the hardened floor, then the service, after a %v unmeasured warm-up of each; "+
+		"the floors are sent the scenario's own requests. Figures are medians over the rounds; ratios are medians of each round's ratio. "+
+		"Service CPU per request is the server's utime+stime (/proc/<pid>/stat) over the run, divided by the requests wrk completed; "+
+		"generator CPU is wrk's own utime+stime over its wall time (100%% = its one core; a slice at %.0f%% or more is flagged). "+
+		"The floods and the soak still use vegeta (as a library, in the harness's process). "+
 		"The fake platform answers after %v; BATCH_SIZE=%d, BATCH_WINDOW=%v, CACHE_SIZE=%s unless said.\n\n",
-		o.workers, o.duration, o.warmup, o.latency, o.batch, o.batchWindow, count(o.tier1))
+		o.workers, o.rounds, slice, o.warmup, 100*genSaturated, o.latency, o.batch, o.batchWindow, count(o.tier1))
+	if len(r.comparisons) > 0 {
+		comparisonTable(&b, r.comparisons)
+	}
 	if len(o.serviceEnv) > 0 || o.redisQuery != "" {
 		fmt.Fprintf(&b, "Settings of the service measured here, over the defaults: %s.\n\n", strings.Join(settingsShown(o), ", "))
 	}
 
+	if len(r.rows) > 0 || len(r.baselines) > 0 {
+		r.vegetaTable(&b)
+	}
+	r.notesAndTargets(&b)
+	return b.String()
+}
+
+// vegetaTable renders the scenarios that are not compared with the floors.
+func (r *report) vegetaTable(b *strings.Builder) {
 	b.WriteString("| scenario | requests/s | × baseline | p50 | p99 | p99.9 | errors | platform calls | RSS |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	// The scenarios' names start with their letters, (a) to (f); they run in another order.
 	rows := slices.Clone(r.rows)
 	slices.SortStableFunc(rows, func(x, y row) int { return strings.Compare(x.name, y.name) })
-	if b := r.baseline(); b != nil {
-		rows = append([]row{*b}, rows...)
+	if base := r.baseline(); base != nil {
+		rows = append([]row{*base}, rows...)
 	}
 	for i := range rows {
 		x := &rows[i]
 		ratio := "1.00"
 		if x.key != "" {
 			ratio = fmt.Sprintf("%.2f", r.ratio(x))
+			if math.IsNaN(r.ratio(x)) {
+				ratio = "—"
+			}
 		}
 		if x.fixedRate {
 			ratio = "(paced)"
@@ -299,67 +381,58 @@ func (r *report) markdown() string {
 		if x.m.errors > 0 {
 			errs += " (" + strings.Join(x.m.errSample, "; ") + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.name, count(int(math.Round(x.m.rps()))), ratio,
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.name, count(int(math.Round(x.m.rps()))), ratio,
 			dur(x.m.quantile(0.5)), dur(x.m.quantile(0.99)), dur(x.m.quantile(0.999)), errs, calls, mb(x.rss))
 	}
 	b.WriteString("\n")
-	if x := r.find("redis"); x != nil {
-		fmt.Fprintf(&b, "**Redis-only ratio: %.2f× baseline** (every click a Redis read).\n\n", r.ratio(x))
-	}
-	if len(r.baselines) > 0 && r.baselines[0].label != "alone" {
-		var runs []string
-		for _, x := range r.baselines {
-			runs = append(runs, fmt.Sprintf("%s %s req/s, p99 %s", x.label, count(int(math.Round(x.m.rps()))), dur(x.m.quantile(0.99))))
-		}
-		fmt.Fprintf(&b, "- Each compared scenario, (a) to (d), runs in %d rounds, each a %v slice of the baseline then a %v slice of the scenario "+
-			"(the first after the %v warm-up, the others after %v), and its × baseline figure and targets compare it with its own baseline slices, "+
-			"so that other load on the machine, drifting during the run, weighs on both alike. The baseline row is all the slices together; per scenario: %s.\n",
-			o.rounds, o.duration/time.Duration(o.rounds), o.duration/time.Duration(o.rounds), o.warmup, settle, strings.Join(runs, "; "))
-	}
+}
+
+// notesAndTargets renders the notes under the tables and the targets.
+func (r *report) notesAndTargets(b *strings.Builder) {
+	o := r.opts
 	if len(r.floods) > 0 {
-		fmt.Fprintf(&b, "- The floods, (g) to (i), run in %d rounds, each a %v slice of every flood in turn (the first after the %v warm-up, the others after %v); "+
+		fmt.Fprintf(b, "- The floods, (g) to (i), run in %d rounds, each a %v slice of every flood in turn (the first after the %v warm-up, the others after %v); "+
 			"in each, a hostile client sends its requests over %d connections while the measured client drives cached `/go` over %d, as in (a). "+
 			"Their rows are the measured client's; a flood's target compares it with the same client beside (g).\n",
 			o.rounds, o.duration/time.Duration(o.rounds), o.warmup, settle, floodConns, o.workers)
 	}
 	for _, n := range r.notes {
-		fmt.Fprintf(&b, "- %s\n", n)
+		fmt.Fprintf(b, "- %s\n", n)
 	}
 	if s := r.soak; s != nil {
-		fmt.Fprintf(&b, "- (f) soak, %d samples from %v to %v (after the warm-up; start and end are medians of the first and last %d samples): RSS %s → %s (%+.1f%%, max %s); goroutines %.0f → %.0f (%+.1f%%, max %.0f)\n",
+		fmt.Fprintf(b, "- (f) soak, %d samples from %v to %v (after the warm-up; start and end are medians of the first and last %d samples): RSS %s → %s (%+.1f%%, max %s); goroutines %.0f → %.0f (%+.1f%%, max %.0f)\n",
 			s.samples, s.first.Round(time.Second), s.last.Round(time.Second), soakEnds(s.samples), mb(int64(s.rssStart)), mb(int64(s.rssEnd)), 100*s.rssChange, mb(int64(s.rssMax)),
 			s.gorStart, s.gorEnd, 100*s.gorChange, s.gorMax)
 		var series []string
 		for _, x := range s.series {
 			series = append(series, fmt.Sprintf("%v %.1f/%.0f", x.at.Round(time.Second), float64(x.rss)/1e6, x.goroutines))
 		}
-		fmt.Fprintf(&b, "- (f) soak samples (time: RSS MB/goroutines): %s\n", strings.Join(series, ", "))
+		fmt.Fprintf(b, "- (f) soak samples (time: RSS MB/goroutines): %s\n", strings.Join(series, ", "))
 	}
 	for _, m := range r.million {
 		live := "not known (the memory limit sets the heap goal)"
 		if m.liveHeap >= 0 {
 			live = fmt.Sprintf("≈ %s (%.0f bytes per entry)", mb(m.liveHeap), float64(m.liveHeap-m.idleLive)/float64(m.entries))
 		}
-		fmt.Fprintf(&b, "- 1,000,000 first-tier entries, %s (CACHE_SIZE=1000000; Redis pre-filled, then one `/go` per product at %.0f req/s, %d errors): "+
+		fmt.Fprintf(b, "- 1,000,000 first-tier entries, %s (CACHE_SIZE=1000000; Redis pre-filled, then one `/go` per product at %.0f req/s, %d errors): "+
 			"RSS %s idle before the fill, %s right after it, %s 15 s later (peak VmHWM %s); Go heap in use %s, live heap at the last collection %s, %s heap objects; "+
 			"the first tier answered %.1f%% of a %s-product probe afterwards\n",
 			gcSetting(m.memLimit), m.fillRPS, m.fillErrors, mb(m.idle), mb(m.full), mb(m.settled), mb(m.hwm), mb(m.heapInuse), live,
 			count(int(m.objects)), 100*m.probeTier1, count(m.probe))
 	}
 	for _, w := range r.warnings {
-		fmt.Fprintf(&b, "- **warning:** %s\n", w)
+		fmt.Fprintf(b, "- **warning:** %s\n", w)
 	}
 	if len(r.targets) > 0 {
-		b.WriteString("\n## Targets (issues #6 and #13)\n\n| target | wanted | measured | |\n|---|---|---|---|\n")
+		b.WriteString("\n## Targets (issues #6, #13 and #20)\n\n| target | wanted | measured | |\n|---|---|---|---|\n")
 		for _, t := range r.targets {
 			verdict := "MISS"
 			if t.pass {
 				verdict = "PASS"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.name, t.want, t.got, verdict)
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", t.name, t.want, t.got, verdict)
 		}
 	}
-	return b.String()
 }
 
 // command is the command line that reproduces this run.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,14 +42,11 @@ func (h *harness) hotGo(ctx context.Context, svc *service, rep *report) error {
 	if err := h.checkRedirect(ctx, rep, "hot /go warm-up", target, page); err != nil {
 		return err
 	}
-	w, base, err := h.compare(ctx, rep, svc, loadSpec{
-		name: "hot /go", targeter: staticTargets(target),
-		workers: h.opts.workers, warmup: h.opts.warmup, duration: h.opts.duration,
-	}, "with (a)")
+	_, w, err := h.compare(ctx, rep, svc, wrkSpec{url: strings.TrimPrefix(target, svc.base), conns: h.opts.workers},
+		"hot-go", "(a) hot `/go`, one cached product")
 	if err != nil {
 		return err
 	}
-	rep.add(row{name: "(a) hot `/go`, one cached product", m: w.measurement, calls: w.calls, rss: w.rss, key: "hot-go", base: base})
 	rep.note("(a) " + outcomes(w))
 	return nil
 }
@@ -64,14 +62,11 @@ func (h *harness) hotID(ctx context.Context, svc *service, rep *report) error {
 	if err := h.checkRedirect(ctx, rep, "hot /{id} warm-up", target, page); err != nil {
 		return err
 	}
-	w, base, err := h.compare(ctx, rep, svc, loadSpec{
-		name: "hot /{id}", targeter: staticTargets(target),
-		workers: h.opts.workers, warmup: h.opts.warmup, duration: h.opts.duration,
-	}, "with (b)")
+	_, w, err := h.compare(ctx, rep, svc, wrkSpec{url: "/" + id, conns: h.opts.workers},
+		"hot-id", "(b) hot `/{id}`, one short link (clicks counted)")
 	if err != nil {
 		return err
 	}
-	rep.add(row{name: "(b) hot `/{id}`, one short link (clicks counted)", m: w.measurement, calls: w.calls, rss: w.rss, key: "hot-id", base: base})
 	rep.note("(b) " + outcomes(w))
 	if n := w.delta("redirector_clicks_flushed_total") + w.delta("redirector_clicks_dropped_total"); n == 0 {
 		rep.warn("hot /{id}: the service counted no clicks during the window (clicks_flushed_total and clicks_dropped_total did not grow)")
@@ -88,6 +83,15 @@ func (h *harness) zipfURLs(svc *service) []string {
 	return urls
 }
 
+// zipfSpec is wrk's Zipf mix over the pre-filled products (lua/zipf.lua, which draws as zipfOrder
+// does, from a sequence of its own).
+func (h *harness) zipfSpec() wrkSpec {
+	return wrkSpec{
+		url: "/", script: "zipf", conns: h.opts.workers,
+		args: []string{strconv.Itoa(h.opts.products), strconv.FormatFloat(zipfExponent, 'f', -1, 64), strconv.FormatUint(zipfBase, 10), "6"},
+	}
+}
+
 // zipfOrderLen is the length of the Zipf sequence the generator cycles through.
 const zipfOrderLen = 1 << 21
 
@@ -97,31 +101,21 @@ const zipfExponent = 1.1
 // zipf is scenario (c): clicks over the pre-filled products, a few popular, most not, with a
 // first tier smaller than the set so that Redis answers part of them.
 func (h *harness) zipf(ctx context.Context, svc *service, rep *report) error {
-	w, base, err := h.compare(ctx, rep, svc, loadSpec{
-		name: "zipf", targeter: cycleTargets(h.zipfURLs(svc), zipfOrder(h.opts.products, zipfOrderLen, zipfExponent)),
-		workers: h.opts.workers, warmup: h.opts.warmup, duration: h.opts.duration,
-	}, "with (c)")
+	_, w, err := h.compare(ctx, rep, svc, h.zipfSpec(),
+		"zipf", fmt.Sprintf("(c) Zipf(s=%.1f) over %s cached products, first tier %s", zipfExponent, count(h.opts.products), count(h.opts.tier1)))
 	if err != nil {
 		return err
 	}
-	rep.add(row{
-		name: fmt.Sprintf("(c) Zipf(s=%.1f) over %s cached products, first tier %s", zipfExponent, count(h.opts.products), count(h.opts.tier1)),
-		m:    w.measurement, calls: w.calls, rss: w.rss, key: "zipf", base: base,
-	})
 	rep.note("(c) " + tierSplit(w))
 	return nil
 }
 
 // redisOnly is scenario (d): the same clicks with the first tier disabled, each a Redis read.
 func (h *harness) redisOnly(ctx context.Context, svc *service, rep *report) error {
-	w, base, err := h.compare(ctx, rep, svc, loadSpec{
-		name: "redis-only", targeter: cycleTargets(h.zipfURLs(svc), zipfOrder(h.opts.products, zipfOrderLen, zipfExponent)),
-		workers: h.opts.workers, warmup: h.opts.warmup, duration: h.opts.duration,
-	}, "with (d)")
+	_, w, err := h.compare(ctx, rep, svc, h.zipfSpec(), "redis", "(d) first tier off (CACHE_SIZE=0), every click a Redis `GET`, same Zipf mix")
 	if err != nil {
 		return err
 	}
-	rep.add(row{name: "(d) Redis only (CACHE_SIZE=0), same Zipf mix", m: w.measurement, calls: w.calls, rss: w.rss, key: "redis", base: base})
 	rep.note("(d) " + tierSplit(w))
 	return nil
 }
@@ -153,20 +147,58 @@ func outcomes(w window) string {
 	return "redirects: " + strings.Join(parts, ", ")
 }
 
+// coldMeasured is how far from coldBase the measured run's products start, so that none was asked
+// in the warm-up.
+const coldMeasured = 500_000_000
+
 // cold is scenario (e): every click a product never seen, so each one waits for the platform,
-// and batching decides how many calls the clicks cost.
+// and batching decides how many calls the clicks cost. wrk sends them (lua/cold.lua) over
+// -cold-workers connections.
 func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
-	targets := seqTargets(func(i uint64) string { return goURL(svc.base, productURL(coldBase+i)) })
-	w, err := h.measure(ctx, svc, loadSpec{
-		name: "cold", targeter: targets,
-		workers: h.opts.coldWorkers, warmup: h.opts.warmup, duration: h.opts.duration,
-	})
+	o := h.opts
+	spec := wrkSpec{url: svc.base + "/", script: "cold", conns: o.coldWorkers, server: svc.pid()}
+	if o.warmup > 0 {
+		warm := spec
+		warm.duration, warm.args = o.warmup, []string{strconv.FormatUint(coldBase, 10)}
+		if _, err := runWrk(ctx, h.dir, warm); err != nil {
+			return err
+		}
+	}
+	// wrk leaves its last requests in flight, each waiting for the platform: they must be answered
+	// before the window opens, or they and the window's first would pass PLATFORM_MAX_IN_FLIGHT.
+	if err := h.quiesce(ctx, svc); err != nil {
+		return err
+	}
+	var w window
+	calls0 := h.platform.Calls()
+	var err error
+	if w.before, err = svc.metrics(ctx); err != nil {
+		return err
+	}
+	spec.duration, spec.args = o.duration, []string{strconv.FormatUint(coldBase+coldMeasured, 10)}
+	r, err := runWrk(ctx, h.dir, spec)
 	if err != nil {
 		return err
 	}
+	if err := h.quiesce(ctx, svc); err != nil {
+		return err
+	}
+	w.calls = h.platform.Calls() - calls0
+	if w.after, err = svc.metrics(ctx); err != nil {
+		return err
+	}
+	if w.rss, err = svc.rss(); err != nil {
+		return err
+	}
+	w.measurement = r.measurement()
+	// The clicks are the service's count over the same time as the calls: the requests wrk left in
+	// flight at its end were answered, and asked the platform, after wrk's count.
+	if n := int(w.delta("redirector_redirects_total")); n > 0 {
+		w.requests = n
+	}
 	h.logWindow("cold", w)
 	rep.add(row{
-		name: fmt.Sprintf("(e) cold: every click a new product (%d workers, platform %v)", h.opts.coldWorkers, h.opts.latency),
+		name: fmt.Sprintf("(e) cold: every click a new product (%d connections, platform %v)", o.coldWorkers, o.latency),
 		m:    w.measurement, calls: w.calls, rss: w.rss, key: "cold",
 	})
 	perClick := math.NaN()
@@ -177,9 +209,35 @@ func (h *harness) cold(ctx context.Context, svc *service, rep *report) error {
 	if n := w.delta("redirector_platform_batch_size_count"); n > 0 {
 		meanBatch = w.delta("redirector_platform_batch_size_sum") / n
 	}
-	rep.cold = &coldResult{perClick: perClick, meanBatch: meanBatch, batch: h.opts.batch, clicks: w.requests, calls: w.calls}
-	rep.note(fmt.Sprintf("(e) %d platform calls for %s clicks: %.4f calls per click (1/BATCH_SIZE = %.4f), mean batch %.1f pages; %s",
-		w.calls, count(w.requests), perClick, 1/float64(h.opts.batch), meanBatch, outcomes(w)))
+	rep.cold = &coldResult{perClick: perClick, meanBatch: meanBatch, batch: o.batch, clicks: w.requests, calls: w.calls}
+	rep.note(fmt.Sprintf("(e) %d platform calls for %s clicks (the service's count, which includes the last request of each of wrk's %d connections, "+
+		"in flight when wrk stops and closes them: the service sends those untagged, the client gone): %.4f calls per click (1/BATCH_SIZE = %.4f), "+
+		"mean batch %.1f pages; generator %.0f%% of its core; %s",
+		w.calls, count(w.requests), o.coldWorkers, perClick, 1/float64(o.batch), meanBatch, 100*r.genShare(), outcomes(w)))
+	return nil
+}
+
+// quiesce waits until the service's count of redirects stops moving: the requests a generator
+// left in flight have been answered.
+func (h *harness) quiesce(ctx context.Context, svc *service) error {
+	last, still := -1.0, 0
+	for still < 3 {
+		pm, err := svc.metrics(ctx)
+		if err != nil {
+			return err
+		}
+		n := pm.sum("redirector_redirects_total")
+		if n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(h.opts.latency / 2):
+		}
+	}
 	return nil
 }
 
