@@ -128,7 +128,7 @@ type ShareServer struct {
 
 // NewShareServer starts a share host. The caller closes it.
 func NewShareServer() (*ShareServer, error) {
-	cert, err := shareCertificate()
+	cert, err := ShareCertificate()
 	if err != nil {
 		return nil, fmt.Errorf("share host certificate: %w", err)
 	}
@@ -191,8 +191,9 @@ func (s *ShareServer) TLSConfig() *tls.Config { return s.tls.Clone() }
 // Close stops the server.
 func (s *ShareServer) Close() { s.srv.Close() }
 
-// shareCertificate makes a self-signed certificate for AliExpress's share hosts, valid as long as a sandbox may run.
-func shareCertificate() (tls.Certificate, error) {
+// ShareCertificate makes a self-signed certificate for aliexpress.com and its subdomains (the share hosts
+// among them), valid as long as a sandbox may run; tests that serve TLS as AliExpress use it too.
+func ShareCertificate() (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
