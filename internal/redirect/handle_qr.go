@@ -25,7 +25,7 @@ import (
 func handleQR(d Deps, format qr.Format) idHandler {
 	return func(w http.ResponseWriter, r *http.Request, id string) {
 		ctx := r.Context()
-		if _, ok, _ := d.Targets.Target(ctx, id); !ok {
+		if _, ok, _ := d.Targets.Link(ctx, id); !ok {
 			notFound(w, d)
 			return
 		}

@@ -20,8 +20,9 @@ import (
 //
 // Clicks take no detour: a GET or HEAD of /go goes straight to its handler, and one of a single
 // path segment that is a valid id straight to the redirect, sparing the router its search for a
-// route (and, for /{id}, then for other methods' routes) on every click. It cannot shadow a static route, since no static route's first
-// segment is a valid id (reserved slugs are not; routes panics at start if one were).
+// route (and, for /{id}, then for other methods' routes) on every click. It cannot shadow a static
+// route, since no static route's first segment is a valid id (reserved slugs are not; routes panics
+// at start if one were).
 func routes(d Deps) http.Handler {
 	router := httprouter.New()
 	router.RedirectFixedPath = false // ids are case-sensitive: /AbC must never be sent to /abc

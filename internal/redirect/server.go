@@ -33,8 +33,6 @@ type Targets interface {
 	// Link returns ok=false for an unknown or deleted link, or one whose stored target is refused;
 	// Link.Recorded says whether a live record backs the answer.
 	Link(ctx context.Context, id string) (link shortlink.Link, ok bool, err error)
-	// Target is Link's target alone.
-	Target(ctx context.Context, id string) (target string, ok bool, err error)
 }
 
 // ShortLinks creates, retargets and deletes short links, deciding which id a new one gets;
