@@ -9,6 +9,7 @@ import (
 // batch is the sources that missed within one window. Its fields other than done are written under
 // Client.mu until it starts, and results and err once by its call, before done is closed.
 type batch struct {
+	tracking  string    // the tracking id (channel) every source of the batch is generated on
 	sources   []string  // distinct, in arrival order
 	deadline  time.Time // the latest of the waiters' deadlines
 	unbounded bool      // some waiter had no deadline
@@ -24,13 +25,25 @@ type batch struct {
 // link for source; the call's error (see GenerateBatch) when the batch failed as a whole; and ctx's
 // error when ctx ends first, which leaves the batch running for the other waiters.
 func (c *Client) Generate(ctx context.Context, source string) (string, error) {
+	return c.GenerateOn(ctx, source, "")
+}
+
+// GenerateOn is Generate on the channel trackingID ("" for the client's own TrackingID): the link it
+// returns carries that tracking id. Sources of one tracking id share calls as for Generate; sources of
+// different tracking ids never share one, since link.generate takes one tracking id per call.
+func (c *Client) GenerateOn(ctx context.Context, source, trackingID string) (string, error) {
 	if err := checkSource(source); err != nil {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	b, err := c.enqueue(ctx, source)
+	if trackingID == "" {
+		trackingID = c.trackingID
+	} else if err := checkSource(trackingID); err != nil {
+		return "", err
+	}
+	b, err := c.enqueue(ctx, source, trackingID)
 	if err != nil {
 		return "", err
 	}
@@ -46,16 +59,16 @@ func (c *Client) Generate(ctx context.Context, source string) (string, error) {
 	return r.Link, r.Err
 }
 
-func (c *Client) enqueue(ctx context.Context, source string) (*batch, error) {
+func (c *Client) enqueue(ctx context.Context, source, trackingID string) (*batch, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, errClosed
 	}
-	b := c.pending
+	b := c.pending[trackingID]
 	if b == nil {
-		b = &batch{done: make(chan struct{})}
-		c.pending = b
+		b = &batch{tracking: trackingID, done: make(chan struct{})}
+		c.pending[trackingID] = b
 		b.timer = time.AfterFunc(c.window, func() { c.flush(b) })
 	}
 	if dl, ok := ctx.Deadline(); !ok {
@@ -77,7 +90,7 @@ func (c *Client) enqueue(ctx context.Context, source string) (*batch, error) {
 func (c *Client) flush(b *batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pending == b {
+	if c.pending[b.tracking] == b {
 		c.startLocked(b)
 	}
 }
@@ -86,7 +99,7 @@ func (c *Client) flush(b *batch) {
 // so a waiter that leaves does not fail the others; it lives until the last waiter's deadline (or
 // the HTTP client's timeout when a waiter has none), or until Close.
 func (c *Client) startLocked(b *batch) {
-	c.pending = nil
+	delete(c.pending, b.tracking)
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if b.unbounded {
@@ -98,7 +111,7 @@ func (c *Client) startLocked(b *batch) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		b.results, b.err = c.generate(ctx, b.sources)
+		b.results, b.err = c.generate(ctx, b.tracking, b.sources)
 		c.mu.Lock()
 		delete(c.inflight, b)
 		c.mu.Unlock()
@@ -113,12 +126,12 @@ func (c *Client) startLocked(b *batch) {
 func (c *Client) Close() {
 	c.mu.Lock()
 	c.closed = true
-	if b := c.pending; b != nil {
+	for _, b := range c.pending {
 		b.timer.Stop()
-		c.pending = nil
 		b.err = errClosed
 		close(b.done)
 	}
+	clear(c.pending)
 	for _, cancel := range c.inflight {
 		cancel()
 	}

@@ -90,8 +90,8 @@ type Client struct {
 
 	wg sync.WaitGroup // counts running batch calls, so Close can wait for them
 
-	mu       sync.Mutex // guards pending, inflight and closed
-	pending  *batch     // the batch collecting sources, nil when none is
+	mu       sync.Mutex        // guards pending, inflight and closed
+	pending  map[string]*batch // per tracking id, the batch collecting sources; absent when none is
 	inflight map[*batch]context.CancelFunc
 	closed   bool
 }
@@ -134,6 +134,7 @@ func New(cfg Config) (*Client, error) {
 		window:     cmp.Or(cfg.BatchWindow, defaultWindow),
 		maxBatch:   cmp.Or(cfg.MaxBatch, defaultMaxBatch),
 		inflight:   make(map[*batch]context.CancelFunc),
+		pending:    make(map[string]*batch),
 	}
 	if c.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -174,7 +175,7 @@ func (c *Client) GenerateBatch(ctx context.Context, sources []string) (map[strin
 	if len(send) == 0 {
 		return out, nil
 	}
-	res, err := c.generate(ctx, send)
+	res, err := c.generate(ctx, c.trackingID, send)
 	if err != nil {
 		return nil, err
 	}
@@ -216,10 +217,10 @@ func checkSource(s string) error {
 	return nil
 }
 
-// generate makes one link.generate call for distinct, checked sources.
-func (c *Client) generate(ctx context.Context, sources []string) (map[string]Result, error) {
+// generate makes one link.generate call for distinct, checked sources, on the channel trackingID.
+func (c *Client) generate(ctx context.Context, trackingID string, sources []string) (map[string]Result, error) {
 	params := url.Values{
-		"tracking_id":         {c.trackingID},
+		"tracking_id":         {trackingID},
 		"promotion_link_type": {"0"},
 		"source_values":       {strings.Join(sources, ",")},
 	}

@@ -27,6 +27,7 @@ type Record struct {
 	Created time.Time // when the id was first given to this link (millisecond precision, UTC when read)
 	Updated time.Time // the last change: creation, retarget or deletion
 	Deleted bool      // a tombstone: the link was deleted; /{id} answers 404
+	Channel string    // the tracking id its clicks are tagged with; "" for the default channel
 }
 
 // ClickCount is what a batch of clicks adds to one short link's counters on one UTC day. A store accepts

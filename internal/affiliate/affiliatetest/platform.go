@@ -39,6 +39,10 @@ type PlatformConfig struct {
 	AppKey     string // default "12345678"
 	Secret     string // default "test_secret_0123456789abcdef"
 	TrackingID string // default "test_tracking"
+	// TrackingIDs are more tracking ids (channels) the app has, accepted besides TrackingID.
+	TrackingIDs []string
+	// OrderZone is the zone of order times, in requests and answers; default America/Los_Angeles.
+	OrderZone *time.Location
 	// LinkFunc makes the promotion link for a source; default Link. It may be called concurrently.
 	LinkFunc func(source string) string
 	// Now is the platform's clock, for checking timestamps; default time.Now.
@@ -89,6 +93,7 @@ type Platform struct {
 	bannedUntil   time.Time
 	notPromotable map[string]bool
 	products      map[string]Product
+	orders        orderBook
 }
 
 // NewPlatform returns a fake for cfg.
@@ -107,6 +112,9 @@ func NewPlatform(cfg PlatformConfig) *Platform {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OrderZone == nil {
+		cfg.OrderZone = orderZone
 	}
 	if cfg.BanSeconds <= 0 {
 		cfg.BanSeconds = 1
@@ -227,6 +235,9 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.failLeft--
 		}
 	}
+	if form.Get("method") == MethodOrderListByIndex {
+		fail = p.orders.failure(fail)
+	}
 	latency := p.latency
 	p.mu.Unlock()
 
@@ -273,6 +284,8 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.linkGenerate(w, form, reqID)
 	case MethodProductDetail:
 		p.productDetail(w, form, reqID)
+	case MethodOrderListByIndex:
+		p.orderListByIndex(w, form, reqID)
 	}
 }
 
@@ -320,6 +333,8 @@ func (p *Platform) check(r *http.Request, form url.Values) *apiError {
 		required = []string{"tracking_id", "promotion_link_type", "source_values"}
 	case MethodProductDetail:
 		required = []string{"product_ids"}
+	case MethodOrderListByIndex:
+		required = []string{"start_time", "end_time", "status"}
 	default:
 		return &apiError{"InvalidApiPath", "The specified API path is invalid"}
 	}
@@ -328,7 +343,7 @@ func (p *Platform) check(r *http.Request, form url.Values) *apiError {
 			return missing(name)
 		}
 	}
-	if t := form.Get("tracking_id"); t != "" && t != p.cfg.TrackingID {
+	if t := form.Get("tracking_id"); t != "" && t != p.cfg.TrackingID && !slices.Contains(p.cfg.TrackingIDs, t) {
 		return &apiError{"InvalidParameter", "The tracking_id is not one of this app's tracking IDs"}
 	}
 	if t := form.Get("promotion_link_type"); t != "" && t != "0" && t != "2" {
