@@ -29,7 +29,14 @@ type config struct {
 	AppKey     string `env:"ALIEXPRESS_APP_KEY"`
 	AppSecret  string `env:"ALIEXPRESS_APP_SECRET"`
 	TrackingID string `env:"ALIEXPRESS_TRACKING_ID"`
-	APIURL     string `env:"ALIEXPRESS_API_URL" envDefault:"https://api-sg.aliexpress.com/sync"`
+	// TrackingIDs are the channels (see config_money.go); the first is the default when TrackingID is unset.
+	TrackingIDs       []string       `env:"ALIEXPRESS_TRACKING_IDS"`
+	SubID             string         `env:"SUB_ID" envDefault:"off"`
+	OrderSyncInterval time.Duration  `env:"ORDER_SYNC_INTERVAL" envDefault:"10m"`
+	OrderLookback     time.Duration  `env:"ORDER_LOOKBACK" envDefault:"1440h"`
+	OrderTimeZone     string         `env:"ORDER_TIME_ZONE" envDefault:"America/Los_Angeles"`
+	orderZone         *time.Location // parsed OrderTimeZone
+	APIURL            string         `env:"ALIEXPRESS_API_URL" envDefault:"https://api-sg.aliexpress.com/sync"`
 
 	LinkTTL         time.Duration `env:"LINK_TTL" envDefault:"24h"`
 	NegativeTTL     time.Duration `env:"NEGATIVE_TTL" envDefault:"5m"`
@@ -101,6 +108,7 @@ func loadConfig(environ []string, dev bool) (config, error) {
 			problems = append(problems, envProblem(err))
 		}
 	}
+	problems = append(problems, checkMoney(&cfg)...)
 	if !dev {
 		var missing []string
 		for name, v := range map[string]string{

@@ -40,7 +40,7 @@ func startSandbox(cfg *config) (sandbox, error) {
 	}
 	tracking := cfg.TrackingID
 	p := affiliatetest.NewPlatform(affiliatetest.PlatformConfig{
-		AppKey: cfg.AppKey, Secret: secret, TrackingID: tracking,
+		AppKey: cfg.AppKey, Secret: secret, TrackingID: tracking, TrackingIDs: cfg.TrackingIDs,
 		LinkFunc: func(source string) string {
 			sep := "?"
 			if strings.Contains(source, "?") {

@@ -152,6 +152,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	previewer := preview.New(guard.Details(client), preview.Options{TTL: cfg.PreviewTTL, Admit: limits.Admit, Logger: logger})
 	codes := qr.NewCache(qr.CacheOptions{})
 	registerQRStats(m, codes)
+	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger)
 
 	handler := redirect.NewServer(redirect.Deps{
 		Logger:     logger,
@@ -169,6 +170,10 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Previewer:  previewer,
 		QR:         codes,
 		Limits:     limits,
+		Channels:   redirect.Channels{Default: cfg.TrackingID, List: cfg.TrackingIDs},
+		SubID:      cfg.SubID == "link",
+		Earnings:   orders,
+		OrderZone:  cfg.orderZone,
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})

@@ -196,3 +196,26 @@ func (g *Guard) Slow() uint64 { return g.slow.Load() }
 
 // InFlight is the number of calls under way.
 func (g *Guard) InFlight() int { return len(g.slots) }
+
+// ChannelGenerator is a Generator that can also tag a link with another tracking id (a channel);
+// *affiliate.Client is one.
+type ChannelGenerator interface {
+	GenerateOn(ctx context.Context, source, trackingID string) (string, error)
+}
+
+// GenerateOn is Generate on the channel trackingID, under the same breaker and cap. When the wrapped
+// Generator knows no channels, it fails: a link must never be tagged with the wrong channel silently.
+func (g *Guard) GenerateOn(ctx context.Context, source, trackingID string) (link string, err error) {
+	cg, ok := g.gen.(ChannelGenerator)
+	if !ok {
+		return "", fmt.Errorf("generate %s on %s: the platform client knows no channels", source, trackingID)
+	}
+	err = g.do(func() error {
+		link, err = cg.GenerateOn(ctx, source, trackingID)
+		return err
+	})
+	if errors.Is(err, ErrOpen) {
+		err = fmt.Errorf("generate %s: %w", source, err)
+	}
+	return link, err
+}

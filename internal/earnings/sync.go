@@ -224,9 +224,15 @@ func cmpErr(err, def error) error {
 	return def
 }
 
-// Run syncs every interval until ctx ends, the first time at once. Errors are logged and told to
-// onError (when set); another replica holding the lease is not an error.
-func (s *Syncer) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+// Run syncs every interval until ctx ends, the first time after first (a starting process serves
+// clicks before it reads reports). Errors are logged and told to onError (when set); another replica
+// holding the lease is not an error.
+func (s *Syncer) Run(ctx context.Context, first, interval time.Duration, onError func(error)) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(first):
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

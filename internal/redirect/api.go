@@ -83,17 +83,19 @@ func bearerToken(header string) (token string, ok bool) {
 
 // linkJSON is a link as the admin API shows it.
 type linkJSON struct {
-	ID        string    `json:"id"`
-	ShortURL  string    `json:"short_url"`
-	Target    string    `json:"target"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	QRPNG     string    `json:"qr_png"`
-	QRSVG     string    `json:"qr_svg"`
-	Warnings  []string  `json:"warnings,omitzero"`
-	Clicks    *int64    `json:"clicks,omitempty"`
-	Scans     *int64    `json:"scans,omitempty"`
-	Daily     []dayJSON `json:"daily,omitempty"`
+	ID        string        `json:"id"`
+	ShortURL  string        `json:"short_url"`
+	Target    string        `json:"target"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+	QRPNG     string        `json:"qr_png"`
+	QRSVG     string        `json:"qr_svg"`
+	Warnings  []string      `json:"warnings,omitzero"`
+	Clicks    *int64        `json:"clicks,omitempty"`
+	Scans     *int64        `json:"scans,omitempty"`
+	Daily     []dayJSON     `json:"daily,omitempty"`
+	Channel   string        `json:"channel,omitempty"`
+	Earnings  *earningsJSON `json:"earnings,omitempty"`
 }
 
 type dayJSON struct {
@@ -107,7 +109,7 @@ func toJSON(d Deps, rec link.Record) linkJSON {
 	return linkJSON{
 		ID: rec.ID, ShortURL: short, Target: rec.Target,
 		CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(),
-		QRPNG: short + "/qr.png", QRSVG: short + "/qr.svg",
+		QRPNG: short + "/qr.png", QRSVG: short + "/qr.svg", Channel: rec.Channel,
 	}
 }
 
@@ -129,8 +131,9 @@ func withStats(ctx context.Context, d Deps, l *linkJSON, days int) error {
 
 // urlBody is the body of POST /api/links and PATCH /api/links/{id}.
 type urlBody struct {
-	URL  string `json:"url"`
-	Slug string `json:"slug,omitempty"`
+	URL     string `json:"url"`
+	Slug    string `json:"slug,omitempty"`
+	Channel string `json:"channel,omitempty"`
 }
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
@@ -148,7 +151,20 @@ func handleCreate(d Deps) http.Handler {
 			fail(w, d, err, "")
 			return
 		}
-		rec, created, err := d.ShortLinks.Create(ctx, page, body.Slug, d.Now())
+		ch, ok := d.Channels.normalize(body.Channel)
+		if !ok {
+			fail(w, d, link.Invalid("unknown channel: it must be one of ALIEXPRESS_TRACKING_IDS"), "")
+			return
+		}
+		var rec link.Record
+		var created bool
+		if cc, isCC := d.ShortLinks.(ChannelCreator); isCC && ch != "" {
+			rec, created, err = cc.CreateOn(ctx, page, body.Slug, ch, d.Now())
+		} else if ch != "" {
+			err = link.Invalid("this server cannot make links on channels")
+		} else {
+			rec, created, err = d.ShortLinks.Create(ctx, page, body.Slug, d.Now())
+		}
 		if err != nil {
 			fail(w, d, err, "slug is already taken")
 			return
@@ -254,6 +270,10 @@ func handleGet(d Deps) http.Handler {
 			fail(w, d, err, "")
 			return
 		}
+		if err := linkEarnings(ctx, d, &l); err != nil {
+			fail(w, d, err, "")
+			return
+		}
 		writeJSON(w, http.StatusOK, l)
 	})
 }
@@ -270,8 +290,8 @@ func handleRetarget(d Deps) http.Handler {
 		if !decodeBody(w, r, &body) {
 			return
 		}
-		if body.Slug != "" {
-			fail(w, d, link.Invalid("a link's id cannot be changed; only url"), "")
+		if body.Slug != "" || body.Channel != "" {
+			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url"), "")
 			return
 		}
 		page, err := accept(ctx, d, body.URL)

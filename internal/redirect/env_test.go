@@ -122,7 +122,7 @@ func startShares(t testing.TB) *affiliatetest.ShareServer {
 // startPlatform starts a fake platform that stops when the test ends.
 func startPlatform(t testing.TB) *platform {
 	p := &platform{}
-	fake, srv := affiliatetest.NewServer(affiliatetest.PlatformConfig{LinkFunc: p.Link})
+	fake, srv := affiliatetest.NewServer(affiliatetest.PlatformConfig{LinkFunc: p.Link, TrackingIDs: []string{testChannel}})
 	t.Cleanup(srv.Close)
 	p.Platform, p.URL = fake, srv.URL
 	return p
@@ -242,6 +242,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		previewer = preview.New(details, preview.Options{Admit: limits.Admit})
 	}
 	e.handler = NewServer(Deps{
+		Channels:   Channels{Default: cfg.TrackingID, List: []string{cfg.TrackingID, testChannel}},
 		Metrics:    e.metrics,
 		BaseURL:    testBase,
 		AdminToken: token,
@@ -366,6 +367,7 @@ type linkReply struct {
 	QRPNG     string    `json:"qr_png"`
 	QRSVG     string    `json:"qr_svg"`
 	Warnings  []string  `json:"warnings"`
+	Channel   string    `json:"channel"`
 	Clicks    *int64    `json:"clicks"`
 	Scans     *int64    `json:"scans"`
 	Daily     []struct {

@@ -47,10 +47,26 @@ func handleGo(d Deps) http.Handler {
 				return
 			}
 		}
-		res := d.Links.Resolve(r.Context(), page.URL, d.Limits.client(r))
+		var res resolve.Result
+		if c, given, reason := queryC(r.URL.RawQuery); !given {
+			res = d.Links.Resolve(r.Context(), page.URL, d.Limits.client(r))
+		} else if ch, ok := d.Channels.normalize(c); reason != "" || !ok {
+			m.GoRejected.Inc()
+			badRequest(w, cmpReason(reason, "unknown channel: c must be one of ALIEXPRESS_TRACKING_IDS"))
+			return
+		} else {
+			res = d.Links.ResolveOn(r.Context(), page.URL, ch, d.Limits.client(r))
+		}
 		m.Go.Inc(res.Outcome)
 		found(w, res.Location)
 	})
+}
+
+func cmpReason(reason, def string) string {
+	if reason != "" {
+		return reason
+	}
+	return def
 }
 
 // queryU returns the one value of u in a raw query, or a reason it cannot.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/qr"
+	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
 )
 
@@ -73,7 +74,20 @@ func handleID(d Deps) idHandler {
 			return
 		}
 		client := d.Limits.client(r)
-		res := d.Links.Resolve(ctx, target, client)
+		var res resolve.Result
+		if link.Channel == "" {
+			res = d.Links.Resolve(ctx, target, client)
+		} else {
+			// A channel dropped from the configuration since: the link still works, on the default.
+			ch, ok := d.Channels.normalize(link.Channel)
+			if !ok {
+				ch = ""
+			}
+			res = d.Links.ResolveOn(ctx, target, ch, client)
+		}
+		if d.SubID && res.Outcome != resolve.Untagged {
+			res.Location = withSubID(res.Location, id)
+		}
 		ua := r.UserAgent()
 		bot := clicks.IsBot(ua)
 		if bot && d.Previewer != nil && r.Method == http.MethodGet && clicks.IsPreview(ua) {

@@ -21,6 +21,8 @@ type LinkResolver interface {
 	// Resolve never fails: its worst answer is page itself, untagged. client names who clicked,
 	// for admission control (see Limits.Admit).
 	Resolve(ctx context.Context, page string, client netip.Addr) resolve.Result
+	// ResolveOn is Resolve with the link tagged on channel ("" the default channel), one of Channels.
+	ResolveOn(ctx context.Context, page, channel string, client netip.Addr) resolve.Result
 }
 
 // ShareResolver follows AliExpress share links to the page they lead to; *aliurl.Resolver is one.
@@ -91,6 +93,15 @@ type Deps struct {
 	// Limits is the admission control for platform work and failed admin logins; zero: no limits.
 	Limits Limits
 	Now    func() time.Time
+	// Channels are the tracking ids links may be tagged with besides the default one
+	// (ALIEXPRESS_TRACKING_IDS): a short link's or a /go request's channel must be one of them.
+	Channels Channels
+	// SubID, when true (SUB_ID=link), appends af=<id> to a short link's affiliate link.
+	SubID bool
+	// Earnings reads synced orders; nil: links show no earnings and the report answers 404.
+	Earnings Earnings
+	// OrderZone is the platform's zone (ORDER_TIME_ZONE): a report's days are its days.
+	OrderZone *time.Location
 
 	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
 	// this handler then answers 404 for /metrics. False: it serves them.

@@ -198,15 +198,40 @@ func validateHTTP(link string) error {
 // client names who clicked, for Options.Admit alone: the key of the client's budget (the HTTP
 // service's is the client's address, an IPv6 one cut to its prefix).
 func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) Result {
+	return r.resolve(ctx, page, page, "", client)
+}
+
+// ResolveOn is Resolve on a channel: the affiliate link is tagged with the tracking id channel, and
+// cached apart from the page's links on other channels. channel "" is the default channel, and the
+// same as Resolve. The caller checks that channel is one this deployment may use.
+func (r *Resolver) ResolveOn(ctx context.Context, page, channel string, client netip.Addr) Result {
+	if channel == "" {
+		return r.resolve(ctx, page, page, "", client)
+	}
+	return r.resolve(ctx, ChannelKey(page, channel), page, channel, client)
+}
+
+// ChannelKey is the cache key of page's affiliate link on channel (not the default one): it cannot be
+// any page's own key, since canonical pages begin with their scheme.
+func ChannelKey(page, channel string) string { return "c=" + channel + "|" + page }
+
+// ChannelGenerator makes a page's affiliate link on a channel; the Generator given to New must be one
+// for ResolveOn to tag links with channels.
+type ChannelGenerator interface {
+	GenerateOn(ctx context.Context, source, trackingID string) (string, error)
+}
+
+// resolve is Resolve for the cache key of page on channel.
+func (r *Resolver) resolve(ctx context.Context, key, page, channel string, client netip.Addr) Result {
 	// One clock reading serves the lookup and the judgement of what it found; the cache shares
 	// the Resolver's clock (see New).
 	now := r.opts.Now()
 	// A Redis error is a miss here; the cache has counted it.
-	link, ok, _ := r.links.GetAt(ctx, page, now)
+	link, ok, _ := r.links.GetAt(ctx, key, now)
 	if ok && link.FromRedis && link.Status == cache.Promoted && r.opts.Validate(link.URL) != nil {
 		// Whoever can write to Redis must not be able to send clicks elsewhere. Get has put the
 		// link in the first tier already: take it out, and treat the page as a miss.
-		r.links.Forget(page)
+		r.links.Forget(key)
 		r.opts.Logger.Warn("cached link rejected", "page", page)
 		link, ok = cache.Link{}, false
 	}
@@ -223,13 +248,13 @@ func (r *Resolver) Resolve(ctx context.Context, page string, client netip.Addr) 
 			return Result{Location: page, Outcome: Untagged, Source: src}
 		case link.Status == cache.Promoted:
 			if !now.Before(link.RetryAt) {
-				r.startLoad(ctx, page, link, true, client)
+				r.startLoad(ctx, key, page, channel, link, true, client)
 			}
 			return Result{Location: link.URL, Outcome: Stale, Source: src}
 		}
 		// An expired negative answer: ask again, as after a miss.
 	}
-	call := r.startLoad(ctx, page, link, ok, client)
+	call := r.startLoad(ctx, key, page, channel, link, ok, client)
 	if call == nil {
 		return Result{Location: page, Outcome: Untagged, Source: Fallback}
 	}
@@ -267,31 +292,31 @@ func (r *Resolver) result(link cache.Link, src Source, page string) Result {
 // startLoad joins the load of page under way or, when client is admitted, starts one; it returns
 // nil when client is refused. prev, when had, is the entry the caller found. The load runs apart
 // from ctx's cancellation, so a caller that gives up fails no one else.
-func (r *Resolver) startLoad(ctx context.Context, page string, prev cache.Link, had bool, client netip.Addr) *flight.Call[loaded] {
-	call, _ := r.loads.Do(page, func() bool {
+func (r *Resolver) startLoad(ctx context.Context, key, page, channel string, prev cache.Link, had bool, client netip.Addr) *flight.Call[loaded] {
+	call, _ := r.loads.Do(key, func() bool {
 		// A load that ended since the caller's lookup may have settled the page already: the load
 		// below then answers from the first tier, and the click, answered from the cache, is not
 		// charged.
-		if cur, ok := r.links.Peek(page); ok && settled(cur, r.opts.Now()) {
+		if cur, ok := r.links.Peek(key); ok && settled(cur, r.opts.Now()) {
 			return true
 		}
 		return r.opts.Admit(ctx, client)
 	}, func() loaded {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.LoadTimeout)
 		defer cancel()
-		return r.load(ctx, page, prev, had)
+		return r.load(ctx, key, page, channel, prev, had)
 	})
 	return call
 }
 
 // load asks the platform for page's link and caches the answer.
-func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had bool) loaded {
+func (r *Resolver) load(ctx context.Context, key, page, channel string, prev cache.Link, had bool) loaded {
 	// The load before this one may have filled the first tier after the caller's miss and before
 	// this load began: don't ask twice.
-	if cur, ok := r.links.Peek(page); ok && settled(cur, r.opts.Now()) {
+	if cur, ok := r.links.Peek(key); ok && settled(cur, r.opts.Now()) {
 		return loaded{link: cur, src: Tier1}
 	}
-	link, err := r.generate(ctx, page)
+	link, err := r.generate(ctx, page, channel)
 	now := r.opts.Now()
 	var entry cache.Link
 	switch {
@@ -309,7 +334,7 @@ func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had b
 		if !had {
 			// The caller's lookup may have failed on Redis; a stale link must not be lost to a
 			// negative answer.
-			prev, had, _ = r.links.Get(ctx, page)
+			prev, had, _ = r.links.Get(ctx, key)
 		}
 		if had && prev.Status == cache.Promoted && now.Before(prev.StaleUntil) {
 			entry = prev
@@ -319,7 +344,7 @@ func (r *Resolver) load(ctx context.Context, page string, prev cache.Link, had b
 			entry = cache.Link{Status: status, FreshUntil: until, StaleUntil: until}
 		}
 	}
-	if err := r.links.Set(ctx, page, entry); err != nil {
+	if err := r.links.Set(ctx, key, entry); err != nil {
 		// The first tier has it; Redis's errors are counted by the cache.
 		r.opts.Logger.Debug("cache link", "page", page, "err", err)
 	}
@@ -332,7 +357,7 @@ func settled(link cache.Link, now time.Time) bool {
 }
 
 // generate asks gen for page's link and checks it.
-func (r *Resolver) generate(ctx context.Context, page string) (link string, err error) {
+func (r *Resolver) generate(ctx context.Context, page, channel string) (link string, err error) {
 	// A panic here would end the process (the load runs on a goroutine of its own); a click
 	// must not do that.
 	defer func() {
@@ -341,7 +366,13 @@ func (r *Resolver) generate(ctx context.Context, page string) (link string, err 
 			err = fmt.Errorf("generate %s: panic: %v", page, p)
 		}
 	}()
-	link, err = r.gen.Generate(ctx, page)
+	if channel == "" {
+		link, err = r.gen.Generate(ctx, page)
+	} else if cg, ok := r.gen.(ChannelGenerator); ok {
+		link, err = cg.GenerateOn(ctx, page, channel)
+	} else {
+		err = fmt.Errorf("generate %s on %s: the generator knows no channels", page, channel)
+	}
 	if err != nil {
 		return "", err
 	}

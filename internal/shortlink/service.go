@@ -146,3 +146,45 @@ func (s *Service) Delete(ctx context.Context, id string, now time.Time) error {
 	s.changes.RecordChanged(ctx, id)
 	return nil
 }
+
+// CreateOn is Create on a channel (a tracking id the caller has checked; "" is the default channel,
+// and the same as Create). A link on another channel never takes a product code or the page's shared
+// id: those lead to the default channel. It gets slug, or a random id of its own.
+func (s *Service) CreateOn(ctx context.Context, page aliurl.Page, slug, channel string, now time.Time) (rec link.Record, created bool, err error) {
+	if channel == "" {
+		return s.Create(ctx, page, slug, now)
+	}
+	if page.URL == "" || page.Kind == aliurl.Share {
+		return link.Record{}, false, link.Invalid("the link's target must be a page, not a share link")
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	rec = link.Record{Target: page.URL, Created: now, Updated: now, Channel: channel}
+	if slug != "" {
+		if err := shortid.CheckSlug(slug); err != nil {
+			return link.Record{}, false, link.Invalid(err.Error())
+		}
+		rec.ID = slug
+		if err := s.records.Create(ctx, rec); err != nil {
+			return link.Record{}, false, err
+		}
+		s.changes.RecordChanged(ctx, rec.ID)
+		return rec, true, nil
+	}
+	for range drawTries {
+		id, err := shortid.New()
+		if err != nil {
+			return link.Record{}, false, fmt.Errorf("draw an id: %w", err)
+		}
+		rec.ID = id
+		err = s.records.Create(ctx, rec)
+		if errors.Is(err, link.ErrExists) {
+			continue
+		}
+		if err != nil {
+			return link.Record{}, false, err
+		}
+		s.changes.RecordChanged(ctx, rec.ID)
+		return rec, true, nil
+	}
+	return link.Record{}, false, ErrNoFreeID
+}

@@ -53,11 +53,15 @@ type Link struct {
 	// alone: no record, or the store failing and the id not seen before. Only recorded links are
 	// counted in the store, so clicks on ids nobody created cannot make it grow.
 	Recorded bool
+	// Channel is the tracking id the record names ("" for the default channel), as stored: the
+	// caller uses it only when it is one of the configured channels.
+	Channel string
 }
 
 type entry struct {
 	target     string // canonical target, checked before the entry was made; empty: no live link
 	recorded   bool   // a live record backs target
+	channel    string // the record's channel
 	freshUntil int64  // unix nanoseconds
 }
 
@@ -124,7 +128,7 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	now := l.now().UnixNano()
 	e, hit := l.tier1.GetIfPresent(id)
 	if hit && now < e.freshUntil {
-		return Link{Target: e.target, Recorded: e.recorded}, e.target != "", nil
+		return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel}, e.target != "", nil
 	}
 	fallback := hit
 	if !hit {
@@ -133,7 +137,7 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	rec, found, err := l.get(ctx, id, fallback)
 	if err != nil {
 		if hit { // stale-if-error
-			return Link{Target: e.target, Recorded: e.recorded}, e.target != "", nil
+			return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel}, e.target != "", nil
 		}
 		if t, ok := productTarget(id); ok {
 			return Link{Target: t}, true, nil
@@ -152,10 +156,11 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 			break
 		}
 		link.Recorded = true
+		link.Channel = rec.Channel
 	default:
 		link.Target, _ = productTarget(id)
 	}
-	l.tier1.Set(id, entry{target: link.Target, recorded: link.Recorded, freshUntil: now + int64(l.fresh)})
+	l.tier1.Set(id, entry{target: link.Target, recorded: link.Recorded, channel: link.Channel, freshUntil: now + int64(l.fresh)})
 	return link, link.Target != "", nil
 }
 

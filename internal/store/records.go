@@ -26,7 +26,7 @@ import (
 // the store grow without bound. An owner is a record, and records are written only by an admin (the
 // API, import); a deleted record stays as a tombstone and keeps what it owns.
 //
-//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted); owns the keys below
+//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted, channel); owns the keys below
 //	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
 //	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
 //	rd:v1:{id}:w            the last click batch applied per writer (hash); expires 7 days after its last write
@@ -37,6 +37,15 @@ import (
 //	                        to the target (Retarget, Delete and Put drop it; a failure between the two steps
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
+//	rd:v1:link:c=<channel>|<page>  the same on a channel other than the default one (ALIEXPRESS_TRACKING_IDS)
+//	rd:v1:order:<sub_order_id>  one synced order (internal/earnings; hash: rank, v); expires 400 days after
+//	                        its last write
+//	rd:v1:orders            the orders by paid time (sorted set); each member owned by its order key: trimmed
+//	                        past the retention at every sync, skipped by readers once its order expired
+//	rd:v1:{id}:orders       the orders attributed to the link id (set); owned by the record {id}
+//	rd:v1:orders:sync       the order sync's window and cursor per status, and its last success (hash); one
+//	                        key, owned by the sync
+//	rd:v1:orders:lease      which replica syncs orders (string); expires 5 minutes after its last renewal
 //
 // Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
@@ -57,7 +66,11 @@ const (
 	fieldCreated = "created" // unix ms
 	fieldUpdated = "updated" // unix ms
 	fieldDeleted = "deleted" // "1" for a tombstone, absent otherwise
+	fieldChannel = "channel" // the link's tracking id; absent for the default channel
 )
+
+// recordFields are the fields a record is read with, in parseRecord's order.
+var recordFields = []string{fieldTarget, fieldCreated, fieldUpdated, fieldDeleted, fieldChannel}
 
 // List paging bounds.
 const (
@@ -92,6 +105,9 @@ if cur[1] and (cur[2] ~= '1' or ARGV[4] ~= '1') then
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
+if ARGV[5] and ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'channel', ARGV[5])
+end
 return 1
 `)
 
@@ -133,6 +149,9 @@ if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
   redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
   if ARGV[4] == '1' then
     redis.call('HSET', KEYS[1], 'deleted', '1')
+  end
+  if ARGV[5] and ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[1], 'channel', ARGV[5])
   end
 end
 local v = redis.call('HMGET', KEYS[1], 'created', 'deleted')
@@ -229,7 +248,7 @@ func (r *Records) create(ctx context.Context, rec link.Record, revive bool) erro
 		reviveArg = "1"
 	}
 	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, created, rec.Updated.UnixMilli(), reviveArg).Int()
+		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Channel).Int()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
 	}
@@ -253,7 +272,7 @@ func (r *Records) Get(ctx context.Context, id string) (rec link.Record, ok bool,
 	if checkID(id) != nil {
 		return link.Record{}, false, nil
 	}
-	vals, err := r.rdb.HMGet(ctx, recordKey(id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted).Result()
+	vals, err := r.rdb.HMGet(ctx, recordKey(id), recordFields...).Result()
 	if err != nil {
 		return link.Record{}, false, fmt.Errorf("get %s: %w", id, err)
 	}
@@ -264,10 +283,10 @@ func (r *Records) Get(ctx context.Context, id string) (rec link.Record, ok bool,
 	return rec, ok, nil
 }
 
-// parseRecord reads the reply of HMGET target created updated deleted. ok is false when the record has
-// no target, i.e. does not exist.
+// parseRecord reads the reply of HMGET recordFields. ok is false when the record has no target, i.e. does
+// not exist. A channel is returned as stored: whoever uses it checks it against the configured channels.
 func parseRecord(id string, vals []any) (link.Record, bool, error) {
-	if len(vals) != 4 || vals[0] == nil {
+	if len(vals) != len(recordFields) || vals[0] == nil {
 		return link.Record{}, false, nil
 	}
 	rec := link.Record{ID: id}
@@ -283,6 +302,7 @@ func parseRecord(id string, vals []any) (link.Record, bool, error) {
 		return link.Record{}, false, fmt.Errorf("record updated: %w", err)
 	}
 	rec.Deleted = vals[3] == "1"
+	rec.Channel, _ = vals[4].(string)
 	return rec, true, nil
 }
 
@@ -414,7 +434,7 @@ func (r *Records) List(ctx context.Context, cursor string, limit int) ([]link.Re
 		}
 		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, f := range fresh {
-				p.HMGet(ctx, recordKey(f.id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted)
+				p.HMGet(ctx, recordKey(f.id), recordFields...)
 			}
 			return nil
 		})
@@ -702,7 +722,7 @@ func (e *recordWalk) scan(ctx context.Context, c redis.Cmdable) error {
 		if len(keys) > 0 {
 			cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for _, k := range keys {
-					p.HMGet(ctx, k, fieldTarget, fieldCreated, fieldUpdated, fieldDeleted)
+					p.HMGet(ctx, k, recordFields...)
 				}
 				return nil
 			})
@@ -784,7 +804,7 @@ func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) 
 		deleted = "1"
 	}
 	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted).StringSlice()
+		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Channel).StringSlice()
 	if err != nil {
 		return Unchanged, fmt.Errorf("put %s: %w", rec.ID, err)
 	}
