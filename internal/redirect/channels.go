@@ -23,7 +23,11 @@ func (c Channels) normalize(ch string) (string, bool) {
 }
 
 // queryC returns the value of c in a raw query, before any literal u (which runs to the query's end).
-func queryC(rawQuery string) (string, bool, string) {
+// given=false: the query has no c.
+func queryC(rawQuery string) (c string, given bool, reason string) {
+	if !strings.HasPrefix(rawQuery, "c=") && !strings.Contains(rawQuery, "&c=") {
+		return "", false, "" // the common case, one fast scan
+	}
 	for q := rawQuery; q != ""; {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")

@@ -28,6 +28,7 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/clocktest"
+	"github.com/redirector/redirector/internal/earnings"
 	"github.com/redirector/redirector/internal/invalidate"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
@@ -91,6 +92,7 @@ type envOptions struct {
 	Redis    *redistest.Server
 	Platform *platform
 	Clock    *clock
+	SubID    bool // SUB_ID=link
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -243,6 +245,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	e.handler = NewServer(Deps{
 		Channels:   Channels{Default: cfg.TrackingID, List: []string{cfg.TrackingID, testChannel}},
+		SubID:      opts.SubID,
+		Earnings:   earnings.NewStore(rdb, 0),
 		Metrics:    e.metrics,
 		BaseURL:    testBase,
 		AdminToken: token,
@@ -359,17 +363,18 @@ func (e *env) api(method, path, body string) reply {
 
 // linkReply is a link as the admin API answers it.
 type linkReply struct {
-	ID        string    `json:"id"`
-	ShortURL  string    `json:"short_url"`
-	Target    string    `json:"target"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	QRPNG     string    `json:"qr_png"`
-	QRSVG     string    `json:"qr_svg"`
-	Warnings  []string  `json:"warnings"`
-	Channel   string    `json:"channel"`
-	Clicks    *int64    `json:"clicks"`
-	Scans     *int64    `json:"scans"`
+	ID        string          `json:"id"`
+	ShortURL  string          `json:"short_url"`
+	Target    string          `json:"target"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	QRPNG     string          `json:"qr_png"`
+	QRSVG     string          `json:"qr_svg"`
+	Warnings  []string        `json:"warnings"`
+	Channel   string          `json:"channel"`
+	Earnings  json.RawMessage `json:"earnings"`
+	Clicks    *int64          `json:"clicks"`
+	Scans     *int64          `json:"scans"`
 	Daily     []struct {
 		Date   string `json:"date"`
 		Clicks int64  `json:"clicks"`
