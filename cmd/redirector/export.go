@@ -104,7 +104,8 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 		}
 		// The index that makes creating the same page twice give one id is rebuilt for the
 		// links that need it (a product code finds itself from the product).
-		if !rec.Deleted && shortid.Classify(rec.ID) != shortid.KindProduct {
+		// A link on a channel of its own never holds the page's shared id (shortlink.Service.CreateOn).
+		if !rec.Deleted && rec.Channel == "" && shortid.Classify(rec.ID) != shortid.KindProduct {
 			if _, _, err := records.SetTargetID(ctx, rec.Target, rec.ID); err != nil {
 				return fmt.Errorf("import %s: index target: %w (so far %v; run it again)", rec.ID, err, changes)
 			}
@@ -158,7 +159,10 @@ func parseLine(b []byte, latest time.Time) (link.Record, error) {
 				f.name, f.t.UTC().Format(time.RFC3339Nano), importEarliest.Format(time.DateOnly), latest.UTC().Format(time.RFC3339))
 		}
 	}
-	return link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}, nil
+	if l.Channel != "" && !validTrackingID(l.Channel) {
+		return link.Record{}, fmt.Errorf("channel %q is not a tracking id (1 to 64 letters, digits, _ or -)", l.Channel)
+	}
+	return link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted, Channel: l.Channel}, nil
 }
 
 // openForBackup connects to REDIS_URL for export and import.

@@ -438,6 +438,7 @@ type ExportLine struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
+	Channel   string    `json:"channel,omitempty"` // the tracking id, absent for the default channel
 }
 
 // ParseExportLine reads one line of an export by the rules of the API's bodies (strictJSON): exact
@@ -452,7 +453,7 @@ func ParseExportLine(b []byte) (ExportLine, error) {
 
 // NewExportLine is rec as an export line.
 func NewExportLine(rec link.Record) ExportLine {
-	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted}
+	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted, Channel: rec.Channel}
 }
 
 // handleExport serves GET /api/export: every record, deleted ones included, as JSON Lines. It is
