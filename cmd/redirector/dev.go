@@ -62,8 +62,14 @@ func startSandbox(cfg *config) (sandbox, error) {
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	cfg.APIURL = "http://" + ln.Addr().String() + "/sync"
+	// A trickle of sandbox orders of the products clicked, synced every minute, so earnings can be tried.
+	stopShop := make(chan struct{})
+	go runSandboxShop(p, stopShop)
+	if cfg.OrderSyncInterval == 10*time.Minute {
+		cfg.OrderSyncInterval = time.Minute
+	}
 	return sandbox{
-		close:     func() { _ = srv.Close(); shares.Close() },
+		close:     func() { _ = srv.Close(); shares.Close(); close(stopShop) },
 		shareDial: shares.Dial,
 		shareTLS:  shares.TLSConfig(),
 	}, nil
