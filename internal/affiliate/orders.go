@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // The request and answer of aliexpress.affiliate.order.listbyindex, as the public SDKs describe them
@@ -17,6 +18,10 @@ import (
 // current_record_count and orders ({"order":[…]} or, simplified, a bare list). Ids and amounts come as
 // numbers in some answers and as strings in others: both are read.
 const methodOrderListByIndex = "aliexpress.affiliate.order.listbyindex"
+
+// methodOrderGet reports orders by sub-order id (order_ids, comma-separated; bububa/opentaobao's
+// AliexpressAffiliateOrderGetAPIRequest.go); its answer has the same order rows.
+const methodOrderGet = "aliexpress.affiliate.order.get"
 
 // OrderFields is what OrderPage asks the platform to return for each order.
 const OrderFields = "order_id,sub_order_id,tracking_id,custom_parameters,product_id,product_title,product_count," +
@@ -91,8 +96,29 @@ func (c *Client) OrderPage(ctx context.Context, q OrderQuery) (OrderPage, error)
 }
 
 type orderEnvelope struct {
-	Resp  *methodResponse[orderResult] `json:"aliexpress_affiliate_order_listbyindex_response"`
-	Error *errorResponse               `json:"error_response"`
+	Resp    *methodResponse[orderResult] `json:"aliexpress_affiliate_order_listbyindex_response"`
+	GetResp *methodResponse[orderResult] `json:"aliexpress_affiliate_order_get_response"`
+	Error   *errorResponse               `json:"error_response"`
+}
+
+// Orders asks order.get for the orders with the sub-order ids given (at most MaxOrderPageSize); ids the
+// platform does not know are left out. Its errors are OrderPage's.
+func (c *Client) Orders(ctx context.Context, subOrderIDs []string) ([]Order, error) {
+	if len(subOrderIDs) == 0 || len(subOrderIDs) > MaxOrderPageSize {
+		return nil, fmt.Errorf("aliexpress: %d order ids outside 1..%d", len(subOrderIDs), MaxOrderPageSize)
+	}
+	for _, id := range subOrderIDs {
+		if err := checkSource(id); err != nil {
+			return nil, err
+		}
+	}
+	params := url.Values{"order_ids": {strings.Join(subOrderIDs, ",")}, "fields": {OrderFields}}
+	var page OrderPage
+	err := c.call(ctx, methodOrderGet, params, len(subOrderIDs), true, func(body []byte) (err error) {
+		page, err = parseOrders(body)
+		return err
+	})
+	return page.Orders, err
 }
 
 type orderResult struct {
@@ -169,7 +195,11 @@ func parseOrders(body []byte) (OrderPage, error) {
 	if err := decode(body, &env); err != nil {
 		return OrderPage{}, err
 	}
-	res, empty, err := result(env.Error, env.Resp)
+	resp := env.Resp
+	if resp == nil {
+		resp = env.GetResp
+	}
+	res, empty, err := result(env.Error, resp)
 	if err != nil || empty {
 		return OrderPage{}, err
 	}

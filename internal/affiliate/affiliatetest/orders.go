@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,11 @@ import (
 // "yyyy-MM-dd HH:mm:ss", page_size at most 50). Ids and amounts are written as numbers and the
 // commissions as strings, as answers seen in other public clients are.
 const MethodOrderListByIndex = "aliexpress.affiliate.order.listbyindex"
+
+// MethodOrderGet reports orders by sub-order id: order_ids (comma-separated sub-order ids, "only sub-order
+// ids are supported") and fields, as bububa/opentaobao's AliexpressAffiliateOrderGetAPIRequest.go has
+// it; the answer is aliexpress_affiliate_order_get_response with the same resp_result and order rows.
+const MethodOrderGet = "aliexpress.affiliate.order.get"
 
 // Order statuses, as order.listbyindex takes and reports them.
 const (
@@ -223,4 +229,29 @@ func orderJSON(o Order, zone *time.Location) map[string]any {
 		m["completed_settlement_time"] = o.FinishedAt.In(zone).Format(OrderTimeLayout)
 	}
 	return m
+}
+
+// orderGet answers the orders with the sub-order ids asked for (at most 50), in the order asked.
+func (p *Platform) orderGet(w http.ResponseWriter, form url.Values, reqID string) {
+	ids := strings.Split(form.Get("order_ids"), ",")
+	if len(ids) > 50 {
+		writeJSON(w, errorBody(&apiError{"InvalidParameter", "order_ids takes at most 50 ids"}, reqID))
+		return
+	}
+	var rows []map[string]any
+	p.mu.Lock()
+	for _, id := range ids {
+		for _, r := range p.orders.rows {
+			if r.o.SubOrderID == id {
+				rows = append(rows, orderJSON(r.o, p.cfg.OrderZone))
+			}
+		}
+	}
+	p.mu.Unlock()
+	if len(rows) == 0 {
+		writeJSON(w, respBody(MethodOrderGet, 405, "The result is empty", nil, reqID))
+		return
+	}
+	result := map[string]any{"current_record_count": len(rows), "orders": p.list("order", rows)}
+	writeJSON(w, respBody(MethodOrderGet, 200, "Call succeeds", result, reqID))
 }

@@ -235,7 +235,7 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.failLeft--
 		}
 	}
-	if form.Get("method") == MethodOrderListByIndex {
+	if m := form.Get("method"); m == MethodOrderListByIndex || m == MethodOrderGet {
 		fail = p.orders.failure(fail)
 	}
 	latency := p.latency
@@ -286,6 +286,8 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.productDetail(w, form, reqID)
 	case MethodOrderListByIndex:
 		p.orderListByIndex(w, form, reqID)
+	case MethodOrderGet:
+		p.orderGet(w, form, reqID)
 	}
 }
 
@@ -335,6 +337,8 @@ func (p *Platform) check(r *http.Request, form url.Values) *apiError {
 		required = []string{"product_ids"}
 	case MethodOrderListByIndex:
 		required = []string{"start_time", "end_time", "status"}
+	case MethodOrderGet:
+		required = []string{"order_ids"}
 	default:
 		return &apiError{"InvalidApiPath", "The specified API path is invalid"}
 	}
