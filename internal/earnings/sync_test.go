@@ -226,10 +226,10 @@ func TestSyncFiveHundredOrders(t *testing.T) {
 	if err := s.Sync(ctx); err != nil {
 		t.Fatalf("retried Sync: %v", err)
 	}
-	// 12 pages of orders, the failed one again, and one empty answer per status that ends short of
-	// nothing: Invalid has no orders (1 call). Paid ends with a short page, as do the others.
-	if n := e.fake.OrderCalls(); n != 7+6+1 {
-		t.Errorf("order calls = %d, want 14 (6 pages before the failure, the failure, its retry and 5 more pages, 1 empty)", n)
+	// 12 pages of orders (9 paid, 2 confirmed, 1 settled, each status ending on a short page) and
+	// Invalid's one empty answer make 13 calls; the failed call is the 14th: the retry resumed at page 7.
+	if n := e.fake.OrderCalls(); n != 14 {
+		t.Errorf("order calls = %d, want 14 (6 pages, the failure, then page 7 again and the 6 calls after it)", n)
 	}
 	if written != 500 {
 		t.Errorf("orders written = %d, want 500", written)
@@ -345,4 +345,29 @@ func TestSyncDaylightSaving(t *testing.T) {
 	if len(in) != 2 {
 		t.Errorf("Range of 2026-03-08 in %s = %d orders, want 2: %+v", zone, len(in), in)
 	}
+}
+
+// TestSyncPausedResumes: a sync paused (the breaker open) after three pages stops with ErrPaused and
+// the next one resumes after them: 13 calls in all, as one uninterrupted sync makes, and exact totals.
+func TestSyncPausedResumes(t *testing.T) {
+	zone := earnings.DefaultZone()
+	e := newEnv(t, zone)
+	gens := fiveHundred(time.Now())
+	e.fake.PutOrders(orders(gens)...)
+	paused := true
+	s := e.syncer(earnings.SyncOptions{Zone: zone, Paused: func() bool { return paused && e.fake.OrderCalls() >= 3 }})
+	if err := s.Sync(context.Background()); !errors.Is(err, earnings.ErrPaused) {
+		t.Fatalf("Sync with the breaker open = %v, want ErrPaused", err)
+	}
+	if n := e.fake.OrderCalls(); n != 3 {
+		t.Fatalf("calls before the pause = %d, want 3", n)
+	}
+	paused = false
+	if err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fake.OrderCalls(); n != 13 {
+		t.Errorf("calls in all = %d, want 13 (12 pages and Invalid's empty answer)", n)
+	}
+	check(t, e, gens, zone)
 }
