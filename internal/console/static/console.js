@@ -594,6 +594,31 @@
     return bar;
   }
 
+  // money formats cents of a currency ("mixed": several currencies, summed as they are).
+  function money(cents, currency) {
+    const v = (Number(cents) || 0) / 100;
+    return v.toFixed(2) + (currency && currency !== 'mixed' ? ' ' + currency : '');
+  }
+
+  // earningsBlock shows what a link earned from the synced orders, and its channel.
+  function earningsBlock(link) {
+    const e = link.earnings;
+    const box = el('div', { class: 'earnings' }, el('h3', { text: 'Earnings' }));
+    if (link.channel) box.append(el('p', { class: 'small muted', text: 'Channel: ' + link.channel }));
+    if (!e) {
+      box.append(el('p', { class: 'small muted', text: 'Orders are not synced on this server.' }));
+      return box;
+    }
+    box.append(
+      el('p', { class: 'small earnings-line', text: plural(Number(e.orders) || 0, 'order', 'orders') + ', ' +
+        plural(Number(e.items) || 0, 'item', 'items') + ', ' + money(e.sales, e.currency) + ' in sales' }),
+      el('p', { class: 'small earnings-commission', text: money(e.estimated_commission, e.currency) + ' commission expected, ' +
+        money(e.settled_commission, e.currency) + ' settled' }),
+      el('p', { class: 'small muted', text: ((Number(e.conversion) || 0) * 100).toFixed(2) + '% of clicks ordered; ' +
+        money(e.commission_per_click, e.currency) + ' per click' }));
+    return box;
+  }
+
   async function openDetails(li, details) {
     const id = li.dataset.id;
     details.replaceChildren(el('p', { class: 'muted', text: 'Loading…' }));
@@ -679,7 +704,8 @@
           chart(daily),
           el('p', { class: 'legend small' },
             el('span', { class: 'entry' }, el('span', { class: 'key key-clicks' }), plural(sum('clicks'), 'click', 'clicks')),
-            el('span', { class: 'entry' }, el('span', { class: 'key key-scans' }), sum('scans').toLocaleString() + ' of them by QR scan'))),
+            el('span', { class: 'entry' }, el('span', { class: 'key key-scans' }), sum('scans').toLocaleString() + ' of them by QR scan')),
+          earningsBlock(link)),
         el('div', { class: 'qr-col' }, el('h3', { text: 'QR code' }), qrBlock(id, 160))),
       actions,
       msg);
