@@ -267,7 +267,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	})
 	e.srv = httptest.NewServer(e.handler)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 256
+	// Tests send up to a few hundred requests at once: past the default total of 100 idle
+	// connections, a loaded machine can see putIdleConn fail a request's connection.
+	transport.MaxIdleConns, transport.MaxIdleConnsPerHost = 1024, 1024
 	e.client = &http.Client{
 		Transport:     transport,
 		Timeout:       20 * time.Second,
