@@ -91,6 +91,9 @@ type envOptions struct {
 	Redis    *redistest.Server
 	Platform *platform
 	Clock    *clock
+	// DedupWindow and StatsTop are CLICK_DEDUP_WINDOW and STATS_TOP; 0: their defaults (1h, 50).
+	DedupWindow time.Duration
+	StatsTop    int
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -224,7 +227,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	// Alone on its Redis as far as it knows: another env over the same Redis (restart) is a restarted
 	// process, not a replica told of changes.
 	changes := invalidate.New(ctx, nil, nil, invalidate.Handlers{Record: lookup.Forget, Link: e.links.Forget})
-	e.counter = clicks.NewCounter(store.NewCounters(rdb, 0), clicks.Options{FlushInterval: 20 * time.Millisecond})
+	counters := store.NewCountersWith(rdb, store.CountersOptions{DedupWindow: opts.DedupWindow, Top: opts.StatsTop})
+	e.counter = clicks.NewCounter(counters, clicks.Options{FlushInterval: 20 * time.Millisecond, Visits: counters})
 	token := testToken
 	if opts.NoAdmin {
 		token = ""
@@ -253,7 +257,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		ShortLinks: shortlink.NewService(records, changes),
 		Clicks:     e.counter,
 		Records:    records,
-		Stats:      store.NewCounters(rdb, 0),
+		Stats:      counters,
+		StatsTop:   opts.StatsTop,
 		Ready:      func(ctx context.Context) error { return store.Ping(ctx, rdb) },
 		Previewer:  previewer,
 		Limits:     limits,
@@ -368,10 +373,12 @@ type linkReply struct {
 	Warnings  []string  `json:"warnings"`
 	Clicks    *int64    `json:"clicks"`
 	Scans     *int64    `json:"scans"`
+	Visitors  *int64    `json:"visitors"`
 	Daily     []struct {
-		Date   string `json:"date"`
-		Clicks int64  `json:"clicks"`
-		Scans  int64  `json:"scans"`
+		Date     string `json:"date"`
+		Clicks   int64  `json:"clicks"`
+		Scans    int64  `json:"scans"`
+		Visitors int64  `json:"visitors"`
 	} `json:"daily"`
 }
 
