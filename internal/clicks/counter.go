@@ -476,7 +476,7 @@ func (c *Counter) write(ctx context.Context, b *batch) error {
 			h = stats.NewHasher(secret)
 			c.hashers[day] = h
 		}
-		visits[i] = stats.Visit{ID: v.id, Day: day, Visitor: h.Visitor(v.hit.Addr, v.hit.UserAgent), Values: stats.Describe(v.hit)}
+		visits[i] = stats.Visit{ID: v.id, Day: day, Visitor: h.Visitor(v.hit.Addr, v.hit.UserAgent), Values: stats.Describe(v.hit), Clicks: v.clicks}
 	}
 	return c.opts.Visits.AddVisits(ctx, visits)
 }

@@ -85,6 +85,9 @@ type Visit struct {
 	Day     string // UTC day, "20060102"
 	Visitor string // the day's keyed hash of the visitor (see Hasher): 16 hex digits
 	Values  Values
+	// Clicks is how many clicks of the visitor the visit stands for (at least 1): the store counts one
+	// within its dedup window, and all of them without one.
+	Clicks int64
 }
 
 // Scan reports whether the visit came through the link's QR code.

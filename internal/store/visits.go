@@ -59,10 +59,10 @@ func allDayKeys(day string) []string {
 // addVisitsScript counts a link's visits on one day: each visitor not counted on the link within the
 // window is counted once, its visitor added to the day's distinct count, and its value in each
 // dimension counted, in at most top values per dimension plus "other". Nothing is counted when the link
-// has no record. Returns a 1 or 0 per visit: counted or not.
+// has no record. Returns per visit the clicks counted: 0 or 1 (its clicks without a window).
 // KEYS: record, totals, day, visitors, the dimensions' keys (stats.Dimensions order), then one visitor
-// key per visit. ARGV: window (ms, "0": none), day TTL (ms), top, then per visit: its visitor, scan
-// ("1" or "0"), and its value in each dimension.
+// key per visit. ARGV: window (ms, "0": none, and each visit counts its clicks), day TTL (ms), top, then
+// per visit: its visitor, scan ("1" or "0"), its clicks, and its value in each dimension.
 var addVisitsScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], 'target') == 0 then return {} end
 local ndims = 6
@@ -71,17 +71,18 @@ local top = tonumber(ARGV[3])
 local out = {}
 local clicks, scans = 0, 0
 for i = first, #KEYS do
-  local a = 4 + (i - first) * (2 + ndims)
+  local a = 4 + (i - first) * (3 + ndims)
   local counted = 0
   if ARGV[1] == '0' or redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
     counted = 1
-    clicks = clicks + 1
-    if ARGV[a + 1] == '1' then scans = scans + 1 end
+    if ARGV[1] == '0' then counted = tonumber(ARGV[a + 2]) end
+    clicks = clicks + counted
+    if ARGV[a + 1] == '1' then scans = scans + counted end
     redis.call('PFADD', KEYS[4], ARGV[a])
     for d = 1, ndims do
-      local k, v = KEYS[4 + d], ARGV[a + 1 + d]
+      local k, v = KEYS[4 + d], ARGV[a + 2 + d]
       if redis.call('HEXISTS', k, v) == 0 and redis.call('HLEN', k) >= top then v = 'other' end
-      redis.call('HINCRBY', k, v, 1)
+      redis.call('HINCRBY', k, v, counted)
     end
   end
   out[#out + 1] = counted
@@ -182,6 +183,9 @@ func checkVisit(v stats.Visit) error {
 	if err := checkDay(v.Day); err != nil {
 		return fmt.Errorf("%s: %w", v.ID, err)
 	}
+	if v.Clicks < 0 {
+		return fmt.Errorf("%s: negative clicks", v.ID)
+	}
 	if len(v.Visitor) != 16 {
 		return fmt.Errorf("%s: visitor %q is not 16 hex digits", v.ID, v.Visitor)
 	}
@@ -232,7 +236,7 @@ func (c *Counters) AddVisits(ctx context.Context, visits []stats.Visit) error {
 		for gi, k := range order {
 			idx := groups[k]
 			keys := append([]string{recordKey(k.id), counterKey(k.id)}, linkDayKeys(k.id, k.day)...)
-			args := make([]any, 0, 3+len(idx)*(2+stats.NumDims))
+			args := make([]any, 0, 3+len(idx)*(3+stats.NumDims))
 			args = append(args, window, ttl, c.top)
 			for _, i := range idx {
 				v := visits[i]
@@ -241,7 +245,7 @@ func (c *Counters) AddVisits(ctx context.Context, visits []stats.Visit) error {
 				if v.Scan() {
 					scan = "1"
 				}
-				args = append(args, v.Visitor, scan)
+				args = append(args, v.Visitor, scan, max(v.Clicks, 1))
 				for _, val := range v.Values {
 					args = append(args, val)
 				}
@@ -267,7 +271,7 @@ func (c *Counters) AddVisits(ctx context.Context, visits []stats.Visit) error {
 			return fmt.Errorf("add visits %s: %w", k.id, err)
 		}
 		for j, counted := range res {
-			if counted != 1 || j >= len(groups[k]) {
+			if counted < 1 || j >= len(groups[k]) {
 				continue
 			}
 			v := visits[groups[k][j]]
@@ -280,13 +284,13 @@ func (c *Counters) AddVisits(ctx context.Context, visits []stats.Visit) error {
 				all[k.day] = d
 				days = append(days, k.day)
 			}
-			d.clicks++
+			d.clicks += counted
 			if v.Scan() {
-				d.scans++
+				d.scans += counted
 			}
 			d.visitors = append(d.visitors, v.Visitor)
 			for i, val := range v.Values {
-				d.dims[i][val]++
+				d.dims[i][val] += counted
 			}
 		}
 	}
