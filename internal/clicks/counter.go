@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,19 +75,17 @@ type event struct {
 	hit   stats.Hit // held until the next write, never stored
 }
 
-// visitKey identifies one visitor's clicks on a link on one day, before the visitor is named (the
-// day's secret is the store's): the address and User-Agent it will be named by.
+// visitKey identifies one visitor's clicks on a link on one day from one referrer and source, before
+// the visitor is named (the day's secret is the store's, and names it by the hit's address and
+// User-Agent). Within its window the store counts the first of a visitor's keys it is given.
 type visitKey struct {
-	id        string
-	day       int32
-	addr      netip.Addr
-	userAgent string
+	id  string
+	day int32
+	hit stats.Hit
 }
 
-// visitTally is one visitor's clicks on a link on a day not yet written; the first click's referrer and
-// source are the ones counted, as the store counts the first.
+// visitTally is the clicks of a visitKey not yet written.
 type visitTally struct {
-	hit    stats.Hit
 	clicks int64
 }
 
@@ -377,14 +374,11 @@ func (p *pending) size() int { return len(p.counts) + len(p.visits) }
 // add folds one event into p, or drops it when p is full.
 func (c *Counter) add(p *pending, e event) {
 	if e.visit {
-		k := visitKey{id: e.id, day: e.day, addr: e.hit.Addr, userAgent: e.hit.UserAgent}
+		k := visitKey{id: e.id, day: e.day, hit: e.hit}
 		t, ok := p.visits[k]
-		if !ok {
-			if p.size() >= c.opts.MaxPending {
-				c.dropped.Add(1)
-				return
-			}
-			t.hit = e.hit
+		if !ok && p.size() >= c.opts.MaxPending {
+			c.dropped.Add(1)
+			return
 		}
 		t.clicks++
 		p.visits[k] = t
@@ -437,7 +431,7 @@ func (c *Counter) take(p *pending) *batch {
 		if len(b.visits) == c.opts.MaxBatch {
 			break
 		}
-		b.visits = append(b.visits, rawVisit{id: k.id, day: k.day, hit: t.hit, clicks: t.clicks})
+		b.visits = append(b.visits, rawVisit{id: k.id, day: k.day, hit: k.hit, clicks: t.clicks})
 		delete(p.visits, k)
 	}
 	if len(p.days) > 64 {

@@ -308,7 +308,9 @@ func TestStatsAPI(t *testing.T) {
 	if len(rows) < len(want) || fmt.Sprint(rows[:len(want)]) != fmt.Sprint(want) {
 		t.Errorf("CSV starts %q, want %q", rows, want)
 	}
-	if !slices.ContainsFunc(rows, func(row []string) bool { return fmt.Sprint(row) == fmt.Sprint([]string{"referrer", "'-x.example", "1"}) }) {
+	if !slices.ContainsFunc(rows, func(row []string) bool {
+		return fmt.Sprint(row) == fmt.Sprint([]string{"referrer", "'-x.example", "1"})
+	}) {
 		t.Errorf("CSV %q: no referrer row for -x.example written so no spreadsheet reads it as a formula", rows)
 	}
 
