@@ -303,6 +303,12 @@ func (c *Counter) Close(ctx context.Context) error {
 type pending struct {
 	counts map[key]tally
 	visits map[visitKey]visitTally
+	// last is the visitKey of the last visit added, so that a run of one visitor's clicks (a flood,
+	// a reload loop) is summed without a map lookup each; lastClicks is what it has added to
+	// visits[last] since and lastOK whether last is set.
+	last       visitKey
+	lastClicks int64
+	lastOK     bool
 	days   map[int32]string // formatted days, so a flush formats each day once
 	// retry is a batch whose write failed, kept unchanged (same Seq) and written again before
 	// anything newer, so that the store, which applies each Seq once, never counts it twice.
@@ -326,6 +332,7 @@ func (c *Counter) run() {
 		for _, e := range taken {
 			c.add(p, e)
 		}
+		p.settle()
 		clear(taken) // let go of the ids
 		spare = taken
 	}
@@ -368,6 +375,16 @@ func (c *Counter) run() {
 	}
 }
 
+// settle writes the clicks of the run of p.last into p.visits.
+func (p *pending) settle() {
+	if p.lastOK && p.lastClicks > 0 {
+		t := p.visits[p.last]
+		t.clicks += p.lastClicks
+		p.visits[p.last] = t
+	}
+	p.lastClicks = 0
+}
+
 // size is how many counts and visits p holds.
 func (p *pending) size() int { return len(p.counts) + len(p.visits) }
 
@@ -375,13 +392,21 @@ func (p *pending) size() int { return len(p.counts) + len(p.visits) }
 func (c *Counter) add(p *pending, e event) {
 	if e.visit {
 		k := visitKey{id: e.id, day: e.day, hit: e.hit}
+		if p.lastOK && k == p.last {
+			p.lastClicks++
+			c.held.Add(1)
+			return
+		}
+		p.settle()
 		t, ok := p.visits[k]
 		if !ok && p.size() >= c.opts.MaxPending {
 			c.dropped.Add(1)
+			p.lastOK = false
 			return
 		}
 		t.clicks++
 		p.visits[k] = t
+		p.last, p.lastOK = k, true
 		c.held.Add(1)
 		return
 	}
@@ -402,6 +427,8 @@ func (c *Counter) add(p *pending, e event) {
 // take returns the batch to write next: the one that failed, if any, else up to MaxBatch counts
 // removed from p under a new Seq; nil when there is nothing to write.
 func (c *Counter) take(p *pending) *batch {
+	p.settle()
+	p.lastOK = false // its entry may be taken below
 	if p.retry != nil {
 		b := p.retry
 		p.retry = nil
@@ -530,6 +557,8 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight *batch, res
 
 // loseAll counts every click in p and in batch as dropped and empties p.
 func (c *Counter) loseAll(p *pending, b *batch) {
+	p.settle()
+	p.lastOK = false
 	n := clicksIn(b) + clicksIn(p.retry)
 	p.retry = nil
 	for _, t := range p.counts {
