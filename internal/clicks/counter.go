@@ -309,7 +309,7 @@ type pending struct {
 	last       visitKey
 	lastClicks int64
 	lastOK     bool
-	days   map[int32]string // formatted days, so a flush formats each day once
+	days       map[int32]string // formatted days, so a flush formats each day once
 	// retry is a batch whose write failed, kept unchanged (same Seq) and written again before
 	// anything newer, so that the store, which applies each Seq once, never counts it twice.
 	retry *batch
