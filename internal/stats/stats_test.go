@@ -162,3 +162,27 @@ func BenchmarkDescribe(b *testing.B) {
 		i++
 	}
 }
+
+// FuzzReferrer: whatever a client sends as Referer, the value kept is Direct, Other or a host name of at
+// most 253 bytes of [a-z0-9._-], and RefererHost never keeps more of a long header than its host.
+func FuzzReferrer(f *testing.F) {
+	for _, s := range []string{"", "https://www.google.com/", "android-app://com.x/", "http://[::1]:80/", "https://a@b:c@d.e:1/", "x://", "https://ÄÖ.de/", strings.Repeat("a", 300) + "://x.y/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, referer string) {
+		host := RefererHost(referer)
+		if host != "?" && !strings.Contains(referer, host) {
+			t.Fatalf("RefererHost(%q) = %q, not a part of it", referer, host)
+		}
+		v := referrer(host)
+		if v == Direct && referer != "" {
+			t.Fatalf("referrer of %q = %q, want a host or %q", referer, v, Other)
+		}
+		if v == Direct || v == Other {
+			return
+		}
+		if len(v) > maxHost || v != strings.ToLower(v) || strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789._-") != "" {
+			t.Fatalf("referrer of %q = %q, not a clean host name", referer, v)
+		}
+	})
+}
