@@ -155,6 +155,9 @@ type closeRequest struct {
 // NewCounter returns a Counter writing to sink and starts its aggregating goroutine; call Close to stop
 // it.
 func NewCounter(sink Sink, opts Options) *Counter {
+	if opts.Visits != nil {
+		stats.Warm() // not amid the first clicks' write
+	}
 	c := newCounter(sink, opts)
 	go c.run()
 	return c
