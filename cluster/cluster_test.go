@@ -148,6 +148,17 @@ func TestClusterReplicas(t *testing.T) {
 		if l, _ := rs[0].link(t, id); l.Clicks != want {
 			t.Errorf("%s: GET /api/links/%s clicks = %d a moment later, want still %d", rs[0].name, id, l.Clicks, want)
 		}
+		// The link's stats and those across links, read over the cluster's slots (each day's keys share one).
+		for _, path := range []string{"/api/links/" + id + "/stats", "/api/stats"} {
+			rep := rs[2].must(t, http.MethodGet, path, "")
+			var st struct {
+				Clicks   int64 `json:"clicks"`
+				Visitors int64 `json:"visitors"`
+			}
+			if err := json.Unmarshal([]byte(rep.body), &st); err != nil || rep.status != http.StatusOK || st.Clicks < want || st.Visitors < 1 {
+				t.Errorf("%s: GET %s = %d %s, want 200 with at least %d clicks and a visitor", rs[2].name, path, rep.status, rep.body, want)
+			}
+		}
 	})
 
 	for _, kind := range []string{"create", "retarget", "delete"} {

@@ -69,6 +69,8 @@ type config struct {
 	ClickBuffer    int           `env:"CLICK_BUFFER" envDefault:"65536"`
 	ClickFlush     time.Duration `env:"CLICK_FLUSH" envDefault:"1s"`
 	ClickRetention time.Duration `env:"CLICK_RETENTION" envDefault:"2160h"`
+	DedupWindow    time.Duration `env:"CLICK_DEDUP_WINDOW" envDefault:"1h"`
+	StatsTop       int           `env:"STATS_TOP" envDefault:"50"`
 
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	DebugAddr       string        `env:"DEBUG_ADDR"`
@@ -190,6 +192,12 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	}
 	if cfg.ClickBuffer < 1 {
 		problems = append(problems, "CLICK_BUFFER must be positive")
+	}
+	if cfg.DedupWindow < 0 {
+		problems = append(problems, "CLICK_DEDUP_WINDOW must not be negative (0: every visit counts)")
+	}
+	if cfg.StatsTop < 1 || cfg.StatsTop > 1000 {
+		problems = append(problems, "STATS_TOP must be from 1 to 1000")
 	}
 	for _, s := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(strings.TrimSpace(s))

@@ -50,6 +50,8 @@ func startConsoleService(t *testing.T) consoleService {
 		"BASE_URL=" + svc.base,
 		"ADMIN_TOKEN=" + svc.token,
 		"CLICK_FLUSH=100ms",
+		// One browser clicks link B twice (once as a scan), and the console must show both.
+		"CLICK_DEDUP_WINDOW=0",
 		"LOG_LEVEL=warn",
 	}
 	ctx, cancel := context.WithCancel(context.Background())

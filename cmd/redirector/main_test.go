@@ -189,6 +189,9 @@ func TestRunEndToEnd(t *testing.T) {
 		"ADMIN_TOKEN="+e2eToken,
 		"UPSTREAM_TIMEOUT=5s",
 		"CLICK_FLUSH=1h", // only the shutdown's flush can write the clicks
+		// Every click counts, one visitor's too: this test counts what the shutdown's flush writes
+		// (one visitor counted once is internal/redirect's TestVisitorCountedOncePerWindow).
+		"CLICK_DEDUP_WINDOW=0",
 		"LOG_LEVEL=debug",
 	)
 	const page = "https://www.aliexpress.com/item/1005001234567890.html"
@@ -315,6 +318,10 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"ipv6 prefix too short", []string{"CLIENT_IPV6_PREFIX=31"}, []string{"CLIENT_IPV6_PREFIX"}},
 		{"ipv6 prefix too long", []string{"CLIENT_IPV6_PREFIX=129"}, []string{"CLIENT_IPV6_PREFIX"}},
 		{"ipv6 prefix not a number", []string{"CLIENT_IPV6_PREFIX=/64"}, []string{"CLIENT_IPV6_PREFIX"}},
+		{"dedup window negative", []string{"CLICK_DEDUP_WINDOW=-1h"}, []string{"CLICK_DEDUP_WINDOW"}},
+		{"dedup window not a duration", []string{"CLICK_DEDUP_WINDOW=hour"}, []string{"CLICK_DEDUP_WINDOW"}},
+		{"stats top zero", []string{"STATS_TOP=0"}, []string{"STATS_TOP"}},
+		{"stats top too big", []string{"STATS_TOP=1001"}, []string{"STATS_TOP"}},
 		{"base url empty", []string{"BASE_URL="}, []string{"BASE_URL is required", "https://go.example.com"}},
 		{"redis url not redis", []string{"REDIS_URL=http://127.0.0.1:1/0"}, []string{"REDIS_URL"}},
 		{"several at once", []string{"LINK_TTL=abc", "BASE_URL=ftp://x", "CLICK_FLUSH=0s"}, []string{"LINK_TTL", "BASE_URL", "CLICK_FLUSH"}},

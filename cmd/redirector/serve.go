@@ -142,9 +142,13 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	changes = invalidate.New(ctx, replicas, logger, invalidate.Handlers{Record: lookup.Forget, Link: links.Forget})
 	defer changes.Close() // before the store's client closes (deferred earlier)
-	counters := store.NewCounters(st.rdb, cfg.ClickRetention)
+	dedup := cfg.DedupWindow
+	if dedup == 0 {
+		dedup = -1 // CLICK_DEDUP_WINDOW=0: every visit counts
+	}
+	counters := store.NewCountersWith(st.rdb, store.CountersOptions{Retention: cfg.ClickRetention, DedupWindow: dedup, Top: cfg.StatsTop})
 	counter := clicks.NewCounter(counters, clicks.Options{
-		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger,
+		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger, Visits: counters,
 	})
 	registerStats(m, links, counter, guard)
 	// Previews are platform calls like link generation: the same client budget, rate, in-flight
@@ -174,6 +178,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		SubID:      cfg.SubID == "link",
 		Earnings:   orders,
 		OrderZone:  cfg.orderZone,
+		StatsTop:   cfg.StatsTop,
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/stats"
 )
 
 // Sink stores aggregated click counts: each ClickCount adds its Clicks and Scans to the counters of one
@@ -20,6 +21,18 @@ import (
 // batch again after an error, so a partly applied batch would be counted twice.
 type Sink interface {
 	AddClicks(ctx context.Context, counts []link.ClickCount) error
+}
+
+// VisitSink stores visits counted honestly: once per visitor per link per dedup window, with the
+// dimensions a creator reads. *store.Counters is one.
+type VisitSink interface {
+	// DaySecret returns the secret that names visitors on a UTC day ("20060102"), the same on every
+	// replica that shares the store.
+	DaySecret(ctx context.Context, day string) ([]byte, error)
+	// AddVisits counts each visit whose visitor was not counted on its link within the dedup window.
+	// Applying a batch again counts nothing twice (its visitors were counted), so a batch that failed is
+	// simply sent again.
+	AddVisits(ctx context.Context, visits []stats.Visit) error
 }
 
 // Options tunes a Counter. The zero value of every field picks its default.
@@ -44,6 +57,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives a warning per failed write and per dropped batch. Default: discard.
 	Logger *slog.Logger
+	// Visits, when set, is where Visit's clicks go, described and named by visitor; nil: Visit counts
+	// like Record.
+	Visits VisitSink
 }
 
 // initialEvents is the capacity the buffer of recorded clicks starts with; it grows to BufferSize
@@ -52,9 +68,39 @@ const initialEvents = 4096
 
 // event is one recorded click.
 type event struct {
-	id   string
-	day  int32 // days since 1970-01-01, UTC
-	scan bool
+	id    string
+	day   int32 // days since 1970-01-01, UTC
+	scan  bool
+	visit bool      // recorded by Visit: hit is set, scan is not
+	hit   stats.Hit // held until the next write, never stored
+}
+
+// visitKey identifies one visitor's clicks on a link on one day from one referrer and source, before
+// the visitor is named (the day's secret is the store's, and names it by the hit's address and
+// User-Agent). Within its window the store counts the first of a visitor's keys it is given.
+type visitKey struct {
+	id  string
+	day int32
+	hit stats.Hit
+}
+
+// visitTally is the clicks of a visitKey not yet written.
+type visitTally struct {
+	clicks int64
+}
+
+// rawVisit is a visitTally to write.
+type rawVisit struct {
+	id     string
+	day    int32
+	hit    stats.Hit
+	clicks int64
+}
+
+// batch is one write: counts from Record and visits from Visit.
+type batch struct {
+	counts []link.ClickCount
+	visits []rawVisit
 }
 
 // key identifies one aggregated counter: a short link on one day.
@@ -95,6 +141,9 @@ type Counter struct {
 
 	closeOnce sync.Once
 	closeErr  error // written once inside closeOnce, read after it
+
+	hashMu  sync.Mutex               // guards hashers
+	hashers map[string]*stats.Hasher // per UTC day; used by one write at a time
 }
 
 // closeRequest carries Close's context and answer.
@@ -106,6 +155,9 @@ type closeRequest struct {
 // NewCounter returns a Counter writing to sink and starts its aggregating goroutine; call Close to stop
 // it.
 func NewCounter(sink Sink, opts Options) *Counter {
+	if opts.Visits != nil {
+		stats.Warm() // not amid the first clicks' write
+	}
 	c := newCounter(sink, opts)
 	go c.run()
 	return c
@@ -145,6 +197,7 @@ func newCounter(sink Sink, opts Options) *Counter {
 		wakeAt:  min(opts.MaxBatch, opts.BufferSize),
 		closing: make(chan closeRequest),
 		done:    make(chan struct{}),
+		hashers: make(map[string]*stats.Hasher),
 	}
 }
 
@@ -159,6 +212,38 @@ func (c *Counter) Record(id string, scan bool) {
 		return
 	}
 	e := event{id: id, day: int32(c.opts.Now().Unix() / 86400), scan: scan}
+	c.mu.Lock()
+	n := len(c.events)
+	if n == c.opts.BufferSize {
+		c.mu.Unlock()
+		c.dropped.Add(1)
+		return
+	}
+	c.events = append(c.events, e)
+	c.waiting.Add(1)
+	c.mu.Unlock()
+	if n+1 == c.wakeAt {
+		select {
+		case c.wake <- struct{}{}:
+		default: // a nudge is pending already
+		}
+	}
+}
+
+// Visit counts one human visit of the short link id, described by h; the store counts it once per
+// visitor per link per dedup window. Like Record it never waits and does not allocate (but when the
+// buffer grows); h is kept in memory until the next write and never stored. Call it only for visits
+// that count (not for bots, previews or HEAD requests).
+func (c *Counter) Visit(id string, h stats.Hit) {
+	if c.opts.Visits == nil {
+		c.Record(id, h.Source == stats.SourceQR)
+		return
+	}
+	if c.closed.Load() {
+		c.dropped.Add(1)
+		return
+	}
+	e := event{id: id, day: int32(c.opts.Now().Unix() / 86400), visit: true, hit: h}
 	c.mu.Lock()
 	n := len(c.events)
 	if n == c.opts.BufferSize {
@@ -220,10 +305,17 @@ func (c *Counter) Close(ctx context.Context) error {
 // pending is the aggregating goroutine's state. Only that goroutine touches it.
 type pending struct {
 	counts map[key]tally
-	days   map[int32]string // formatted days, so a flush formats each day once
+	visits map[visitKey]visitTally
+	// last is the visitKey of the last visit added, so that a run of one visitor's clicks (a flood,
+	// a reload loop) is summed without a map lookup each; lastClicks is what it has added to
+	// visits[last] since and lastOK whether last is set.
+	last       visitKey
+	lastClicks int64
+	lastOK     bool
+	days       map[int32]string // formatted days, so a flush formats each day once
 	// retry is a batch whose write failed, kept unchanged (same Seq) and written again before
 	// anything newer, so that the store, which applies each Seq once, never counts it twice.
-	retry []link.ClickCount
+	retry *batch
 	seq   uint64 // the Seq of the last batch made
 }
 
@@ -231,11 +323,11 @@ type pending struct {
 // writer goroutine, at most one write at a time, so a slow sink never stops the buffer from draining.
 func (c *Counter) run() {
 	defer close(c.done)
-	p := &pending{counts: make(map[key]tally), days: make(map[int32]string)}
+	p := &pending{counts: make(map[key]tally), visits: make(map[visitKey]visitTally), days: make(map[int32]string)}
 	ticker := time.NewTicker(c.opts.FlushInterval)
 	defer ticker.Stop()
 
-	var inflight []link.ClickCount // the batch being written; nil when no write is under way
+	var inflight *batch // the batch being written; nil when no write is under way
 	results := make(chan error, 1)
 	spare := make([]event, 0, min(c.opts.BufferSize, initialEvents)) // the events slice not in use, kept for its capacity
 	fold := func() {
@@ -243,6 +335,7 @@ func (c *Counter) run() {
 		for _, e := range taken {
 			c.add(p, e)
 		}
+		p.settle()
 		clear(taken) // let go of the ids
 		spare = taken
 	}
@@ -251,11 +344,11 @@ func (c *Counter) run() {
 		if inflight == nil {
 			return
 		}
-		go func(batch []link.ClickCount) {
+		go func(b *batch) {
 			// Not the Close context nor any request's: a write outlives them, bounded by its own timeout.
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.FlushTimeout)
 			defer cancel()
-			results <- c.sink.AddClicks(ctx, batch)
+			results <- c.write(ctx, b)
 		}(inflight)
 	}
 
@@ -263,7 +356,7 @@ func (c *Counter) run() {
 		select {
 		case <-c.wake:
 			fold()
-			if inflight == nil && len(p.counts) >= c.opts.MaxBatch {
+			if inflight == nil && p.size() >= c.opts.MaxBatch {
 				start()
 			}
 		case <-ticker.C:
@@ -275,7 +368,7 @@ func (c *Counter) run() {
 			c.finish(p, inflight, err)
 			inflight = nil
 			// More than a batch waiting: write the next one now, unless the sink is failing.
-			if err == nil && len(p.counts) >= c.opts.MaxBatch {
+			if err == nil && p.size() >= c.opts.MaxBatch {
 				start()
 			}
 		case req := <-c.closing:
@@ -285,11 +378,44 @@ func (c *Counter) run() {
 	}
 }
 
+// settle writes the clicks of the run of p.last into p.visits.
+func (p *pending) settle() {
+	if p.lastOK && p.lastClicks > 0 {
+		t := p.visits[p.last]
+		t.clicks += p.lastClicks
+		p.visits[p.last] = t
+	}
+	p.lastClicks = 0
+}
+
+// size is how many counts and visits p holds.
+func (p *pending) size() int { return len(p.counts) + len(p.visits) }
+
 // add folds one event into p, or drops it when p is full.
 func (c *Counter) add(p *pending, e event) {
+	if e.visit {
+		k := visitKey{id: e.id, day: e.day, hit: e.hit}
+		if p.lastOK && k == p.last {
+			p.lastClicks++
+			c.held.Add(1)
+			return
+		}
+		p.settle()
+		t, ok := p.visits[k]
+		if !ok && p.size() >= c.opts.MaxPending {
+			c.dropped.Add(1)
+			p.lastOK = false
+			return
+		}
+		t.clicks++
+		p.visits[k] = t
+		p.last, p.lastOK = k, true
+		c.held.Add(1)
+		return
+	}
 	k := key{id: e.id, day: e.day}
 	t, ok := p.counts[k]
-	if !ok && len(p.counts) >= c.opts.MaxPending {
+	if !ok && p.size() >= c.opts.MaxPending {
 		c.dropped.Add(1)
 		return
 	}
@@ -303,52 +429,99 @@ func (c *Counter) add(p *pending, e event) {
 
 // take returns the batch to write next: the one that failed, if any, else up to MaxBatch counts
 // removed from p under a new Seq; nil when there is nothing to write.
-func (c *Counter) take(p *pending) []link.ClickCount {
+func (c *Counter) take(p *pending) *batch {
+	p.settle()
+	p.lastOK = false // its entry may be taken below
 	if p.retry != nil {
-		batch := p.retry
+		b := p.retry
 		p.retry = nil
-		return batch
+		return b
 	}
-	if len(p.counts) == 0 {
+	if p.size() == 0 {
 		return nil
 	}
-	p.seq++
-	batch := make([]link.ClickCount, 0, min(len(p.counts), c.opts.MaxBatch))
+	b := &batch{}
+	if len(p.counts) > 0 {
+		p.seq++
+		b.counts = make([]link.ClickCount, 0, min(len(p.counts), c.opts.MaxBatch))
+	}
 	for k, t := range p.counts {
-		if len(batch) == c.opts.MaxBatch {
+		if len(b.counts) == c.opts.MaxBatch {
 			break
 		}
 		day, ok := p.days[k.day]
 		if !ok {
-			day = time.Unix(int64(k.day)*86400, 0).UTC().Format("20060102")
+			day = dayString(k.day)
 			p.days[k.day] = day
 		}
-		batch = append(batch, link.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Writer: c.writer, Seq: p.seq})
+		b.counts = append(b.counts, link.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Writer: c.writer, Seq: p.seq})
 		delete(p.counts, k)
+	}
+	for k, t := range p.visits {
+		if len(b.visits) == c.opts.MaxBatch {
+			break
+		}
+		b.visits = append(b.visits, rawVisit{id: k.id, day: k.day, hit: k.hit, clicks: t.clicks})
+		delete(p.visits, k)
 	}
 	if len(p.days) > 64 {
 		clear(p.days) // only a few days are ever live; keep the map from growing over months
 	}
-	return batch
+	return b
+}
+
+// dayString formats days since 1970-01-01 as "20060102".
+func dayString(day int32) string { return time.Unix(int64(day)*86400, 0).UTC().Format("20060102") }
+
+// write hands b to the sinks: its counts, then its visits, described and named.
+func (c *Counter) write(ctx context.Context, b *batch) error {
+	if len(b.counts) > 0 {
+		if err := c.sink.AddClicks(ctx, b.counts); err != nil {
+			return err
+		}
+	}
+	if len(b.visits) == 0 {
+		return nil
+	}
+	visits := make([]stats.Visit, len(b.visits))
+	c.hashMu.Lock()
+	defer c.hashMu.Unlock()
+	for i, v := range b.visits {
+		day := dayString(v.day)
+		h, ok := c.hashers[day]
+		if !ok {
+			secret, err := c.opts.Visits.DaySecret(ctx, day)
+			if err != nil {
+				return fmt.Errorf("visitor secret of %s: %w", day, err)
+			}
+			if len(c.hashers) > 4 {
+				clear(c.hashers) // only today's and yesterday's are in use
+			}
+			h = stats.NewHasher(secret)
+			c.hashers[day] = h
+		}
+		visits[i] = stats.Visit{ID: v.id, Day: day, Visitor: h.Visitor(v.hit.Addr, v.hit.UserAgent), Values: stats.Describe(v.hit), Clicks: v.clicks}
+	}
+	return c.opts.Visits.AddVisits(ctx, visits)
 }
 
 // finish accounts for a finished write of batch: on success its clicks are flushed; on failure the
 // batch is kept, unchanged, to be written again before anything newer (part of it may have landed:
 // the store skips what it has applied under the same Seq).
-func (c *Counter) finish(p *pending, batch []link.ClickCount, err error) {
-	n := clicksIn(batch)
+func (c *Counter) finish(p *pending, b *batch, err error) {
+	n := clicksIn(b)
 	if err == nil {
 		c.flushed.Add(uint64(n))
 		c.held.Add(-n)
 		return
 	}
-	p.retry = batch
-	c.opts.Logger.Warn("write clicks", "err", err, "counts", len(batch), "clicks", n)
+	p.retry = b
+	c.opts.Logger.Warn("write clicks", "err", err, "counts", len(b.counts), "visits", len(b.visits), "clicks", n)
 }
 
 // shutdown drains the buffer, waits for the write under way, and writes everything left, trying again
 // every FlushInterval until ctx ends. It returns nil when every click was written.
-func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []link.ClickCount, results chan error) error {
+func (c *Counter) shutdown(ctx context.Context, p *pending, inflight *batch, results chan error) error {
 	for _, e := range c.takeEvents(nil) {
 		c.add(p, e)
 	}
@@ -363,16 +536,16 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []link.Clic
 		}
 	}
 	var lastErr error
-	for len(p.counts) > 0 || p.retry != nil {
-		batch := c.take(p)
-		err := c.sink.AddClicks(ctx, batch)
+	for p.size() > 0 || p.retry != nil {
+		b := c.take(p)
+		err := c.write(ctx, b)
 		if err == nil {
-			c.finish(p, batch, nil)
+			c.finish(p, b, nil)
 			continue
 		}
 		lastErr = err
-		p.retry = batch
-		c.opts.Logger.Warn("write clicks at close", "err", err, "counts", len(batch))
+		p.retry = b
+		c.opts.Logger.Warn("write clicks at close", "err", err, "counts", len(b.counts), "visits", len(b.visits))
 		retry := time.NewTimer(c.opts.FlushInterval)
 		select {
 		case <-retry.C:
@@ -386,13 +559,19 @@ func (c *Counter) shutdown(ctx context.Context, p *pending, inflight []link.Clic
 }
 
 // loseAll counts every click in p and in batch as dropped and empties p.
-func (c *Counter) loseAll(p *pending, batch []link.ClickCount) {
-	n := clicksIn(batch) + clicksIn(p.retry)
+func (c *Counter) loseAll(p *pending, b *batch) {
+	p.settle()
+	p.lastOK = false
+	n := clicksIn(b) + clicksIn(p.retry)
 	p.retry = nil
 	for _, t := range p.counts {
 		n += t.clicks
 	}
+	for _, t := range p.visits {
+		n += t.clicks
+	}
 	clear(p.counts)
+	clear(p.visits)
 	c.dropped.Add(uint64(n))
 	c.held.Add(-n)
 	if n > 0 {
@@ -400,11 +579,17 @@ func (c *Counter) loseAll(p *pending, batch []link.ClickCount) {
 	}
 }
 
-// clicksIn returns the clicks in a batch.
-func clicksIn(batch []link.ClickCount) int64 {
+// clicksIn returns the clicks in a batch (nil: none).
+func clicksIn(b *batch) int64 {
+	if b == nil {
+		return 0
+	}
 	var n int64
-	for _, cc := range batch {
+	for _, cc := range b.counts {
 		n += cc.Clicks
+	}
+	for _, v := range b.visits {
+		n += v.clicks
 	}
 	return n
 }

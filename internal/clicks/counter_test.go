@@ -273,21 +273,23 @@ func (b *batchSink) AddClicks(ctx context.Context, counts []link.ClickCount) err
 func TestCounterRetriesAFailedBatchUnchanged(t *testing.T) {
 	sink := &batchSink{failFirst: 2}
 	c := newCounter(sink, Options{Now: fixedNow})
-	p := &pending{counts: map[key]tally{}, days: map[int32]string{}}
+	p := &pending{counts: map[key]tally{}, visits: map[visitKey]visitTally{}, days: map[int32]string{}}
+	write := func(b *batch) error { return sink.AddClicks(context.Background(), b.counts) }
 	c.add(p, event{id: "a01", day: dayNumber("20260301")})
 	c.add(p, event{id: "a01", day: dayNumber("20260301"), scan: true})
-	first := c.take(p)
-	c.finish(p, first, sink.AddClicks(context.Background(), first))
+	firstBatch := c.take(p)
+	c.finish(p, firstBatch, write(firstBatch))
 	c.add(p, event{id: "b01", day: dayNumber("20260301")}) // arrives while the first batch is failing
-	second := c.take(p)
-	c.finish(p, second, sink.AddClicks(context.Background(), second))
-	third := c.take(p)
-	c.finish(p, third, sink.AddClicks(context.Background(), third))
-	fourth := c.take(p)
-	if err := sink.AddClicks(context.Background(), fourth); err != nil {
+	secondBatch := c.take(p)
+	c.finish(p, secondBatch, write(secondBatch))
+	thirdBatch := c.take(p)
+	c.finish(p, thirdBatch, write(thirdBatch))
+	fourthBatch := c.take(p)
+	if err := write(fourthBatch); err != nil {
 		t.Fatal(err)
 	}
-	c.finish(p, fourth, nil)
+	c.finish(p, fourthBatch, nil)
+	first, second, third, fourth := firstBatch.counts, secondBatch.counts, thirdBatch.counts, fourthBatch.counts
 
 	if len(first) != 1 || first[0].Writer == "" || first[0].Seq == 0 || first[0].Clicks != 2 || first[0].Scans != 1 {
 		t.Fatalf("first batch = %+v, want a01 with 2 clicks, 1 scan, a writer and a Seq", first)

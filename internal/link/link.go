@@ -52,11 +52,14 @@ type Stats struct {
 	Clicks int64 // human visits over the link's life, scans included
 	Scans  int64 // the part of Clicks that came through its QR code
 	Daily  []Day // per UTC day, oldest first
+	// Visitors is the sum of the Daily days' distinct visitors (a visitor is named anew each day).
+	Visitors int64
 }
 
 // Day is one UTC day's counts in Stats.
 type Day struct {
-	Date   string // "2006-01-02"
-	Clicks int64
-	Scans  int64
+	Date     string // "2006-01-02"
+	Clicks   int64
+	Scans    int64
+	Visitors int64 // distinct visitors counted that day
 }

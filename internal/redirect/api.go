@@ -93,15 +93,17 @@ type linkJSON struct {
 	Warnings  []string      `json:"warnings,omitzero"`
 	Clicks    *int64        `json:"clicks,omitempty"`
 	Scans     *int64        `json:"scans,omitempty"`
+	Visitors  *int64        `json:"visitors,omitempty"` // over the days of Daily
 	Daily     []dayJSON     `json:"daily,omitempty"`
 	Channel   string        `json:"channel,omitempty"`
 	Earnings  *earningsJSON `json:"earnings,omitempty"`
 }
 
 type dayJSON struct {
-	Date   string `json:"date"`
-	Clicks int64  `json:"clicks"`
-	Scans  int64  `json:"scans"`
+	Date     string `json:"date"`
+	Clicks   int64  `json:"clicks"`
+	Scans    int64  `json:"scans"`
+	Visitors int64  `json:"visitors"`
 }
 
 func toJSON(d Deps, rec link.Record) linkJSON {
@@ -121,9 +123,10 @@ func withStats(ctx context.Context, d Deps, l *linkJSON, days int) error {
 	}
 	l.Clicks, l.Scans = &st.Clicks, &st.Scans
 	if days > 0 {
+		l.Visitors = &st.Visitors
 		l.Daily = make([]dayJSON, len(st.Daily))
 		for i, day := range st.Daily {
-			l.Daily[i] = dayJSON{Date: day.Date, Clicks: day.Clicks, Scans: day.Scans}
+			l.Daily[i] = dayJSON{Date: day.Date, Clicks: day.Clicks, Scans: day.Scans, Visitors: day.Visitors}
 		}
 	}
 	return nil

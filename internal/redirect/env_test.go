@@ -93,6 +93,9 @@ type envOptions struct {
 	Platform *platform
 	Clock    *clock
 	SubID    bool // SUB_ID=link
+	// DedupWindow and StatsTop are CLICK_DEDUP_WINDOW and STATS_TOP; 0: their defaults (1h, 50).
+	DedupWindow time.Duration
+	StatsTop    int
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -226,7 +229,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	// Alone on its Redis as far as it knows: another env over the same Redis (restart) is a restarted
 	// process, not a replica told of changes.
 	changes := invalidate.New(ctx, nil, nil, invalidate.Handlers{Record: lookup.Forget, Link: e.links.Forget})
-	e.counter = clicks.NewCounter(store.NewCounters(rdb, 0), clicks.Options{FlushInterval: 20 * time.Millisecond})
+	counters := store.NewCountersWith(rdb, store.CountersOptions{DedupWindow: opts.DedupWindow, Top: opts.StatsTop})
+	e.counter = clicks.NewCounter(counters, clicks.Options{FlushInterval: 20 * time.Millisecond, Visits: counters})
 	token := testToken
 	if opts.NoAdmin {
 		token = ""
@@ -258,7 +262,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		ShortLinks: shortlink.NewService(records, changes),
 		Clicks:     e.counter,
 		Records:    records,
-		Stats:      store.NewCounters(rdb, 0),
+		Stats:      counters,
+		StatsTop:   opts.StatsTop,
 		Ready:      func(ctx context.Context) error { return store.Ping(ctx, rdb) },
 		Previewer:  previewer,
 		Limits:     limits,
@@ -377,10 +382,12 @@ type linkReply struct {
 	Earnings  json.RawMessage `json:"earnings"`
 	Clicks    *int64          `json:"clicks"`
 	Scans     *int64          `json:"scans"`
+	Visitors  *int64          `json:"visitors"`
 	Daily     []struct {
-		Date   string `json:"date"`
-		Clicks int64  `json:"clicks"`
-		Scans  int64  `json:"scans"`
+		Date     string `json:"date"`
+		Clicks   int64  `json:"clicks"`
+		Scans    int64  `json:"scans"`
+		Visitors int64  `json:"visitors"`
 	} `json:"daily"`
 }
 

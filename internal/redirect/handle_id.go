@@ -8,10 +8,14 @@ import (
 	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortid"
+	"github.com/redirector/redirector/internal/stats"
 )
 
 // ScanMarker is the query a QR code's URL carries so that scans can be told from clicks.
 const ScanMarker = "qr"
+
+// BioMarker is the query a bio page's links carry so that their visits can be told from others.
+const BioMarker = "bio"
 
 // idHandler serves a request for the short link id, already checked to be well formed.
 type idHandler func(w http.ResponseWriter, r *http.Request, id string)
@@ -101,7 +105,7 @@ func handleID(d Deps) idHandler {
 			// Only a link someone created is counted in the store: a product code without a live
 			// record would add keys that no record owns, for any code a client cares to try.
 			if link.Recorded {
-				d.Clicks.Record(id, isScan(r.URL.RawQuery))
+				d.Clicks.Visit(id, stats.Hit{Addr: client, UserAgent: ua, Referrer: refererHost(r), Source: source(r.URL.RawQuery)})
 			} else {
 				m.ClicksUnrecorded.Inc()
 			}
@@ -111,16 +115,29 @@ func handleID(d Deps) idHandler {
 	}
 }
 
-// isScan reports whether a raw query carries the QR marker.
-func isScan(rawQuery string) bool {
+// source tells a visit's source by the marker its raw query carries: the QR code's (ScanMarker), a bio
+// page's (BioMarker), or none.
+func source(rawQuery string) stats.Source {
 	for q := rawQuery; q != ""; {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")
-		if k, _, _ := strings.Cut(kv, "="); k == ScanMarker {
-			return true
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case ScanMarker:
+			return stats.SourceQR
+		case BioMarker:
+			return stats.SourceBio
 		}
 	}
-	return false
+	return stats.SourceLink
+}
+
+// refererHost is the host of r's Referer (see stats.RefererHost), read without canonicalising the
+// header's name.
+func refererHost(r *http.Request) string {
+	if v := r.Header["Referer"]; len(v) > 0 {
+		return stats.RefererHost(v[0])
+	}
+	return ""
 }
 
 // cappedID puts an id handler under the in-flight cap of Limits.capped.

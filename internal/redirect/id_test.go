@@ -171,12 +171,13 @@ func TestClicksCounted(t *testing.T) {
 		{http.MethodGet, "", chromeUA + strings.Repeat(" Extra/1.0", 90), false, false},
 	}
 	var clicks, scans int64
-	for _, v := range visits {
+	for i, v := range visits {
 		path := "/" + id
 		if v.query != "" {
 			path += "?" + v.query
 		}
-		r := e.request(v.method, path, nil, "User-Agent", v.ua)
+		// Each from an address of its own: one visitor's repeated clicks count once (TestVisitorCountedOncePerWindow).
+		r := e.request(v.method, path, nil, "User-Agent", v.ua, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
 		checkRedirect(t, fmt.Sprintf("%s %s as %.30q", v.method, path, v.ua), r, e.platform.Link(product(204)))
 		if v.counted {
 			clicks++

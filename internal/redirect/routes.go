@@ -52,6 +52,8 @@ func routes(d Deps) http.Handler {
 	r.Handler(http.MethodGet, "/api/links/:id", api(handleGet(d)))
 	r.Handler(http.MethodPatch, "/api/links/:id", api(handleRetarget(d)))
 	r.Handler(http.MethodDelete, "/api/links/:id", api(handleDelete(d)))
+	r.Handler(http.MethodGet, "/api/links/:id/stats", api(handleLinkStats(d)))
+	r.Handler(http.MethodGet, "/api/stats", api(handleAllStats(d)))
 	r.Handler(http.MethodGet, "/api/export", api(handleExport(d)))
 	r.Handler(http.MethodGet, "/api/reports/earnings", api(handleEarningsReport(d)))
 	admin := capped(console.New()) // the creators' console (/admin): its page and files; it talks to /api/

@@ -14,6 +14,7 @@ import (
 	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/resolve"
 	"github.com/redirector/redirector/internal/shortlink"
+	"github.com/redirector/redirector/internal/stats"
 )
 
 // LinkResolver turns a canonical page into the Location to send; *resolve.Resolver is one.
@@ -46,9 +47,11 @@ type ShortLinks interface {
 	Delete(ctx context.Context, id string, now time.Time) error
 }
 
-// ClickRecorder counts a human visit without blocking; *clicks.Counter is one.
+// ClickRecorder counts a human visit without blocking; *clicks.Counter is one. Visit counts it once per
+// visitor per link per window, with its dimensions; Record counts every call.
 type ClickRecorder interface {
 	Record(id string, scan bool)
+	Visit(id string, h stats.Hit)
 }
 
 // Records reads the store of short-link records; *store.Records is one. Writes go through ShortLinks.
@@ -61,6 +64,9 @@ type Records interface {
 // ClickStats reads a short link's counters; *store.Counters is one.
 type ClickStats interface {
 	Stats(ctx context.Context, id string, days int, now time.Time) (link.Stats, error)
+	// Report returns the counts of the link id (all links when id is "") on the UTC days from from to
+	// to, at most store.MaxReportDays; each dimension lists at most top values and "other".
+	Report(ctx context.Context, id string, from, to time.Time, top int) (stats.Report, error)
 }
 
 // Previewer renders the page that link-preview fetchers get for a short link; *preview.Previewer
@@ -102,6 +108,8 @@ type Deps struct {
 	Earnings Earnings
 	// OrderZone is the platform's zone (ORDER_TIME_ZONE): a report's days are its days.
 	OrderZone *time.Location
+	// StatsTop is how many values per dimension the stats endpoints list (STATS_TOP); 0: 50.
+	StatsTop int
 
 	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
 	// this handler then answers 404 for /metrics. False: it serves them.

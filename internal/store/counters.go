@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,15 +31,44 @@ const (
 type Counters struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
+	window    time.Duration // CountersOptions.DedupWindow
+	top       int           // CountersOptions.Top
+
+	secretsMu sync.Mutex        // guards secrets
+	secrets   map[string][]byte // the visitor secret per UTC day, as read from the store
 }
 
 // NewCounters returns Counters stored in rdb that keep each day's counts for retention; retention <= 0
-// means DefaultRetention.
+// means DefaultRetention. Visits are counted with CountersOptions' defaults.
 func NewCounters(rdb redis.UniversalClient, retention time.Duration) *Counters {
-	if retention <= 0 {
-		retention = DefaultRetention
+	return NewCountersWith(rdb, CountersOptions{Retention: retention})
+}
+
+// CountersOptions tune Counters; a zero field takes the default named on it.
+type CountersOptions struct {
+	// Retention is how long a day's counts are kept after its last write (CLICK_RETENTION). Default
+	// DefaultRetention.
+	Retention time.Duration
+	// DedupWindow is how long a visitor counted on a link is not counted again on it
+	// (CLICK_DEDUP_WINDOW). Default DefaultDedupWindow; negative: every visit counts.
+	DedupWindow time.Duration
+	// Top is how many values each dimension keeps per link per day, the rest counted as "other"
+	// (STATS_TOP). Default DefaultTop.
+	Top int
+}
+
+// NewCountersWith returns Counters stored in rdb, tuned by opts.
+func NewCountersWith(rdb redis.UniversalClient, opts CountersOptions) *Counters {
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
 	}
-	return &Counters{rdb: rdb, retention: retention}
+	if opts.DedupWindow == 0 {
+		opts.DedupWindow = DefaultDedupWindow
+	}
+	if opts.Top <= 0 {
+		opts.Top = DefaultTop
+	}
+	return &Counters{rdb: rdb, retention: opts.Retention, window: max(opts.DedupWindow, 0), top: opts.Top, secrets: make(map[string][]byte)}
 }
 
 func counterKey(id string) string { return recordKeyPrefix + id + "}:n" }
@@ -134,7 +164,8 @@ func checkClickCount(cc link.ClickCount) error {
 }
 
 // Stats returns the link's totals and its counts on each of the last days UTC days up to now's, oldest
-// first, days without clicks included as zeros, read in one round trip. An id never clicked has zero
+// first, days without clicks included as zeros, read in one round trip; Visitors sums those days'
+// distinct visitors. An id never clicked has zero
 // Stats; that is not an error. days must be between 0 and 3660.
 func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time) (link.Stats, error) {
 	if err := checkID(id); err != nil {
@@ -149,6 +180,9 @@ func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time
 		p.HMGet(ctx, counterKey(id), fieldClicks, fieldScans)
 		for i := range days {
 			p.HMGet(ctx, dayKey(id, first.AddDate(0, 0, i).Format("20060102")), fieldClicks, fieldScans)
+		}
+		for i := range days {
+			p.PFCount(ctx, visitorsKey(id, first.AddDate(0, 0, i).Format("20060102")))
 		}
 		return nil
 	})
@@ -166,6 +200,8 @@ func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time
 		if d.Clicks, d.Scans, err = parseCounts(cmds[i+1]); err != nil {
 			return link.Stats{}, fmt.Errorf("stats %s: %s: %w", id, d.Date, err)
 		}
+		d.Visitors = cmds[days+1+i].(*redis.IntCmd).Val()
+		s.Visitors += d.Visitors
 	}
 	return s, nil
 }

@@ -30,6 +30,15 @@ import (
 //	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
 //	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
 //	rd:v1:{id}:w            the last click batch applied per writer (hash); expires 7 days after its last write
+//	rd:v1:{id}:u:<visitor>  a visitor counted on the link (string "1"; visitor: 16 hex digits of a day's keyed
+//	                        hash, never an address); expires CLICK_DEDUP_WINDOW after it was counted
+//	rd:v1:{id}:v:YYYYMMDD   the day's distinct visitors (HyperLogLog); written only while the record exists,
+//	                        expires the Counters' retention after its last write
+//	rd:v1:{id}:s:YYYYMMDD:<dimension>  the day's clicks per value of country, referrer, device, os, browser or
+//	                        source (hash of at most STATS_TOP values and "other"); like :v:
+//	rd:v1:stats:{YYYYMMDD}:n, :v, :<dimension>  the day's clicks and scans, distinct visitors and dimensions
+//	                        across all links, bounded like a link's; expire the retention after their last write
+//	rd:v1:salt:YYYYMMDD     the day's visitor secret (32 random bytes in hex); expires 48 hours after written
 //	rd:v1:links             the list of live records (sorted set); each member owned by the live record it
 //	                        names (Delete and Put of a tombstone remove it; a crash can leave a member whose
 //	                        record is missing or deleted, which readers skip)
