@@ -55,6 +55,7 @@ type event struct {
 	id   string
 	day  int32 // days since 1970-01-01, UTC
 	scan bool
+	bio  bool // from a bio page
 }
 
 // key identifies one aggregated counter: a short link on one day.
@@ -65,7 +66,7 @@ type key struct {
 
 // tally is what has been counted for one key and not yet written.
 type tally struct {
-	clicks, scans int64
+	clicks, scans, bio int64
 }
 
 // Counter buffers clicks and writes them to a Sink in aggregated batches from a goroutine of its own. It
@@ -154,11 +155,23 @@ func newCounter(sink Sink, opts Options) *Counter {
 // the click is dropped and counted in Dropped. Call it only for visits that count (not for bots, previews
 // or HEAD requests).
 func (c *Counter) Record(id string, scan bool) {
+	c.record(event{id: id, scan: scan})
+}
+
+// RecordBio counts one human visit of the short link id that came from a bio page's item
+// (/{id}?src=bio); it is a click like any other, also counted apart as bio. Like Record, it never
+// waits.
+func (c *Counter) RecordBio(id string) {
+	c.record(event{id: id, bio: true})
+}
+
+// record stamps e with today and buffers it.
+func (c *Counter) record(e event) {
 	if c.closed.Load() {
 		c.dropped.Add(1)
 		return
 	}
-	e := event{id: id, day: int32(c.opts.Now().Unix() / 86400), scan: scan}
+	e.day = int32(c.opts.Now().Unix() / 86400)
 	c.mu.Lock()
 	n := len(c.events)
 	if n == c.opts.BufferSize {
@@ -297,6 +310,9 @@ func (c *Counter) add(p *pending, e event) {
 	if e.scan {
 		t.scans++
 	}
+	if e.bio {
+		t.bio++
+	}
 	p.counts[k] = t
 	c.held.Add(1)
 }
@@ -323,7 +339,7 @@ func (c *Counter) take(p *pending) []link.ClickCount {
 			day = time.Unix(int64(k.day)*86400, 0).UTC().Format("20060102")
 			p.days[k.day] = day
 		}
-		batch = append(batch, link.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Writer: c.writer, Seq: p.seq})
+		batch = append(batch, link.ClickCount{ID: k.id, Day: day, Clicks: t.clicks, Scans: t.scans, Bio: t.bio, Writer: c.writer, Seq: p.seq})
 		delete(p.counts, k)
 	}
 	if len(p.days) > 64 {

@@ -12,21 +12,30 @@ import (
 // ScanMarker is the query a QR code's URL carries so that scans can be told from clicks.
 const ScanMarker = "qr"
 
+// BioMarker is the query key a bio page's items carry (/{id}?src=bio) so that their clicks are
+// counted with source bio; any other value of src is a plain click.
+const BioMarker = "src"
+
 // idHandler serves a request for the short link id, already checked to be well formed.
 type idHandler func(w http.ResponseWriter, r *http.Request, id string)
 
-// handleShortLinks serves what the router has no static route for: /{id}, /{id}/qr.png and
-// /{id}/qr.svg; anything else is a 404.
+// handleShortLinks serves what the router has no static route for: /{id}, /{id}/qr.png,
+// /{id}/qr.svg and the bio pages /@{handle}; anything else is a 404.
 func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
 	png, svg := cappedID(d.Limits, handleQR(d, qr.FormatPNG)), cappedID(d.Limits, handleQR(d, qr.FormatSVG))
 	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
+	page := d.Limits.capped(handleBioPage(d))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		if isAPI(path) {
 			apiNotFound.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(path, "/@") {
+			page.ServeHTTP(w, r)
 			return
 		}
 		id, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -86,10 +95,12 @@ func handleID(d Deps) idHandler {
 		if !bot && r.Method == http.MethodGet {
 			// Only a link someone created is counted in the store: a product code without a live
 			// record would add keys that no record owns, for any code a client cares to try.
-			if link.Recorded {
-				d.Clicks.Record(id, isScan(r.URL.RawQuery))
-			} else {
+			if !link.Recorded {
 				m.ClicksUnrecorded.Inc()
+			} else if q := r.URL.RawQuery; q != "" && hasQuery(q, BioMarker, "bio") {
+				d.Clicks.RecordBio(id)
+			} else {
+				d.Clicks.Record(id, q != "" && isScan(q))
 			}
 		}
 		m.ID.Inc(res.Outcome)
@@ -103,6 +114,19 @@ func isScan(rawQuery string) bool {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")
 		if k, _, _ := strings.Cut(kv, "="); k == ScanMarker {
+			return true
+		}
+	}
+	return false
+}
+
+// hasQuery reports whether a raw query has key=value exactly (not percent-decoded: the markers
+// are plain ASCII), without allocating.
+func hasQuery(rawQuery, key, value string) bool {
+	for q := rawQuery; q != ""; {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		if k, v, _ := strings.Cut(kv, "="); k == key && v == value {
 			return true
 		}
 	}
