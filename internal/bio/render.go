@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,10 @@ type Rendered struct {
 	Body  []byte // nil when Found is false
 	ETag  string
 	Found bool
+	// Header are the headers of a 200 answer with Body (type, length, ETag, CSP and the other
+	// security headers, caching), made once per render so that serving a kept render allocates
+	// nothing for them. Shared: never modify it or its slices.
+	Header map[string][]string
 }
 
 type cached struct {
@@ -240,7 +245,19 @@ func (r *Renderer) render(ctx context.Context, key string, client netip.Addr) (R
 		return Rendered{}, false, fmt.Errorf("render page %s: %w", key, err)
 	}
 	sum := sha256.Sum256(b.Bytes())
-	return Rendered{Body: b.Bytes(), ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`, Found: true}, complete, nil
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	return Rendered{Body: b.Bytes(), ETag: etag, Found: true, Header: map[string][]string{
+		"Content-Type":            {"text/html; charset=utf-8"},
+		"Content-Length":          {strconv.Itoa(b.Len())},
+		"Etag":                    {etag},
+		"Content-Security-Policy": {CSP},
+		"X-Content-Type-Options":  {"nosniff"},
+		"X-Frame-Options":         {"DENY"},
+		"Referrer-Policy":         {"no-referrer"},
+		// Revalidated on every visit (a 304 when unchanged), so every view reaches the counter
+		// and a change shows at once.
+		"Cache-Control": {"no-cache"},
+	}}, complete, nil
 }
 
 //go:embed page.css

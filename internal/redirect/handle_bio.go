@@ -2,7 +2,6 @@ package redirect
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/redirector/redirector/internal/bio"
@@ -40,20 +39,14 @@ func handleBioPage(d Deps) http.Handler {
 			d.Bio.Views.Record(key, false)
 		}
 		h := w.Header()
-		h.Set("Content-Security-Policy", bio.CSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		// Revalidated on every visit (a 304 when unchanged), so every view reaches the counter and
-		// a change shows at once.
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", page.ETag)
 		if inm := r.Header.Get("If-None-Match"); inm != "" && inm == page.ETag {
+			h["Etag"], h["Cache-Control"] = page.Header["Etag"], page.Header["Cache-Control"]
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Content-Length", strconv.Itoa(len(page.Body)))
+		for k, v := range page.Header {
+			h[k] = v
+		}
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
 			_, _ = w.Write(page.Body)
