@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redirector/redirector/internal/flight"
 	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/shortlink"
 )
@@ -90,6 +91,8 @@ type Renderer struct {
 	baseURL  string
 	opts     RenderOptions
 
+	loads flight.Group[loaded] // one render per page at a time
+
 	mu    sync.Mutex        // guards cache and gen
 	cache map[string]cached // by page key (lower-case handle)
 	gen   uint64            // bumped by Forget: a render begun before it is not kept
@@ -130,30 +133,84 @@ func (r *Renderer) Render(ctx context.Context, handle string, client netip.Addr)
 		return Rendered{}, nil
 	}
 	now := r.opts.Now()
+	out, _, ok := r.kept(key, now)
+	if ok {
+		return out, nil
+	}
+	return r.renderOnce(ctx, key, client, now)
+}
+
+// kept returns the render kept for key, if any unexpired, and the generation it was read in.
+func (r *Renderer) kept(key string, now time.Time) (Rendered, uint64, bool) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	c, hit := r.cache[key]
-	gen := r.gen
-	r.mu.Unlock()
-	if hit && now.Before(c.expires) {
-		return c.r, nil
-	}
-	out, complete, err := r.render(ctx, key, client)
-	if err != nil {
-		return Rendered{}, err
-	}
-	ttl := r.opts.TTL
-	if !complete || !out.Found {
-		ttl = r.opts.PartialTTL
-	}
-	r.mu.Lock()
-	if r.gen == gen {
-		if len(r.cache) >= r.opts.Size {
-			clear(r.cache)
+	return c.r, r.gen, hit && now.Before(c.expires)
+}
+
+// renderOnce is Render's miss: it waits for the page's one render under way, or begins it.
+func (r *Renderer) renderOnce(ctx context.Context, key string, client netip.Addr, now time.Time) (Rendered, error) {
+	var out Rendered
+	var gen uint64
+	var ok bool
+	// One render per page at a time: the visitors who arrive meanwhile wait for it. It outlives
+	// the visitor who began it (the next ones find it kept), bounded by renderTimeout. A visitor
+	// who joins a render begun before a Forget gets it once; it is not kept.
+	var call *flight.Call[loaded]
+	for call == nil {
+		// A render that ended since the lookup above has kept its page: no new one begins.
+		call, _ = r.loads.Do(key, func() bool {
+			out, gen, ok = r.kept(key, now)
+			return !ok
+		}, r.load(ctx, key, client, now, &gen))
+		if call == nil && ok {
+			return out, nil
 		}
-		r.cache[key] = cached{r: out, expires: now.Add(ttl)}
 	}
-	r.mu.Unlock()
-	return out, nil
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		return Rendered{}, fmt.Errorf("render page %s: %w", key, ctx.Err())
+	}
+	v := call.Val()
+	return v.r, v.err
+}
+
+// load returns the render of the page key that Render runs once for its visitors: it keeps the
+// render unless Forget was called since gen was read.
+func (r *Renderer) load(ctx context.Context, key string, client netip.Addr, now time.Time, genp *uint64) func() loaded {
+	return func() loaded {
+		gen := *genp
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renderTimeout)
+		defer cancel()
+		out, complete, err := r.render(lctx, key, client)
+		if err != nil {
+			return loaded{err: err}
+		}
+		ttl := r.opts.TTL
+		if !complete || !out.Found {
+			ttl = r.opts.PartialTTL
+		}
+		r.mu.Lock()
+		if r.gen == gen {
+			if len(r.cache) >= r.opts.Size {
+				clear(r.cache)
+			}
+			r.cache[key] = cached{r: out, expires: now.Add(ttl)}
+		}
+		r.mu.Unlock()
+		return loaded{r: out}
+	}
+}
+
+// renderTimeout bounds one render: the store, the items' links, and the product details (each
+// of which waits at most preview's own Timeout).
+const renderTimeout = 5 * time.Second
+
+// loaded is a render's outcome, shared by the visitors who waited for it.
+type loaded struct {
+	r   Rendered
+	err error
 }
 
 // itemView is one item as the template shows it.
