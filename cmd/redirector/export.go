@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/redirect"
 	"github.com/redirector/redirector/internal/shortid"
@@ -50,10 +51,19 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
+	// Pages after the links their items name.
+	pages := 0
+	err = bio.NewStore(rdb, 0).Each(ctx, func(p bio.Page) error {
+		pages++
+		return enc.Encode(redirect.NewPageExportLine(p))
+	})
+	if err != nil {
+		return fmt.Errorf("export pages: %w", err)
+	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(stderr, "exported %d records\n", n)
+	fmt.Fprintf(stderr, "exported %d records and %d pages\n", n, pages)
 	return nil
 }
 
@@ -70,12 +80,20 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 		return usageError(fmt.Sprintf("unexpected argument %q (import reads its records from stdin)", fs.Arg(0)))
 	}
 	var recs []link.Record
+	var pages []bio.Page
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
 	latest := time.Now().Add(importAhead)
 	line := 1
 	for ; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if p, ok, err := parsePageLine(sc.Bytes(), latest); ok || err != nil {
+			if err != nil {
+				return usageError(fmt.Sprintf("import: line %d: %v; nothing was written", line, err))
+			}
+			pages = append(pages, p)
 			continue
 		}
 		rec, err := parseLine(sc.Bytes(), latest)
@@ -111,8 +129,51 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 			}
 		}
 	}
+	written := 0
+	pageStore := bio.NewStore(rdb, 0)
+	for _, p := range pages {
+		ok, err := pageStore.Put(ctx, p)
+		if err != nil {
+			return fmt.Errorf("import page %s: %w (records: %v; run it again)", p.Handle, err, changes)
+		}
+		if ok {
+			written++
+		}
+	}
 	fmt.Fprintf(stderr, "%d records read: %v\n", len(recs), changes)
+	if len(pages) > 0 {
+		fmt.Fprintf(stderr, "%d pages read: %d written, %d unchanged\n", len(pages), written, len(pages)-written)
+	}
 	return nil
+}
+
+// parsePageLine reads a line that holds a bio page (kind "page"): ok=false, no error, for a line
+// of another kind. The page is checked as the API checks one, its times as parseLine checks a
+// record's.
+func parsePageLine(b []byte, latest time.Time) (bio.Page, bool, error) {
+	l, err := redirect.ParseExportLine(b)
+	if err != nil || l.Kind == "" {
+		return bio.Page{}, false, nil // a record's line: parseLine says what is wrong with it
+	}
+	if l.Kind != redirect.KindPage {
+		return bio.Page{}, true, fmt.Errorf("unknown kind %q", l.Kind)
+	}
+	if l.Page == nil || l.ID != "" || l.Target != "" || !l.CreatedAt.IsZero() || !l.UpdatedAt.IsZero() || l.Deleted {
+		return bio.Page{}, true, fmt.Errorf(`a page's line is {"kind":"page","page":{…}} and nothing else`)
+	}
+	p := *l.Page
+	if err := bio.Check(p, true); err != nil {
+		return bio.Page{}, true, fmt.Errorf("page: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"created_at", p.Created}, {"updated_at", p.Updated}} {
+		if f.t.Before(importEarliest) || f.t.After(latest) {
+			return bio.Page{}, true, fmt.Errorf("page %s: %s %s is out of range", p.Handle, f.name, f.t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return p, true, nil
 }
 
 // importChanges counts the records of an import by what writing them did (store.Change): created,

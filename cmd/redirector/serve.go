@@ -15,6 +15,7 @@ import (
 
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
@@ -140,7 +141,18 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	if st.kind == "redis" {
 		replicas = st.rdb
 	}
-	changes = invalidate.New(ctx, replicas, logger, invalidate.Handlers{Record: lookup.Forget, Link: links.Forget})
+	// Previews are platform calls like link generation: the same client budget, rate, in-flight
+	// cap and breaker.
+	previewer := preview.New(guard.Details(client), preview.Options{TTL: cfg.PreviewTTL, Admit: limits.Admit, Logger: logger})
+	// Bio pages: any change of a short link or a page (announced as "@" + handle) drops every
+	// render kept, here and on the other replicas.
+	pages := bio.NewStore(st.rdb, cfg.ClickRetention)
+	renderer := bio.NewRenderer(pages, lookup, bio.PreviewProducts(previewer), cfg.BaseURL, bio.RenderOptions{})
+	forgetRecord := func(id string) {
+		lookup.Forget(id)
+		renderer.Forget()
+	}
+	changes = invalidate.New(ctx, replicas, logger, invalidate.Handlers{Record: forgetRecord, Link: links.Forget})
 	defer changes.Close() // before the store's client closes (deferred earlier)
 	dedup := cfg.DedupWindow
 	if dedup == 0 {
@@ -151,9 +163,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger, Visits: counters,
 	})
 	registerStats(m, links, counter, guard)
-	// Previews are platform calls like link generation: the same client budget, rate, in-flight
-	// cap and breaker.
-	previewer := preview.New(guard.Details(client), preview.Options{TTL: cfg.PreviewTTL, Admit: limits.Admit, Logger: logger})
+	pageViews := clicks.NewCounter(pages, clicks.Options{FlushInterval: cfg.ClickFlush, Logger: logger})
 	codes := qr.NewCache(qr.CacheOptions{})
 	registerQRStats(m, codes)
 	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger)
@@ -172,13 +182,17 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Stats:      counters,
 		Ready:      st.ping,
 		Previewer:  previewer,
-		QR:         codes,
-		Limits:     limits,
-		Channels:   redirect.Channels{Default: cfg.TrackingID, List: cfg.TrackingIDs},
-		SubID:      cfg.SubID == "link",
-		Earnings:   orders,
-		OrderZone:  cfg.orderZone,
-		StatsTop:   cfg.StatsTop,
+		Bio: redirect.BioDeps{
+			Pages: pages, Renderer: renderer, Views: pageViews,
+			Changed: func(ctx context.Context, key string) { changes.RecordChanged(ctx, "@"+key) },
+		},
+		QR:        codes,
+		Limits:    limits,
+		Channels:  redirect.Channels{Default: cfg.TrackingID, List: cfg.TrackingIDs},
+		SubID:     cfg.SubID == "link",
+		Earnings:  orders,
+		OrderZone: cfg.orderZone,
+		StatsTop:  cfg.StatsTop,
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
@@ -232,6 +246,9 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	if err := counter.Close(sctx); err != nil {
 		logger.Error("flush click counts", "err", err)
+	}
+	if err := pageViews.Close(sctx); err != nil {
+		logger.Error("flush page views", "err", err)
 	}
 	logger.Info("stopped", "clicks_dropped", counter.Dropped())
 	return nil

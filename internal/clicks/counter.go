@@ -71,7 +71,8 @@ type event struct {
 	id    string
 	day   int32 // days since 1970-01-01, UTC
 	scan  bool
-	visit bool      // recorded by Visit: hit is set, scan is not
+	bio   bool      // from a bio page's item (when Visits is nil)
+	visit bool      // recorded by Visit: hit is set, scan and bio are not
 	hit   stats.Hit // held until the next write, never stored
 }
 
@@ -111,7 +112,7 @@ type key struct {
 
 // tally is what has been counted for one key and not yet written.
 type tally struct {
-	clicks, scans int64
+	clicks, scans, bio int64
 }
 
 // Counter buffers clicks and writes them to a Sink in aggregated batches from a goroutine of its own. It
@@ -207,11 +208,16 @@ func newCounter(sink Sink, opts Options) *Counter {
 // the click is dropped and counted in Dropped. Call it only for visits that count (not for bots, previews
 // or HEAD requests).
 func (c *Counter) Record(id string, scan bool) {
+	c.record(event{id: id, scan: scan})
+}
+
+// record stamps e with today and buffers it.
+func (c *Counter) record(e event) {
 	if c.closed.Load() {
 		c.dropped.Add(1)
 		return
 	}
-	e := event{id: id, day: int32(c.opts.Now().Unix() / 86400), scan: scan}
+	e.day = int32(c.opts.Now().Unix() / 86400)
 	c.mu.Lock()
 	n := len(c.events)
 	if n == c.opts.BufferSize {
@@ -236,30 +242,10 @@ func (c *Counter) Record(id string, scan bool) {
 // that count (not for bots, previews or HEAD requests).
 func (c *Counter) Visit(id string, h stats.Hit) {
 	if c.opts.Visits == nil {
-		c.Record(id, h.Source == stats.SourceQR)
+		c.record(event{id: id, scan: h.Source == stats.SourceQR, bio: h.Source == stats.SourceBio})
 		return
 	}
-	if c.closed.Load() {
-		c.dropped.Add(1)
-		return
-	}
-	e := event{id: id, day: int32(c.opts.Now().Unix() / 86400), visit: true, hit: h}
-	c.mu.Lock()
-	n := len(c.events)
-	if n == c.opts.BufferSize {
-		c.mu.Unlock()
-		c.dropped.Add(1)
-		return
-	}
-	c.events = append(c.events, e)
-	c.waiting.Add(1)
-	c.mu.Unlock()
-	if n+1 == c.wakeAt {
-		select {
-		case c.wake <- struct{}{}:
-		default: // a nudge is pending already
-		}
-	}
+	c.record(event{id: id, visit: true, hit: h})
 }
 
 // takeEvents swaps the recorded clicks for spare (emptied) and returns them.
@@ -422,6 +408,9 @@ func (c *Counter) add(p *pending, e event) {
 	t.clicks++
 	if e.scan {
 		t.scans++
+	}
+	if e.bio {
+		t.bio++
 	}
 	p.counts[k] = t
 	c.held.Add(1)

@@ -35,6 +35,10 @@ var (
 	consoleCSS []byte
 	//go:embed static/icon.svg
 	iconSVG []byte
+	//go:embed static/pages.js
+	pagesJS []byte
+	//go:embed static/pages.css
+	pagesCSS []byte
 )
 
 // asset is one file the console serves.
@@ -59,6 +63,8 @@ func New() *Console {
 			"console.js":  newAsset("console.js", consoleJS),
 			"console.css": newAsset("console.css", consoleCSS),
 			"icon.svg":    newAsset("icon.svg", iconSVG),
+			"pages.js":    newAsset("pages.js", pagesJS),
+			"pages.css":   newAsset("pages.css", pagesCSS),
 		},
 	}
 }

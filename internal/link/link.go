@@ -37,6 +37,7 @@ type ClickCount struct {
 	Day    string // UTC day, "20060102"
 	Clicks int64  // human visits, scans included
 	Scans  int64  // the part of Clicks that came through the link's QR code
+	Bio    int64  // the part of Clicks that came from a bio page (/{id}?src=bio)
 	// Writer and Seq, when Writer is set, make the count idempotent: the store applies a count
 	// of a writer only if Seq is above the last one it applied for that writer and link, so a
 	// batch written twice (a retry after a time-out that did land) counts once. A writer's
@@ -51,6 +52,7 @@ type ClickCount struct {
 type Stats struct {
 	Clicks int64 // human visits over the link's life, scans included
 	Scans  int64 // the part of Clicks that came through its QR code
+	Bio    int64 // the part of Clicks that came from a bio page
 	Daily  []Day // per UTC day, oldest first
 	// Visitors is the sum of the Daily days' distinct visitors (a visitor is named anew each day).
 	Visitors int64
@@ -61,5 +63,6 @@ type Day struct {
 	Date     string // "2006-01-02"
 	Clicks   int64
 	Scans    int64
+	Bio      int64 // the part of Clicks that came from a bio page
 	Visitors int64 // distinct visitors counted that day
 }

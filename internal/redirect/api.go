@@ -19,6 +19,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
@@ -93,6 +94,7 @@ type linkJSON struct {
 	Warnings  []string      `json:"warnings,omitzero"`
 	Clicks    *int64        `json:"clicks,omitempty"`
 	Scans     *int64        `json:"scans,omitempty"`
+	Bio       *int64        `json:"bio,omitempty"`      // clicks from bio pages' items
 	Visitors  *int64        `json:"visitors,omitempty"` // over the days of Daily
 	Daily     []dayJSON     `json:"daily,omitempty"`
 	Channel   string        `json:"channel,omitempty"`
@@ -103,6 +105,7 @@ type dayJSON struct {
 	Date     string `json:"date"`
 	Clicks   int64  `json:"clicks"`
 	Scans    int64  `json:"scans"`
+	Bio      int64  `json:"bio,omitempty"`
 	Visitors int64  `json:"visitors"`
 }
 
@@ -121,12 +124,12 @@ func withStats(ctx context.Context, d Deps, l *linkJSON, days int) error {
 	if err != nil {
 		return err
 	}
-	l.Clicks, l.Scans = &st.Clicks, &st.Scans
+	l.Clicks, l.Scans, l.Bio = &st.Clicks, &st.Scans, &st.Bio
 	if days > 0 {
 		l.Visitors = &st.Visitors
 		l.Daily = make([]dayJSON, len(st.Daily))
 		for i, day := range st.Daily {
-			l.Daily[i] = dayJSON{Date: day.Date, Clicks: day.Clicks, Scans: day.Scans, Visitors: day.Visitors}
+			l.Daily[i] = dayJSON{Date: day.Date, Clicks: day.Clicks, Scans: day.Scans, Bio: day.Bio, Visitors: day.Visitors}
 		}
 	}
 	return nil
@@ -442,6 +445,26 @@ type ExportLine struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
 	Channel   string    `json:"channel,omitempty"` // the tracking id, absent for the default channel
+	// Kind is empty for a short link. "page" is a bio page, whole in Page, the fields above
+	// absent (see PageExportLine): files written before pages existed read as they did.
+	Kind string    `json:"kind,omitempty"`
+	Page *bio.Page `json:"page,omitempty"`
+}
+
+// PageExportLine is a bio page in an export: {"kind":"page","page":{…}}. Pages come after the
+// short links their items name.
+type PageExportLine struct {
+	Kind string   `json:"kind"`
+	Page bio.Page `json:"page"`
+}
+
+// KindPage is the Kind of an export line that holds a bio page.
+const KindPage = "page"
+
+// NewPageExportLine is p as an export line.
+func NewPageExportLine(p bio.Page) PageExportLine {
+	p.Created, p.Updated = p.Created.UTC(), p.Updated.UTC()
+	return PageExportLine{Kind: KindPage, Page: p}
 }
 
 // ParseExportLine reads one line of an export by the rules of the API's bodies (strictJSON): exact
@@ -470,6 +493,12 @@ func handleExport(d Deps) http.Handler {
 			started = true
 			return enc.Encode(NewExportLine(rec))
 		})
+		if err == nil && d.Bio.Pages != nil {
+			err = d.Bio.Pages.Each(r.Context(), func(p bio.Page) error {
+				started = true
+				return enc.Encode(NewPageExportLine(p))
+			})
+		}
 		if err != nil {
 			if !started {
 				fail(w, d, err, "")

@@ -24,6 +24,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
@@ -146,10 +147,14 @@ type env struct {
 	resolver *resolve.Resolver
 	guard    *breaker.Guard // nil unless envOptions.Breaker
 	counter  *clicks.Counter
-	metrics  *metrics.Metrics
-	handler  http.Handler
-	srv      *httptest.Server
-	client   *http.Client
+	// pages, renderer and pageViews are the bio pages' store, renders and view counter.
+	pages     *bio.Store
+	renderer  *bio.Renderer
+	pageViews *clicks.Counter
+	metrics   *metrics.Metrics
+	handler   http.Handler
+	srv       *httptest.Server
+	client    *http.Client
 }
 
 // newEnv starts a service. Everything it starts is stopped when the test ends.
@@ -228,7 +233,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	lookup := shortlink.New(records, shortlink.Options{Rejected: e.metrics.RecordsRejected})
 	// Alone on its Redis as far as it knows: another env over the same Redis (restart) is a restarted
 	// process, not a replica told of changes.
-	changes := invalidate.New(ctx, nil, nil, invalidate.Handlers{Record: lookup.Forget, Link: e.links.Forget})
+	e.pages = bio.NewStore(rdb, 0)
+	e.renderer = bio.NewRenderer(e.pages, lookup, bio.PreviewProducts(preview.New(details, preview.Options{Admit: limits.Admit})),
+		testBase, bio.RenderOptions{})
+	forget := func(id string) { lookup.Forget(id); e.renderer.Forget() }
+	changes := invalidate.New(ctx, nil, nil, invalidate.Handlers{Record: forget, Link: e.links.Forget})
+	e.pageViews = clicks.NewCounter(e.pages, clicks.Options{FlushInterval: 20 * time.Millisecond})
 	counters := store.NewCountersWith(rdb, store.CountersOptions{DedupWindow: opts.DedupWindow, Top: opts.StatsTop})
 	e.counter = clicks.NewCounter(counters, clicks.Options{FlushInterval: 20 * time.Millisecond, Visits: counters})
 	token := testToken
@@ -266,9 +276,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		StatsTop:   opts.StatsTop,
 		Ready:      func(ctx context.Context) error { return store.Ping(ctx, rdb) },
 		Previewer:  previewer,
-		Limits:     limits,
-		QR:         opts.QR,
-		Now:        e.clock.Now,
+		Bio: BioDeps{Pages: e.pages, Renderer: e.renderer, Views: e.pageViews,
+			Changed: func(ctx context.Context, key string) { changes.RecordChanged(ctx, "@"+key) }},
+		Limits: limits,
+		QR:     opts.QR,
+		Now:    e.clock.Now,
 	})
 	e.srv = httptest.NewServer(e.handler)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -289,6 +301,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		defer cancel()
 		if err := e.counter.Close(ctx); err != nil {
 			t.Logf("close click counter: %v", err)
+		}
+		if err := e.pageViews.Close(ctx); err != nil {
+			t.Logf("close page views counter: %v", err)
 		}
 	})
 	t.Cleanup(func() {
@@ -383,10 +398,12 @@ type linkReply struct {
 	Clicks    *int64          `json:"clicks"`
 	Scans     *int64          `json:"scans"`
 	Visitors  *int64          `json:"visitors"`
+	Bio       *int64          `json:"bio"`
 	Daily     []struct {
 		Date     string `json:"date"`
 		Clicks   int64  `json:"clicks"`
 		Scans    int64  `json:"scans"`
+		Bio      int64  `json:"bio"`
 		Visitors int64  `json:"visitors"`
 	} `json:"daily"`
 }

@@ -14,24 +14,30 @@ import (
 // ScanMarker is the query a QR code's URL carries so that scans can be told from clicks.
 const ScanMarker = "qr"
 
-// BioMarker is the query a bio page's links carry so that their visits can be told from others.
-const BioMarker = "bio"
+// BioMarker is the query a bio page's items carry (/{id}?src=bio) so that their clicks are counted
+// with source bio; any other value of src is a plain click.
+const BioMarker = "src=bio"
 
 // idHandler serves a request for the short link id, already checked to be well formed.
 type idHandler func(w http.ResponseWriter, r *http.Request, id string)
 
-// handleShortLinks serves what the router has no static route for: /{id}, /{id}/qr.png and
-// /{id}/qr.svg; anything else is a 404.
+// handleShortLinks serves what the router has no static route for: /{id}, /{id}/qr.png,
+// /{id}/qr.svg and the bio pages /@{handle}; anything else is a 404.
 func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
 	png, svg := cappedID(d.Limits, handleQR(d, qr.FormatPNG)), cappedID(d.Limits, handleQR(d, qr.FormatSVG))
 	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
+	page := d.Limits.capped(handleBioPage(d))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		if isAPI(path) {
 			apiNotFound.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(path, "/@") {
+			page.ServeHTTP(w, r)
 			return
 		}
 		id, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -121,11 +127,11 @@ func source(rawQuery string) stats.Source {
 	for q := rawQuery; q != ""; {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")
-		switch k, _, _ := strings.Cut(kv, "="); k {
-		case ScanMarker:
-			return stats.SourceQR
-		case BioMarker:
+		if kv == BioMarker {
 			return stats.SourceBio
+		}
+		if k, _, _ := strings.Cut(kv, "="); k == ScanMarker {
+			return stats.SourceQR
 		}
 	}
 	return stats.SourceLink

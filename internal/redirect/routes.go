@@ -56,6 +56,13 @@ func routes(d Deps) http.Handler {
 	r.Handler(http.MethodGet, "/api/stats", api(handleAllStats(d)))
 	r.Handler(http.MethodGet, "/api/export", api(handleExport(d)))
 	r.Handler(http.MethodGet, "/api/reports/earnings", api(handleEarningsReport(d)))
+	if d.Bio.Pages != nil {
+		r.Handler(http.MethodPost, "/api/pages", api(handlePageCreate(d)))
+		r.Handler(http.MethodGet, "/api/pages", api(handlePageList(d)))
+		r.Handler(http.MethodGet, "/api/pages/:handle", api(handlePageGet(d)))
+		r.Handler(http.MethodPatch, "/api/pages/:handle", api(handlePageUpdate(d)))
+		r.Handler(http.MethodDelete, "/api/pages/:handle", api(handlePageDelete(d)))
+	}
 	admin := capped(console.New()) // the creators' console (/admin): its page and files; it talks to /api/
 	r.Handler(http.MethodGet, console.Prefix, admin)
 	r.Handler(http.MethodHead, console.Prefix, admin)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/qr"
@@ -78,6 +79,37 @@ type Previewer interface {
 	Preview(ctx context.Context, target, location, shortURL string, client netip.Addr) (page []byte, ok bool)
 }
 
+// BioDeps are what the bio pages (/@{handle}, /api/pages) need; see internal/bio.
+type BioDeps struct {
+	// Pages stores the pages; *bio.Store is one. nil: no bio pages (/@{handle} answers 404).
+	Pages BioPages
+	// Renderer renders a page, from its cache when it can; *bio.Renderer is one.
+	Renderer BioRenderer
+	// Views counts a human view of a page by its key (lower-case handle); a *clicks.Counter over
+	// *bio.Store is one.
+	Views interface{ Record(key string, scan bool) }
+	// Changed is told of every page written or deleted here, so every replica drops its renders:
+	// *invalidate.Owner's RecordChanged, given "@" and the page's key.
+	Changed func(ctx context.Context, key string)
+}
+
+// BioPages stores bio pages; *bio.Store is one. Errors wrap link.ErrExists (Create: the handle is
+// taken in any case) and link.ErrNotFound (Replace, Delete: no such page).
+type BioPages interface {
+	Create(ctx context.Context, p bio.Page) error
+	Replace(ctx context.Context, p bio.Page) error
+	Get(ctx context.Context, handle string) (bio.Page, bool, error)
+	Delete(ctx context.Context, handle string) error
+	List(ctx context.Context) ([]bio.Page, error)
+	Each(ctx context.Context, fn func(bio.Page) error) error
+	Views(ctx context.Context, handle string) (int64, error)
+}
+
+// BioRenderer renders a page; *bio.Renderer is one.
+type BioRenderer interface {
+	Render(ctx context.Context, handle string, client netip.Addr) (bio.Rendered, error)
+}
+
 // Deps are what the server needs. Previewer and QR may be nil; the rest are required.
 type Deps struct {
 	Logger     *slog.Logger
@@ -92,6 +124,8 @@ type Deps struct {
 	Records    Records
 	Stats      ClickStats
 	Previewer  Previewer
+	// Bio are the creators' bio pages; zero: none.
+	Bio BioDeps
 	// QR renders and keeps the QR codes; nil: a qr.Cache with its defaults.
 	QR *qr.Cache
 	// Ready reports whether the store answers, for /readyz.

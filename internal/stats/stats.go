@@ -28,7 +28,7 @@ type Source uint8
 const (
 	SourceLink Source = iota // the short URL itself
 	SourceQR                 // its QR code (the URL carries ?qr)
-	SourceBio                // a creator's bio page (the URL carries ?bio)
+	SourceBio                // a creator's bio page (the URL carries ?src=bio)
 )
 
 // String is the source's name in the API: "link", "qr" or "bio".
@@ -92,6 +92,9 @@ type Visit struct {
 
 // Scan reports whether the visit came through the link's QR code.
 func (v Visit) Scan() bool { return v.Values[DimSource] == "qr" }
+
+// Bio reports whether the visit came from a bio page's item.
+func (v Visit) Bio() bool { return v.Values[DimSource] == "bio" }
 
 // maxReferer is the longest Referer whose host RefererHost returns as a part of it; of a longer one the
 // host is copied, so that a buffered visit never keeps a long header alive.

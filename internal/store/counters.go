@@ -22,6 +22,7 @@ const maxStatsDays = 3660
 const (
 	fieldClicks = "clicks"
 	fieldScans  = "scans"
+	fieldBio    = "bio" // clicks that came from a bio page's item
 )
 
 // Counters keeps click counts per short link: totals for its whole life in the hash rd:v1:{<id>}:n, kept
@@ -84,7 +85,7 @@ const appliedTTL = 7 * 24 * time.Hour
 // addClicksScript adds a count unless the link has no record, or its writer's batch was applied
 // already. Returns 1 when added, 0 when skipped.
 // KEYS: record, totals, day, applied. ARGV: clicks, scans, day TTL (ms), writer ("" for none), seq,
-// applied TTL (ms).
+// applied TTL (ms), bio.
 var addClicksScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], 'target') == 0 then return 0 end
 if ARGV[4] ~= '' then
@@ -100,6 +101,10 @@ end
 if ARGV[2] ~= '0' then
   redis.call('HINCRBY', KEYS[2], 'scans', ARGV[2])
   redis.call('HINCRBY', KEYS[3], 'scans', ARGV[2])
+end
+if ARGV[7] and ARGV[7] ~= '0' then
+  redis.call('HINCRBY', KEYS[2], 'bio', ARGV[7])
+  redis.call('HINCRBY', KEYS[3], 'bio', ARGV[7])
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
@@ -120,7 +125,7 @@ func (c *Counters) AddClicks(ctx context.Context, counts []link.ClickCount) erro
 		if err := checkClickCount(cc); err != nil {
 			return fmt.Errorf("add clicks: %w", err)
 		}
-		if cc.Clicks != 0 || cc.Scans != 0 {
+		if cc.Clicks != 0 || cc.Scans != 0 || cc.Bio != 0 {
 			n++
 		}
 	}
@@ -133,11 +138,11 @@ func (c *Counters) AddClicks(ctx context.Context, counts []link.ClickCount) erro
 	dayTTL, markTTL := c.retention.Milliseconds(), appliedTTL.Milliseconds()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, cc := range counts {
-			if cc.Clicks == 0 && cc.Scans == 0 {
+			if cc.Clicks == 0 && cc.Scans == 0 && cc.Bio == 0 {
 				continue
 			}
 			addClicksScript.EvalSha(ctx, p, []string{recordKey(cc.ID), counterKey(cc.ID), dayKey(cc.ID, cc.Day), appliedKey(cc.ID)},
-				cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL)
+				cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL, cc.Bio)
 		}
 		return nil
 	})
@@ -157,7 +162,7 @@ func checkClickCount(cc link.ClickCount) error {
 	if _, err := time.Parse("20060102", cc.Day); err != nil {
 		return fmt.Errorf("%s: day %q is not YYYYMMDD", cc.ID, cc.Day)
 	}
-	if cc.Clicks < 0 || cc.Scans < 0 {
+	if cc.Clicks < 0 || cc.Scans < 0 || cc.Bio < 0 {
 		return fmt.Errorf("%s: negative count", cc.ID)
 	}
 	return nil
@@ -177,9 +182,9 @@ func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time
 	today := now.UTC()
 	first := time.Date(today.Year(), today.Month(), today.Day()-days+1, 0, 0, 0, 0, time.UTC)
 	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HMGet(ctx, counterKey(id), fieldClicks, fieldScans)
+		p.HMGet(ctx, counterKey(id), fieldClicks, fieldScans, fieldBio)
 		for i := range days {
-			p.HMGet(ctx, dayKey(id, first.AddDate(0, 0, i).Format("20060102")), fieldClicks, fieldScans)
+			p.HMGet(ctx, dayKey(id, first.AddDate(0, 0, i).Format("20060102")), fieldClicks, fieldScans, fieldBio)
 		}
 		for i := range days {
 			p.PFCount(ctx, visitorsKey(id, first.AddDate(0, 0, i).Format("20060102")))
@@ -190,14 +195,14 @@ func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time
 		return link.Stats{}, fmt.Errorf("stats %s: %w", id, err)
 	}
 	var s link.Stats
-	if s.Clicks, s.Scans, err = parseCounts(cmds[0]); err != nil {
+	if s.Clicks, s.Scans, s.Bio, err = parseCounts(cmds[0]); err != nil {
 		return link.Stats{}, fmt.Errorf("stats %s: %w", id, err)
 	}
 	s.Daily = make([]link.Day, days)
 	for i := range days {
 		d := &s.Daily[i]
 		d.Date = first.AddDate(0, 0, i).Format(time.DateOnly)
-		if d.Clicks, d.Scans, err = parseCounts(cmds[i+1]); err != nil {
+		if d.Clicks, d.Scans, d.Bio, err = parseCounts(cmds[i+1]); err != nil {
 			return link.Stats{}, fmt.Errorf("stats %s: %s: %w", id, d.Date, err)
 		}
 		d.Visitors = cmds[days+1+i].(*redis.IntCmd).Val()
@@ -206,24 +211,24 @@ func (c *Counters) Stats(ctx context.Context, id string, days int, now time.Time
 	return s, nil
 }
 
-// parseCounts reads the reply of HMGET clicks scans; missing fields are zero.
-func parseCounts(cmd redis.Cmder) (clicks, scans int64, err error) {
+// parseCounts reads the reply of HMGET clicks scans bio; missing fields are zero.
+func parseCounts(cmd redis.Cmder) (clicks, scans, bio int64, err error) {
 	vals := cmd.(*redis.SliceCmd).Val()
-	if len(vals) != 2 {
-		return 0, 0, fmt.Errorf("counts: %d values", len(vals))
+	if len(vals) != 3 {
+		return 0, 0, 0, fmt.Errorf("counts: %d values", len(vals))
 	}
-	var n [2]int64
+	var n [3]int64
 	for i, v := range vals {
 		if v == nil {
 			continue
 		}
 		s, ok := v.(string)
 		if !ok {
-			return 0, 0, fmt.Errorf("counts: got %T", v)
+			return 0, 0, 0, fmt.Errorf("counts: got %T", v)
 		}
 		if n[i], err = strconv.ParseInt(s, 10, 64); err != nil {
-			return 0, 0, fmt.Errorf("counts: %w", err)
+			return 0, 0, 0, fmt.Errorf("counts: %w", err)
 		}
 	}
-	return n[0], n[1], nil
+	return n[0], n[1], n[2], nil
 }

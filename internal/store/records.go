@@ -56,6 +56,17 @@ import (
 //	                        key, owned by the sync
 //	rd:v1:orders:lease      which replica syncs orders (string); expires 5 minutes after its last renewal
 //
+// Bio pages (internal/bio, whose store.go says more) are owners like records: written only by an admin (the
+// API, import). Their keys carry the lower-case handle as hash tag.
+//
+//	rd:v1:page:{handle}             a bio page (JSON string); owns the two keys below
+//	rd:v1:page:{handle}:n           its views (hash); written only while the page exists, deleted with it
+//	rd:v1:page:{handle}:d:YYYYMMDD  one day's views (hash); expires the Counters' retention after its last write
+//	rd:v1:pages                     the list of pages (sorted set); each member owned by the page it names
+//
+// The field "bio" of rd:v1:{id}:n and rd:v1:{id}:d:YYYYMMDD counts the clicks that came from a bio page
+// (/{id}?src=bio): a field of keys that exist already, bounded like clicks and scans.
+//
 // Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
 const (

@@ -62,14 +62,15 @@ func allDayKeys(day string) []string {
 // has no record. Returns per visit the clicks counted: 0 or 1 (its clicks without a window).
 // KEYS: record, totals, day, visitors, the dimensions' keys (stats.Dimensions order), then one visitor
 // key per visit. ARGV: window (ms, "0": none, and each visit counts its clicks), day TTL (ms), top, then
-// per visit: its visitor, scan ("1" or "0"), its clicks, and its value in each dimension.
+// per visit: its visitor, its kind ("1" a scan, "2" a bio page's click, "0" another click), its clicks,
+// and its value in each dimension.
 var addVisitsScript = redis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], 'target') == 0 then return {} end
 local ndims = 6
 local first = 5 + ndims
 local top = tonumber(ARGV[3])
 local out = {}
-local clicks, scans = 0, 0
+local clicks, scans, bio = 0, 0, 0
 for i = first, #KEYS do
   local a = 4 + (i - first) * (3 + ndims)
   local counted = 0
@@ -77,7 +78,7 @@ for i = first, #KEYS do
     counted = 1
     if ARGV[1] == '0' then counted = tonumber(ARGV[a + 2]) end
     clicks = clicks + counted
-    if ARGV[a + 1] == '1' then scans = scans + counted end
+    if ARGV[a + 1] == '1' then scans = scans + counted elseif ARGV[a + 1] == '2' then bio = bio + counted end
     redis.call('PFADD', KEYS[4], ARGV[a])
     for d = 1, ndims do
       local k, v = KEYS[4 + d], ARGV[a + 2 + d]
@@ -93,6 +94,10 @@ if clicks > 0 then
   if scans > 0 then
     redis.call('HINCRBY', KEYS[2], 'scans', scans)
     redis.call('HINCRBY', KEYS[3], 'scans', scans)
+  end
+  if bio > 0 then
+    redis.call('HINCRBY', KEYS[2], 'bio', bio)
+    redis.call('HINCRBY', KEYS[3], 'bio', bio)
   end
   for k = 3, 4 + ndims do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
 end
@@ -241,11 +246,14 @@ func (c *Counters) AddVisits(ctx context.Context, visits []stats.Visit) error {
 			for _, i := range idx {
 				v := visits[i]
 				keys = append(keys, visitorKey(k.id, v.Visitor))
-				scan := "0"
-				if v.Scan() {
-					scan = "1"
+				kind := "0"
+				switch {
+				case v.Scan():
+					kind = "1"
+				case v.Bio():
+					kind = "2"
 				}
-				args = append(args, v.Visitor, scan, max(v.Clicks, 1))
+				args = append(args, v.Visitor, kind, max(v.Clicks, 1))
 				for _, val := range v.Values {
 					args = append(args, val)
 				}
@@ -350,7 +358,7 @@ func (c *Counters) Report(ctx context.Context, id string, from, to time.Time, to
 			} else {
 				keys = linkDayKeys(id, day)
 			}
-			got[i].totals = p.HMGet(ctx, keys[0], fieldClicks, fieldScans)
+			got[i].totals = p.HMGet(ctx, keys[0], fieldClicks, fieldScans, fieldBio)
 			got[i].visitors = p.PFCount(ctx, keys[1])
 			for d := range stats.NumDims {
 				got[i].dims[d] = p.HGetAll(ctx, keys[2+d])
@@ -367,7 +375,7 @@ func (c *Counters) Report(ctx context.Context, id string, from, to time.Time, to
 		sums[d] = make(map[string]int64)
 	}
 	for _, g := range got {
-		clicks, scans, err := parseCounts(g.totals)
+		clicks, scans, _, err := parseCounts(g.totals)
 		if err != nil {
 			return stats.Report{}, fmt.Errorf("report %s: %w", id, err)
 		}
