@@ -275,7 +275,7 @@ func TestStatsAPI(t *testing.T) {
 	id := e.create(fmt.Sprintf(`{"url":%q}`, product(1708)), http.StatusCreated).ID
 	e.click("/"+id, "193.0.6.1", chromeUA, "Referer", "https://www.YouTube.com/watch?v=x")
 	e.click("/"+id+"?qr", "193.0.6.2", chromeUA)
-	e.click("/"+id+"?bio", "193.0.6.3", chromeUA, "Referer", "https://go.example.test/@me")
+	e.click("/"+id+"?src=bio", "193.0.6.3", chromeUA, "Referer", "https://go.example.test/@me")
 	e.click("/"+id, "193.0.6.4", chromeUA, "Referer", "https://-x.example/")
 	today := e.clock.Now().UTC().Format(time.DateOnly)
 	s := e.stats("/api/links/" + id + "/stats?from=" + today + "&to=" + today)

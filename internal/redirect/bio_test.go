@@ -197,7 +197,8 @@ func TestBioDeletedLinkLeavesItsPage(t *testing.T) {
 }
 
 func TestBioClicksAndViewsCounted(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	// Every click counts here (CLICK_DEDUP_WINDOW=0): the test's clicks all come from one visitor.
+	e := newEnv(t, envOptions{DedupWindow: -1})
 	e.setProduct(730, "Lamp")
 	l := e.create(`{"url":"`+product(730)+`"}`, http.StatusCreated)
 	e.createPage(`{"handle":"kim","title":"Kim","items":[{"id":"`+l.ID+`"}]}`, http.StatusCreated)
