@@ -96,7 +96,7 @@ func devBanner(cfg *config) string {
 		metricsURL = "http://" + net.JoinHostPort(host, port) + "/metrics"
 	}
 	return fmt.Sprintf(`
-  redirector -dev: embedded store (nothing kept across restarts), sandbox platform (links are marked %s=…)
+  redirector -dev: embedded store (kept on disk in DATA_DIR), sandbox platform (links are marked %s=…)
   admin token:   %s
   try:           %s/go?u=https://www.aliexpress.com/item/1005001234567890.html
                  %s/go?u=https://s.click.aliexpress.com/e/_abc   (share links are answered by the sandbox)
