@@ -45,7 +45,7 @@ var writeCommands = map[string]keySpan{
 	"rename": {1, 2, 1}, "renamenx": {1, 2, 1}, "copy": {1, 2, 1}, "move": {1, 1, 1},
 	"hset": {1, 1, 1}, "hsetnx": {1, 1, 1}, "hmset": {1, 1, 1}, "hdel": {1, 1, 1}, "hincrby": {1, 1, 1},
 	"hincrbyfloat": {1, 1, 1},
-	"zadd": {1, 1, 1}, "zrem": {1, 1, 1}, "zincrby": {1, 1, 1}, "zremrangebyscore": {1, 1, 1},
+	"zadd":         {1, 1, 1}, "zrem": {1, 1, 1}, "zincrby": {1, 1, 1}, "zremrangebyscore": {1, 1, 1},
 	"zremrangebyrank": {1, 1, 1}, "zremrangebylex": {1, 1, 1}, "zpopmin": {1, 1, 1}, "zpopmax": {1, 1, 1},
 	"zunionstore": {1, 1, 1}, "zinterstore": {1, 1, 1}, "zdiffstore": {1, 1, 1}, "zrangestore": {1, 1, 1},
 	"sadd": {1, 1, 1}, "srem": {1, 1, 1}, "spop": {1, 1, 1}, "smove": {1, 2, 1},
