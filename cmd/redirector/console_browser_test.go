@@ -51,6 +51,7 @@ func startConsoleService(t *testing.T) consoleService {
 		"ADMIN_TOKEN=" + svc.token,
 		"CLICK_FLUSH=100ms",
 		"LOG_LEVEL=warn",
+		"DATA_DIR=" + t.TempDir(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer // written by run's goroutine only; read after it returned

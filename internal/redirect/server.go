@@ -59,6 +59,8 @@ type Records interface {
 // ClickStats reads a short link's counters; *store.Counters is one.
 type ClickStats interface {
 	Stats(ctx context.Context, id string, days int, now time.Time) (link.Stats, error)
+	// Totals returns each id's totals (no Daily), in order, for export.
+	Totals(ctx context.Context, ids []string) ([]link.Stats, error)
 }
 
 // Previewer renders the page that link-preview fetchers get for a short link; *preview.Previewer
