@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,10 +29,11 @@ const EmbeddedFile = "redirector.db"
 // link cache run unchanged, and makes it durable with a go-redis hook on its client: after a write
 // command (or a pipeline of them) has run, the hook marks the keys it wrote dirty and waits until a
 // commit has copied their current state (type, value, expiry) from miniredis into bbolt and synced the
-// file. One goroutine commits: it takes every dirty key, reads them all in one Lua call (one atomic
-// snapshot, so keys that one script wrote together reach the disk together), writes them in one bbolt
-// transaction and wakes the writers that waited, so concurrent writers share one fsync. A key whose
-// state on disk lags behind memory is always dirty, so the last commit holds the newest state.
+// file. One goroutine commits: it takes every dirty key, reads them in MULTIs of up to snapshotKeys
+// keys (each an atomic snapshot; sorted, the keys that one script wrote for a link fall in one),
+// writes them in one bbolt transaction and wakes the writers that waited, so concurrent writers share
+// one fsync. A key whose state on disk lags behind memory is always dirty, so the last commit holds
+// the newest state.
 //
 // The file: bucket "keys" maps a Redis key to its value, encoded as 8 bytes of expiry (unix ms, big
 // endian, 0 for none) and a JSON diskEntry; bucket "meta" holds the format version. Two keys are not
@@ -44,6 +47,8 @@ const (
 	lazyFlush = time.Second
 	// sweepEvery is how often keys that expired are removed from the file (also done at start).
 	sweepEvery = 10 * time.Minute
+	// snapshotKeys bounds the keys read by one snapshot: its MULTI holds miniredis meanwhile.
+	snapshotKeys = 1000
 	// lazyPrefix: keys of the affiliate-link cache (internal/cache), which can be fetched again.
 	lazyPrefix = "rd:v1:link:"
 )
@@ -113,7 +118,8 @@ func openDurable(dir string, m *miniredis.Miniredis) (*durable, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	d.snap = redis.NewClient(&redis.Options{Addr: m.Addr()})
+	// RESP2: HGETALL and ZRANGE WITHSCORES answer flat arrays.
+	d.snap = redis.NewClient(&redis.Options{Addr: m.Addr(), Protocol: 2})
 	go d.commitLoop()
 	return d, nil
 }
@@ -398,40 +404,19 @@ func (d *durable) commit() {
 	}
 }
 
-// snapshotScript reads the type, the PTTL and the value of each key, at one instant.
-var snapshotScript = redis.NewScript(`
-local out = {}
-for i, k in ipairs(KEYS) do
-  local t = redis.call('TYPE', k)['ok']
-  local v = false
-  if t == 'string' then v = redis.call('GET', k)
-  elseif t == 'hash' then v = redis.call('HGETALL', k)
-  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
-  elseif t == 'set' then v = redis.call('SMEMBERS', k)
-  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
-  end
-  out[i] = {t, redis.call('PTTL', k), v}
-end
-return out
-`)
-
 // write copies the keys' current state from miniredis into the file, in one synced transaction.
 func (d *durable) write(dirty map[string]struct{}, flushAll bool) error {
-	keys := make([]string, 0, len(dirty))
-	for k := range dirty {
-		keys = append(keys, k)
-	}
-	var rows []any
-	if len(keys) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var err error
-		if rows, err = snapshotScript.Run(ctx, d.snap, keys).Slice(); err != nil {
+	// Sorted, a link's keys ({id} in each) lie side by side, so they fall in one snapshot. A write
+	// that lands between two snapshots of one commit reaches the disk in part with it, and whole with
+	// the next commit, which its writer waits for.
+	keys := slices.Sorted(maps.Keys(dirty))
+	states := make([]keyState, 0, len(keys))
+	for chunk := range slices.Chunk(keys, snapshotKeys) {
+		got, err := d.snapshot(chunk)
+		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
-		if len(rows) != len(keys) {
-			return fmt.Errorf("snapshot: %d rows for %d keys", len(rows), len(keys))
-		}
+		states = append(states, got...)
 	}
 	now := time.Now().UnixMilli()
 	return d.db.Update(func(tx *bolt.Tx) error {
@@ -445,17 +430,18 @@ func (d *durable) write(dirty map[string]struct{}, flushAll bool) error {
 			return err
 		}
 		for i, k := range keys {
-			exp, e, ok, err := parseSnapshot(rows[i], now)
-			if err != nil {
-				return fmt.Errorf("key %q: %w", k, err)
-			}
-			if !ok {
+			st := states[i]
+			if !st.ok {
 				if err := b.Delete([]byte(k)); err != nil {
 					return err
 				}
 				continue
 			}
-			v, err := encodeEntry(exp, e)
+			var exp int64
+			if st.pttl >= 0 {
+				exp = now + max(st.pttl, 1)
+			}
+			v, err := encodeEntry(exp, st.entry)
 			if err != nil {
 				return err
 			}
@@ -467,43 +453,113 @@ func (d *durable) write(dirty map[string]struct{}, flushAll bool) error {
 	})
 }
 
-// parseSnapshot reads one row of snapshotScript: ok is false when the key does not exist.
-func parseSnapshot(row any, nowMs int64) (expireMs int64, e diskEntry, ok bool, err error) {
-	r, isSlice := row.([]any)
-	if !isSlice || len(r) < 2 {
-		return 0, diskEntry{}, false, fmt.Errorf("snapshot row %v", row)
+// keyState is a key as a snapshot found it.
+type keyState struct {
+	ok    bool  // false: the key does not exist
+	pttl  int64 // ms; -1: no expiry
+	entry diskEntry
+}
+
+// snapshot reads keys' types, expiries and values at one instant: one MULTI, which miniredis runs
+// under its lock. Each key's type is looked up first, to choose the command that reads it; a key whose
+// type changed before the MULTI ran is read again.
+func (d *durable) snapshot(keys []string) ([]keyState, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := make([]keyState, len(keys))
+	todo := make([]int, len(keys))
+	for i := range keys {
+		todo[i] = i
 	}
-	t, _ := r[0].(string)
-	pttl, _ := r[1].(int64)
-	if t == "none" || pttl == -2 {
-		return 0, diskEntry{}, false, nil
-	}
-	if pttl >= 0 {
-		expireMs = nowMs + max(pttl, 1)
-	}
-	e.Type = t
-	var v any
-	if len(r) > 2 {
-		v = r[2]
-	}
-	switch t {
-	case "string":
-		e.Str, _ = v.(string)
-	case "hash", "zset", "set", "list":
-		items, _ := v.([]any)
-		e.Items = make([]string, len(items))
-		for i, it := range items {
-			if e.Items[i], ok = it.(string); !ok {
-				return 0, diskEntry{}, false, fmt.Errorf("%s item of type %T", t, it)
+	for range 5 {
+		types := make([]string, len(todo))
+		for j, i := range todo {
+			types[j] = d.m.Type(keys[i])
+		}
+		cmds, err := d.snap.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range todo {
+				k := keys[i]
+				p.Type(ctx, k)
+				p.PTTL(ctx, k)
+				switch types[j] {
+				case "string":
+					p.Do(ctx, "GET", k)
+				case "hash":
+					p.Do(ctx, "HGETALL", k)
+				case "zset":
+					p.Do(ctx, "ZRANGE", k, 0, -1, "WITHSCORES")
+				case "set":
+					p.Do(ctx, "SMEMBERS", k)
+				case "list":
+					p.Do(ctx, "LRANGE", k, 0, -1)
+				case "":
+				default:
+					return fmt.Errorf("key %q: type %q is not kept", k, types[j])
+				}
 			}
+			return nil
+		})
+		// A command's own error (redis.Nil, or WRONGTYPE for a key that changed type) is looked at
+		// below; without replies, the MULTI itself failed.
+		if err != nil && len(cmds) == 0 {
+			return nil, err
 		}
-		if len(items) == 0 {
-			return 0, diskEntry{}, false, nil
+		var again []int
+		c := 0
+		for j, i := range todo {
+			if err := errors.Join(cmds[c].Err(), cmds[c+1].Err()); err != nil {
+				return nil, fmt.Errorf("key %q: %w", keys[i], err)
+			}
+			typ, pttl := cmds[c].(*redis.StatusCmd).Val(), cmds[c+1].(*redis.DurationCmd)
+			c += 2
+			want := types[j]
+			if want == "" {
+				want = "none"
+			}
+			if typ == "none" {
+				out[i] = keyState{}
+				if want != "none" {
+					c++
+				}
+				continue
+			}
+			if typ != want {
+				again = append(again, i) // changed between the look-up and the MULTI
+				if want != "none" {
+					c++
+				}
+				continue
+			}
+			st := keyState{ok: true, pttl: -1, entry: diskEntry{Type: typ}}
+			if ttl := pttl.Val(); ttl >= 0 {
+				st.pttl = ttl.Milliseconds()
+			}
+			v, err := cmds[c].(*redis.Cmd).Result()
+			c++
+			if err != nil {
+				return nil, fmt.Errorf("key %q: %w", keys[i], err)
+			}
+			if typ == "string" {
+				st.entry.Str, _ = v.(string)
+			} else {
+				items, _ := v.([]any)
+				st.entry.Items = make([]string, len(items))
+				for n, it := range items {
+					var isStr bool
+					if st.entry.Items[n], isStr = it.(string); !isStr {
+						return nil, fmt.Errorf("key %q: %s item of type %T", keys[i], typ, it)
+					}
+				}
+				st.ok = len(items) > 0
+			}
+			out[i] = st
 		}
-	default:
-		return 0, diskEntry{}, false, fmt.Errorf("type %q is not kept", t)
+		if len(again) == 0 {
+			return out, nil
+		}
+		todo = again
 	}
-	return expireMs, e, true, nil
+	return nil, errors.New("keys keep changing type")
 }
 
 // sweep removes the keys that expired by now from the file. miniredis forgets them by itself.
