@@ -38,6 +38,9 @@ import (
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
 //
+// The embedded store without Redis (durable.go) keeps these keys in its file, except rd:v1:links, which it
+// rebuilds at start from the live records.
+//
 // Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
 const (
