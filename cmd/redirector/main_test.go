@@ -495,7 +495,8 @@ func TestMainProcess(t *testing.T) {
 
 func TestRunDev(t *testing.T) {
 	t.Parallel()
-	s := startRun(t, []string{"-dev"}, nil)
+	dataDir := t.TempDir()
+	s := startRun(t, []string{"-dev"}, []string{"DATA_DIR=" + dataDir})
 	const page = "https://www.aliexpress.com/item/1005001234567890.html"
 	r := s.do(t, http.MethodGet, "/go?u="+url.QueryEscape(page), "", "")
 	loc := r.header.Get("Location")
@@ -504,6 +505,17 @@ func TestRunDev(t *testing.T) {
 	}
 	if !strings.Contains(s.stdout.String(), "embedded store") {
 		t.Errorf("-dev log does not say the store is embedded:\n%s", s.stdout)
+	}
+	// The log and the banner name the file the links are kept in.
+	path := filepath.Join(dataDir, store.EmbeddedFile)
+	if !strings.Contains(s.stdout.String(), `"path":"`+path+`"`) || !strings.Contains(s.stdout.String(), "kept on disk") {
+		t.Errorf("-dev log does not say the store is kept on disk in %s:\n%s", path, s.stdout)
+	}
+	if !strings.Contains(s.stderr.String(), "embedded store kept in "+path) {
+		t.Errorf("-dev banner does not name %s:\n%s", path, s.stderr)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("-dev made no data file: %v", err)
 	}
 	m := regexp.MustCompile(`admin token:\s+([0-9a-f]{32})`).FindStringSubmatch(s.stderr.String())
 	if m == nil {
