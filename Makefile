@@ -9,7 +9,7 @@ BIN := bin/redirector
 
 .PHONY: run test test-deps build lint bench bench-go chaos fuzz clean
 
-## run: the service in development mode (embedded store, sandbox platform, no configuration)
+## run: the service in development mode (embedded store kept in ./data, sandbox platform, no configuration)
 run:
 	$(GO) run ./cmd/redirector -dev
 

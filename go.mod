@@ -23,6 +23,7 @@ require (
 	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/tsenart/vegeta/v12 v12.13.0
 	github.com/x-way/crawlerdetect v0.2.24
+	go.etcd.io/bbolt v1.5.0
 	golang.org/x/time v0.16.0
 )
 

@@ -21,6 +21,7 @@ type config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
 	BaseURL    string `env:"BASE_URL"` // required without -dev
 	RedisURL   string `env:"REDIS_URL"`
+	DataDir    string `env:"DATA_DIR" envDefault:"./data"` // the embedded store's file, without Redis
 
 	RedisClusterAddrs  []string `env:"REDIS_CLUSTER_ADDRS"`
 	RedisSentinelAddrs []string `env:"REDIS_SENTINEL_ADDRS"`
@@ -159,6 +160,9 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	}
 	if len(cfg.RedisSentinelAddrs) > 0 && len(cfg.RedisClusterAddrs) > 0 {
 		problems = append(problems, "set REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS, not both")
+	}
+	if cfg.DataDir == "" && !cfg.usesRedis() {
+		problems = append(problems, "DATA_DIR must name a directory (default ./data) for the embedded store's file")
 	}
 	if cfg.StaleTTL < 0 {
 		problems = append(problems, "STALE_TTL must not be negative")

@@ -53,6 +53,7 @@ func startConsoleService(t *testing.T) consoleService {
 		// One browser clicks link B twice (once as a scan), and the console must show both.
 		"CLICK_DEDUP_WINDOW=0",
 		"LOG_LEVEL=warn",
+		"DATA_DIR=" + t.TempDir(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out bytes.Buffer // written by run's goroutine only; read after it returned

@@ -102,14 +102,14 @@ func devBanner(cfg *config) string {
 		metricsURL = "http://" + net.JoinHostPort(host, port) + "/metrics"
 	}
 	return fmt.Sprintf(`
-  redirector -dev: embedded store (nothing kept across restarts), sandbox platform (links are marked %s=…)
+  redirector -dev: embedded store kept in %s, sandbox platform (links are marked %s=…)
   admin token:   %s
   try:           %s/go?u=https://www.aliexpress.com/item/1005001234567890.html
                  %s/go?u=https://s.click.aliexpress.com/e/_abc   (share links are answered by the sandbox)
                  curl -H 'Authorization: Bearer %s' -d '{"url":"https://www.aliexpress.com/item/1005001234567890.html"}' %s/api/links
   console:       %s/admin   health: %s/healthz   metrics: %s
 
-`, sandboxMarker, cfg.AdminToken, b, b, cfg.AdminToken, b, b, b, metricsURL)
+`, dataFile(cfg.DataDir), sandboxMarker, cfg.AdminToken, b, b, cfg.AdminToken, b, b, b, metricsURL)
 }
 
 func randomHex(n int) string {

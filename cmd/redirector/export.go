@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -24,9 +25,9 @@ import (
 // maxImportLine bounds one line of an import.
 const maxImportLine = 64 << 10
 
-// runExport writes every record, tombstones included, to stdout as JSON Lines: from the configured
-// Redis, or with -from from a running server's /api/export (how the records of a process on the
-// embedded store are moved to Redis).
+// runExport writes every record, tombstones included, with its click totals, to stdout as JSON
+// Lines: from the configured Redis or the embedded store in DATA_DIR (while no process runs on it),
+// or with -from from a running server's /api/export.
 func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", stderr)
 	from := fs.String("from", "", "a running redirector's base URL to export from (uses ADMIN_TOKEN); default: the configured Redis")
@@ -36,7 +37,7 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	if *from != "" {
 		return exportFrom(ctx, *from, environ, stdout, stderr)
 	}
-	rdb, closeFn, err := openForBackup(ctx, fs.Args(), environ, stderr)
+	rdb, closeFn, err := openForBackup(ctx, fs.Args(), environ, true, stderr)
 	if err != nil {
 		return err
 	}
@@ -44,9 +45,9 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	n := 0
-	err = store.NewRecords(rdb).Each(ctx, func(r link.Record) error {
+	err = redirect.Export(ctx, store.NewRecords(rdb), store.NewCounters(rdb, 0), func(l redirect.ExportLine) error {
 		n++
-		return enc.Encode(redirect.NewExportLine(r))
+		return enc.Encode(l)
 	})
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
@@ -70,7 +71,8 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 // runImport reads JSON Lines from stdin and writes them to the store. Every line is checked
 // before anything is written, so a bad file writes nothing; importing a file twice changes nothing.
 // It reports on stderr how many records it created, updated (an older one replaced) and left
-// unchanged (the stored one was as new or newer).
+// unchanged (the stored one was as new or newer), and how many links' totals it raised: a line's
+// clicks and scans are set as the link's totals unless these are higher already, never added.
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -79,7 +81,7 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	if fs.NArg() > 0 {
 		return usageError(fmt.Sprintf("unexpected argument %q (import reads its records from stdin)", fs.Arg(0)))
 	}
-	var recs []link.Record
+	var recs []importLine
 	var pages []bio.Page
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 0, 4096), maxImportLine)
@@ -105,14 +107,17 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 	if err := sc.Err(); err != nil {
 		return usageError(fmt.Sprintf("import: line %d: read: %v; nothing was written", line, err))
 	}
-	rdb, closeFn, err := openForBackup(ctx, nil, environ, stderr)
+	rdb, closeFn, err := openForBackup(ctx, nil, environ, false, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	records := store.NewRecords(rdb)
+	counters := store.NewCounters(rdb, 0)
 	var changes importChanges
-	for _, rec := range recs {
+	raised := 0
+	for _, l := range recs {
+		rec := l.rec
 		change, err := records.Restore(ctx, rec)
 		if err == nil || change != store.Unchanged {
 			changes[change]++
@@ -128,6 +133,15 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 				return fmt.Errorf("import %s: index target: %w (so far %v; run it again)", rec.ID, err, changes)
 			}
 		}
+		if l.clicks > 0 || l.scans > 0 {
+			up, err := counters.RestoreTotals(ctx, rec.ID, l.clicks, l.scans)
+			if err != nil {
+				return fmt.Errorf("import %s: %w (so far %v; run it again)", rec.ID, err, changes)
+			}
+			if up {
+				raised++
+			}
+		}
 	}
 	written := 0
 	pageStore := bio.NewStore(rdb, 0)
@@ -140,7 +154,11 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 			written++
 		}
 	}
-	fmt.Fprintf(stderr, "%d records read: %v\n", len(recs), changes)
+	totals := ""
+	if raised > 0 {
+		totals = fmt.Sprintf("; click totals raised for %d", raised)
+	}
+	fmt.Fprintf(stderr, "%d records read: %v%s\n", len(recs), changes, totals)
 	if len(pages) > 0 {
 		fmt.Fprintf(stderr, "%d pages read: %d written, %d unchanged\n", len(pages), written, len(pages)-written)
 	}
@@ -191,13 +209,32 @@ var importEarliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const importAhead = 24 * time.Hour
 
+// importLine is one checked line of an import: the record and its totals.
+type importLine struct {
+	rec           link.Record
+	clicks, scans int64
+}
+
 // parseLine checks one exported record: exact field names, each once, a well-formed id, an
-// accepted, canonical target, and times from importEarliest to latest.
-func parseLine(b []byte, latest time.Time) (link.Record, error) {
+// accepted, canonical target, times from importEarliest to latest, and counts from 0 with no
+// more scans than clicks.
+func parseLine(b []byte, latest time.Time) (importLine, error) {
 	l, err := redirect.ParseExportLine(b)
 	if err != nil {
-		return link.Record{}, fmt.Errorf("malformed JSON: %w", err)
+		return importLine{}, fmt.Errorf("malformed JSON: %w", err)
 	}
+	rec, err := checkRecordLine(l, latest)
+	if err != nil {
+		return importLine{}, err
+	}
+	if l.Clicks < 0 || l.Scans < 0 || l.Scans > l.Clicks {
+		return importLine{}, fmt.Errorf("clicks %d and scans %d: counts are from 0, and scans are a part of clicks", l.Clicks, l.Scans)
+	}
+	return importLine{rec: rec, clicks: l.Clicks, scans: l.Scans}, nil
+}
+
+// checkRecordLine checks the record of one line.
+func checkRecordLine(l redirect.ExportLine, latest time.Time) (link.Record, error) {
 	if !shortid.Valid(l.ID) {
 		return link.Record{}, fmt.Errorf("id %q is not a valid short-link id", l.ID)
 	}
@@ -226,8 +263,10 @@ func parseLine(b []byte, latest time.Time) (link.Record, error) {
 	return link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted, Channel: l.Channel}, nil
 }
 
-// openForBackup connects to REDIS_URL for export and import.
-func openForBackup(ctx context.Context, args, environ []string, stderr io.Writer) (redis.UniversalClient, func(), error) {
+// openForBackup connects to the configured Redis for export and import, or opens the embedded store
+// in DATA_DIR when none is configured (for export, only one that exists: an empty one made by a
+// mistyped DATA_DIR would export nothing and say nothing).
+func openForBackup(ctx context.Context, args, environ []string, forExport bool, stderr io.Writer) (redis.UniversalClient, func(), error) {
 	if len(args) > 0 {
 		return nil, nil, usageError(fmt.Sprintf("unexpected argument %q", args[0]))
 	}
@@ -236,7 +275,15 @@ func openForBackup(ctx context.Context, args, environ []string, stderr io.Writer
 		return nil, nil, err
 	}
 	if !cfg.usesRedis() {
-		return nil, nil, usageError("REDIS_URL is required: export and import work on a Redis store (the embedded store lives only inside a running process)")
+		path := dataFile(cfg.DataDir)
+		if _, err := os.Stat(path); forExport && err != nil {
+			return nil, nil, usageError(fmt.Sprintf("no embedded store at %s: set DATA_DIR to its directory, or REDIS_URL to export from Redis", path))
+		}
+		rdb, closeFn, err := store.Embedded(cfg.DataDir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (a running redirector can be exported with export -from its URL)", err)
+		}
+		return rdb, closeFn, nil
 	}
 	st, err := openStore(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 func TestExportLineChannel(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	rec := link.Record{ID: "abcd2345", Target: "https://www.aliexpress.com/item/1005001.html", Created: now, Updated: now, Channel: "chan_b"}
-	b, err := jsonLine(redirect.NewExportLine(rec))
+	b, err := jsonLine(redirect.NewExportLine(rec, link.Stats{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,8 +22,8 @@ func TestExportLineChannel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseLine(%s): %v", b, err)
 	}
-	if got != rec {
-		t.Errorf("parseLine(%s) = %+v, want %+v", b, got, rec)
+	if got.rec != rec {
+		t.Errorf("parseLine(%s) = %+v, want %+v", b, got.rec, rec)
 	}
 	bad := strings.Replace(string(b), "chan_b", "chan b;", 1)
 	if _, err := parseLine([]byte(bad), now.Add(time.Hour)); err == nil {

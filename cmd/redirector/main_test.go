@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -71,8 +72,10 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startRun calls run with args and environ (plus LISTEN_ADDR and BASE_URL on a free port) and waits
-// until /healthz answers. The test ends it with stop; a test that fails first has it stopped anyway.
+// startRun calls run with args and environ (plus LISTEN_ADDR and BASE_URL on a free port, and a
+// DATA_DIR of the test's own unless environ names one, so that nothing is written into the repository)
+// and waits until /healthz answers. The test ends it with stop; a test that fails first has it stopped
+// anyway.
 func startRun(t *testing.T, args, environ []string) *e2eService {
 	t.Helper()
 	addr := freeAddr(t)
@@ -87,6 +90,9 @@ func startRun(t *testing.T, args, environ []string) *e2eService {
 		},
 	}
 	environ = append(slices.Clone(environ), "LISTEN_ADDR="+addr, "BASE_URL="+s.base)
+	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "DATA_DIR=") }) {
+		environ = append(environ, "DATA_DIR="+t.TempDir())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- run(ctx, args, environ, strings.NewReader(""), s.stdout, s.stderr) }()
@@ -496,7 +502,8 @@ func TestMainProcess(t *testing.T) {
 
 func TestRunDev(t *testing.T) {
 	t.Parallel()
-	s := startRun(t, []string{"-dev"}, nil)
+	dataDir := t.TempDir()
+	s := startRun(t, []string{"-dev"}, []string{"DATA_DIR=" + dataDir})
 	const page = "https://www.aliexpress.com/item/1005001234567890.html"
 	r := s.do(t, http.MethodGet, "/go?u="+url.QueryEscape(page), "", "")
 	loc := r.header.Get("Location")
@@ -505,6 +512,17 @@ func TestRunDev(t *testing.T) {
 	}
 	if !strings.Contains(s.stdout.String(), "embedded store") {
 		t.Errorf("-dev log does not say the store is embedded:\n%s", s.stdout)
+	}
+	// The log and the banner name the file the links are kept in.
+	path := filepath.Join(dataDir, store.EmbeddedFile)
+	if !strings.Contains(s.stdout.String(), `"path":"`+path+`"`) || !strings.Contains(s.stdout.String(), "kept on disk") {
+		t.Errorf("-dev log does not say the store is kept on disk in %s:\n%s", path, s.stdout)
+	}
+	if !strings.Contains(s.stderr.String(), "embedded store kept in "+path) {
+		t.Errorf("-dev banner does not name %s:\n%s", path, s.stderr)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("-dev made no data file: %v", err)
 	}
 	m := regexp.MustCompile(`admin token:\s+([0-9a-f]{32})`).FindStringSubmatch(s.stderr.String())
 	if m == nil {
@@ -662,6 +680,9 @@ func TestImportRejectsBadFile(t *testing.T) {
 		{"key in another case", `{"ID":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, `unknown field "ID"`},
 		{"deleted in another case", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","Deleted":true}`, `unknown field "Deleted"`},
 		{"duplicate key", `{"id":"abc-def","id":"summer-sale","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`, `duplicate field "id"`},
+		{"negative clicks", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","clicks":-1}`, "clicks -1"},
+		{"more scans than clicks", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","clicks":1,"scans":2}`, "scans are a part of clicks"},
+		{"clicks not a number", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","clicks":"9"}`, ""},
 		{"unknown key", `{"id":"abc-def","target":"https://www.aliexpress.com/store/912345","created_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z","note":"x"}`, `unknown field "note"`},
 	}
 	for _, tc := range tests {
@@ -685,12 +706,14 @@ func TestImportRejectsBadFile(t *testing.T) {
 			}
 		})
 	}
+	// Without REDIS_URL, export reads the embedded store in DATA_DIR, which must exist.
 	var stdout, stderr bytes.Buffer
-	if err := run(t.Context(), []string{"import"}, nil, strings.NewReader(good+"\n"), &stdout, &stderr); err == nil {
-		t.Errorf("import without REDIS_URL = nil, want an error")
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	if err := run(t.Context(), []string{"export"}, []string{"DATA_DIR=" + missing}, strings.NewReader(""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "no embedded store at "+filepath.Join(missing, store.EmbeddedFile)) {
+		t.Errorf("export without REDIS_URL from an empty DATA_DIR = %v, want an error naming the missing file", err)
 	}
-	if err := run(t.Context(), []string{"export"}, nil, strings.NewReader(""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
-		t.Errorf("export without REDIS_URL = %v, want an error naming REDIS_URL", err)
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("export from a missing DATA_DIR made it")
 	}
 }
 

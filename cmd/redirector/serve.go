@@ -48,7 +48,7 @@ const (
 // runServe parses the flags and configuration, wires the service and serves until ctx ends.
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("", stderr)
-	dev := fs.Bool("dev", false, "development mode: embedded store, sandbox platform, generated admin token")
+	dev := fs.Bool("dev", false, "development mode: embedded store (DATA_DIR), sandbox platform, generated admin token")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -99,8 +99,12 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	// none serves an old entry from its first tier for long. It empties the first tiers made here,
 	// so it is made once they are (below); links first writes, and tells it, when a click is served.
 	var changes *invalidate.Owner
+	tier1TTL := cfg.CacheTTL
+	if st.kind == "embedded" {
+		tier1TTL = -1 // one process writes the store: its first tier never holds an entry changed elsewhere
+	}
 	links := cache.NewLinks(st.links, cache.LinkOptions{
-		Tier1Size: cfg.CacheSize, Tier1TTL: cfg.CacheTTL, RedisTimeout: cfg.RedisTimeout,
+		Tier1Size: cfg.CacheSize, Tier1TTL: tier1TTL, RedisTimeout: cfg.RedisTimeout,
 		Written:  func(ctx context.Context, key string) { changes.LinkWritten(ctx, key) },
 		Tier1Key: aliurl.ShortKey,
 	})

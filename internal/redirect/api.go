@@ -437,7 +437,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // ExportLine is one record in the JSON Lines form of GET /api/export and `redirector export`,
-// which `redirector import` reads back.
+// which `redirector import` reads back. Clicks and Scans are the link's totals; lines without them
+// (files made before they were exported) import as before.
 type ExportLine struct {
 	ID        string    `json:"id"`
 	Target    string    `json:"target"`
@@ -445,6 +446,8 @@ type ExportLine struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
 	Channel   string    `json:"channel,omitempty"` // the tracking id, absent for the default channel
+	Clicks    int64     `json:"clicks,omitempty"`
+	Scans     int64     `json:"scans,omitempty"`
 	// Kind is empty for a short link. "page" is a bio page, whole in Page, the fields above
 	// absent (see PageExportLine): files written before pages existed read as they did.
 	Kind string    `json:"kind,omitempty"`
@@ -477,21 +480,61 @@ func ParseExportLine(b []byte) (ExportLine, error) {
 	return l, nil
 }
 
-// NewExportLine is rec as an export line.
-func NewExportLine(rec link.Record) ExportLine {
-	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted, Channel: rec.Channel}
+// NewExportLine is rec as an export line, with its totals.
+func NewExportLine(rec link.Record, totals link.Stats) ExportLine {
+	return ExportLine{
+		ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted,
+		Channel: rec.Channel, Clicks: totals.Clicks, Scans: totals.Scans,
+	}
 }
 
-// handleExport serves GET /api/export: every record, deleted ones included, as JSON Lines. It is
-// how the records of a process running on the embedded store are moved to Redis.
+// exportBatch is how many records Export reads the totals of at once.
+const exportBatch = 500
+
+// Export calls emit with every record, deleted ones included, as an export line with its totals,
+// in no particular order, and stops at the first error. emit is never called concurrently.
+func Export(ctx context.Context, records Records, stats ClickStats, emit func(ExportLine) error) error {
+	batch := make([]link.Record, 0, exportBatch)
+	flush := func() error {
+		ids := make([]string, len(batch))
+		for i, r := range batch {
+			ids[i] = r.ID
+		}
+		totals, err := stats.Totals(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for i, r := range batch {
+			if err := emit(NewExportLine(r, totals[i])); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := records.Each(ctx, func(rec link.Record) error {
+		batch = append(batch, rec)
+		if len(batch) == exportBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// handleExport serves GET /api/export: every record, deleted ones included, with its totals, as JSON
+// Lines. It is how the records and counts of a running process are moved to another store.
 func handleExport(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		enc := json.NewEncoder(w)
 		started := false
-		err := d.Records.Each(r.Context(), func(rec link.Record) error {
+		err := Export(r.Context(), d.Records, d.Stats, func(l ExportLine) error {
 			started = true
-			return enc.Encode(NewExportLine(rec))
+			return enc.Encode(l)
 		})
 		if err == nil && d.Bio.Pages != nil {
 			err = d.Bio.Pages.Each(r.Context(), func(p bio.Page) error {

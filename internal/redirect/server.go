@@ -68,6 +68,8 @@ type ClickStats interface {
 	// Report returns the counts of the link id (all links when id is "") on the UTC days from from to
 	// to, at most store.MaxReportDays; each dimension lists at most top values and "other".
 	Report(ctx context.Context, id string, from, to time.Time, top int) (stats.Report, error)
+	// Totals returns each id's totals (no Daily), in order, for export.
+	Totals(ctx context.Context, ids []string) ([]link.Stats, error)
 }
 
 // Previewer renders the page that link-preview fetchers get for a short link; *preview.Previewer

@@ -232,3 +232,65 @@ func parseCounts(cmd redis.Cmder) (clicks, scans, bio int64, err error) {
 	}
 	return n[0], n[1], n[2], nil
 }
+
+// Totals returns the totals (Clicks and Scans; no Daily) of each id, in order, read in one pipeline.
+// An id never clicked has zero totals. It is meant for export.
+func (c *Counters) Totals(ctx context.Context, ids []string) ([]link.Stats, error) {
+	for _, id := range ids {
+		if err := checkID(id); err != nil {
+			return nil, fmt.Errorf("totals: %w", err)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.HMGet(ctx, counterKey(id), fieldClicks, fieldScans, fieldBio)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("totals: %w", err)
+	}
+	out := make([]link.Stats, len(ids))
+	for i, cmd := range cmds {
+		if out[i].Clicks, out[i].Scans, out[i].Bio, err = parseCounts(cmd); err != nil {
+			return nil, fmt.Errorf("totals %s: %w", ids[i], err)
+		}
+	}
+	return out, nil
+}
+
+// restoreTotalsScript raises each total to at least the given count, if the link has a record.
+// KEYS: record, totals. ARGV: clicks, scans. Returns 1 when a total was raised.
+var restoreTotalsScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'target') == 0 then return 0 end
+local raised = 0
+for i, f in ipairs({'clicks', 'scans'}) do
+  local want = tonumber(ARGV[i])
+  if want > (tonumber(redis.call('HGET', KEYS[2], f) or '0') or 0) then
+    redis.call('HSET', KEYS[2], f, ARGV[i])
+    raised = 1
+  end
+end
+return raised
+`)
+
+// RestoreTotals raises the link's totals to at least clicks and scans, as an import does: setting
+// rather than adding makes importing a file twice change nothing, and a total that grew since the
+// file was made is kept. It is skipped (raised false) for an id without a record, so that counts keep
+// their owner. Negative counts are an error.
+func (c *Counters) RestoreTotals(ctx context.Context, id string, clicks, scans int64) (raised bool, err error) {
+	if err := checkID(id); err != nil {
+		return false, fmt.Errorf("restore totals: %w", err)
+	}
+	if clicks < 0 || scans < 0 {
+		return false, fmt.Errorf("restore totals %s: negative count", id)
+	}
+	n, err := restoreTotalsScript.Run(ctx, c.rdb, []string{recordKey(id), counterKey(id)}, clicks, scans).Int()
+	if err != nil {
+		return false, fmt.Errorf("restore totals %s: %w", id, err)
+	}
+	return n == 1, nil
+}

@@ -14,16 +14,32 @@ const embeddedTick = time.Second
 
 // Embedded starts an in-process store that speaks the Redis protocol (miniredis, on a free 127.0.0.1
 // port) and returns a client to it and a func that closes both (safe to call more than once). It is what
-// the redirector uses when no Redis is configured, and in -dev: one process only, and nothing is kept
-// across restarts — every cached link, record and count is lost when the process ends. Lua scripts run
-// and keys expire with the wall clock (to within a second), so Records, Counters and the link cache behave
+// the redirector uses when no Redis is configured, and in -dev: one process only. Lua scripts run and
+// keys expire with the wall clock (to within a second), so Records, Counters and the link cache behave
 // as they do against a Redis server.
-func Embedded() (redis.UniversalClient, func(), error) {
+//
+// With dir "" the store lives in memory and nothing is kept across restarts. Otherwise it is durable:
+// every key is kept in one bbolt file in dir (EmbeddedFile, created with dir when missing), read back at
+// start, and a write command returns only once what it wrote is on disk (fsync), except the link cache's
+// keys, which can be fetched again and reach the disk within a second. A second process that opens the
+// same dir gets an error naming the file. See durable.go.
+func Embedded(dir string) (redis.UniversalClient, func(), error) {
 	m := miniredis.NewMiniRedis()
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, nil, fmt.Errorf("start embedded store: %w", err)
 	}
+	var d *durable
+	if dir != "" {
+		var err error
+		if d, err = openDurable(dir, m); err != nil {
+			m.Close()
+			return nil, nil, err
+		}
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	if d != nil {
+		rdb.AddHook(d)
+	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go expireEmbedded(m, stop, done)
 	var once sync.Once
@@ -32,6 +48,9 @@ func Embedded() (redis.UniversalClient, func(), error) {
 			close(stop)
 			<-done
 			_ = rdb.Close()
+			if d != nil {
+				d.close()
+			}
 			m.Close()
 		})
 	}

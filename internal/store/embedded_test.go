@@ -63,7 +63,7 @@ var embeddedClients sync.Map // redis.UniversalClient → struct{}
 
 func openEmbedded(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	rdb, closeFn, err := store.Embedded()
+	rdb, closeFn, err := store.Embedded(t.TempDir())
 	if err != nil {
 		t.Fatalf("Embedded() error: %v", err)
 	}
@@ -147,7 +147,7 @@ func TestStoreSuitesOnCluster(t *testing.T) {
 func TestEmbedded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb, closeFn, err := store.Embedded()
+	rdb, closeFn, err := store.Embedded(t.TempDir())
 	if err != nil {
 		t.Fatalf("Embedded() error: %v", err)
 	}
@@ -187,7 +187,7 @@ func TestEmbedded(t *testing.T) {
 	})
 
 	t.Run("each call is its own store", func(t *testing.T) {
-		other, closeOther, err := store.Embedded()
+		other, closeOther, err := store.Embedded(t.TempDir())
 		if err != nil {
 			t.Fatalf("Embedded() error: %v", err)
 		}

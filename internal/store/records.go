@@ -67,6 +67,9 @@ import (
 // The field "bio" of rd:v1:{id}:n and rd:v1:{id}:d:YYYYMMDD counts the clicks that came from a bio page
 // (/{id}?src=bio): a field of keys that exist already, bounded like clicks and scans.
 //
+// The embedded store without Redis (durable.go) keeps these keys in its file, except rd:v1:links, which it
+// rebuilds at start from the live records.
+//
 // Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
 const (
