@@ -212,3 +212,49 @@ func TestEmbeddedRefusesUnknownCommands(t *testing.T) {
 		t.Errorf("the refused XADD ran anyway")
 	}
 }
+
+// TestEmbeddedKeepsHyperLogLogs: the distinct visitor counts (PFADD) survive a restart within the
+// estimate's error, with their expiry, and keep counting new members afterwards.
+func TestEmbeddedKeepsHyperLogLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	rdb, closeFn := openDurable(t, dir)
+	const n = 5000
+	members := make([]any, n)
+	for i := range members {
+		members[i] = fmt.Sprintf("visitor-%d", i)
+	}
+	if err := rdb.PFAdd(ctx, "hll", members...).Err(); err != nil {
+		t.Fatalf("PFADD: %v", err)
+	}
+	if err := rdb.Expire(ctx, "hll", time.Hour).Err(); err != nil {
+		t.Fatalf("EXPIRE: %v", err)
+	}
+	before, err := rdb.PFCount(ctx, "hll").Result()
+	if err != nil {
+		t.Fatalf("PFCOUNT: %v", err)
+	}
+	closeFn()
+	rdb, _ = openDurable(t, dir)
+	after, err := rdb.PFCount(ctx, "hll").Result()
+	if err != nil {
+		t.Fatalf("PFCOUNT after a restart: %v", err)
+	}
+	if diff := after - before; diff < -before/50 || diff > before/50 {
+		t.Errorf("PFCOUNT after a restart = %d, before %d: want within 2%%", after, before)
+	}
+	if ttl, err := rdb.TTL(ctx, "hll").Result(); err != nil || ttl <= 0 || ttl > time.Hour {
+		t.Errorf("TTL after a restart = %v, %v; want (0, 1h]", ttl, err)
+	}
+	more := make([]any, n)
+	for i := range more {
+		more[i] = fmt.Sprintf("new-visitor-%d", i)
+	}
+	if err := rdb.PFAdd(ctx, "hll", more...).Err(); err != nil {
+		t.Fatalf("PFADD after a restart: %v", err)
+	}
+	if got, err := rdb.PFCount(ctx, "hll").Result(); err != nil || got < after+n*9/10 {
+		t.Errorf("PFCOUNT after %d new members = %d, %v; want about %d", n, got, err, after+n)
+	}
+}
