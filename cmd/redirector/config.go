@@ -26,6 +26,10 @@ type config struct {
 	RedisSentinelAddrs []string `env:"REDIS_SENTINEL_ADDRS"`
 	RedisSentinelName  string   `env:"REDIS_SENTINEL_MASTER"`
 
+	DataDir      string        `env:"DATA_DIR" envDefault:"./data"`
+	Mirror       string        `env:"MIRROR" envDefault:"on"`
+	MirrorResync time.Duration `env:"MIRROR_RESYNC" envDefault:"10m"`
+
 	AppKey     string `env:"ALIEXPRESS_APP_KEY"`
 	AppSecret  string `env:"ALIEXPRESS_APP_SECRET"`
 	TrackingID string `env:"ALIEXPRESS_TRACKING_ID"`
@@ -139,6 +143,7 @@ func loadConfig(environ []string, dev bool) (config, error) {
 		"CACHE_TTL": cfg.CacheTTL, "RECORD_CACHE_TTL": cfg.RecordTTL, "REDIS_TIMEOUT": cfg.RedisTimeout,
 		"BATCH_WINDOW": cfg.BatchWindow, "SHARE_TIMEOUT": cfg.ShareTimeout, "PREVIEW_TTL": cfg.PreviewTTL, "BREAKER_OPEN_FOR": cfg.BreakerOpenFor, "CLICK_FLUSH": cfg.ClickFlush,
 		"CLICK_RETENTION": cfg.ClickRetention, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
+		"MIRROR_RESYNC": cfg.MirrorResync,
 	} {
 		if d <= 0 {
 			problems = append(problems, name+" must be a positive duration such as 5m")
@@ -152,6 +157,12 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	}
 	if cfg.StaleTTL < 0 {
 		problems = append(problems, "STALE_TTL must not be negative")
+	}
+	if cfg.Mirror != "on" && cfg.Mirror != "off" {
+		problems = append(problems, fmt.Sprintf("MIRROR %q is not on or off", cfg.Mirror))
+	}
+	if cfg.DataDir == "" {
+		problems = append(problems, "DATA_DIR must not be empty (default ./data)")
 	}
 	if cfg.BatchSize < 1 || cfg.BatchSize > 50 {
 		problems = append(problems, "BATCH_SIZE must be from 1 to 50")

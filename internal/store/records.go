@@ -667,7 +667,33 @@ func (r *Records) writeClaimed(ctx context.Context, key string, rec link.Record)
 // records created or deleted while it runs may or may not be seen; each record is seen at most once. fn
 // is never called concurrently. It is meant for export.
 func (r *Records) Each(ctx context.Context, fn func(link.Record) error) error {
-	e := &recordWalk{fn: fn, seen: make(map[string]struct{})}
+	seen := make(map[string]struct{})
+	return r.Batches(ctx, func(recs []link.Record) error {
+		for _, rec := range recs {
+			if _, dup := seen[rec.ID]; dup {
+				continue // SCAN may return a key twice
+			}
+			seen[rec.ID] = struct{}{}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// scanBatch is how many keys one SCAN step asks for, and so about how many records a batch of
+// Batches holds.
+const scanBatch = 500
+
+// Batches is Each by the batch: it calls fn with the records of each SCAN step (about 500; never
+// empty), deleted ones included, and stops at the first error fn returns, which it returns. fn may
+// keep the slice. Unlike Each it keeps no set of the ids seen, so its memory does not grow with the
+// store: a record may come twice (SCAN may return a key twice), and fn is never called concurrently. Each batch costs one SCAN and one pipelined round trip, and the next is not read
+// before fn returns, so fn paces the walk: a full copy (internal/mirror) pauses in fn to leave the
+// store to the clicks.
+func (r *Records) Batches(ctx context.Context, fn func([]link.Record) error) error {
+	e := &recordWalk{fn: fn}
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
 		if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			return e.scan(ctx, c)
@@ -682,12 +708,11 @@ func (r *Records) Each(ctx context.Context, fn func(link.Record) error) error {
 	return nil
 }
 
-// recordWalk is one Each call, shared by the scans of a cluster's masters.
+// recordWalk is one Batches call, shared by the scans of a cluster's masters.
 type recordWalk struct {
-	fn func(link.Record) error
+	fn func([]link.Record) error
 
-	mu   sync.Mutex // guards seen and failed, and serialises fn
-	seen map[string]struct{}
+	mu sync.Mutex // guards failed, and serialises fn
 	// failed is fn's first error: once set, the scans of other masters stop instead of calling fn again.
 	failed error
 }
@@ -695,7 +720,7 @@ type recordWalk struct {
 func (e *recordWalk) scan(ctx context.Context, c redis.Cmdable) error {
 	var cursor uint64
 	for {
-		keys, next, err := c.Scan(ctx, cursor, recordKeyPrefix+"*"+recordKeySuffix, 500).Result()
+		keys, next, err := c.Scan(ctx, cursor, recordKeyPrefix+"*"+recordKeySuffix, scanBatch).Result()
 		if err != nil {
 			return err
 		}
@@ -726,12 +751,9 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 	if e.failed != nil {
 		return e.failed
 	}
+	recs := make([]link.Record, 0, len(keys))
 	for i, k := range keys {
 		id := strings.TrimSuffix(strings.TrimPrefix(k, recordKeyPrefix), recordKeySuffix)
-		if _, dup := e.seen[id]; dup {
-			continue // SCAN may return a key twice
-		}
-		e.seen[id] = struct{}{}
 		rec, ok, err := parseRecord(id, cmds[i].(*redis.SliceCmd).Val())
 		if err != nil {
 			return fmt.Errorf("%s: %w", id, err)
@@ -739,10 +761,14 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 		if !ok {
 			continue // deleted between SCAN and HMGET, or not a record
 		}
-		if err := e.fn(rec); err != nil {
-			e.failed = err
-			return err
-		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := e.fn(recs); err != nil {
+		e.failed = err
+		return err
 	}
 	return nil
 }
