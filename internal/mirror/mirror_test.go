@@ -181,4 +181,3 @@ func TestChangedRefreshes(t *testing.T) {
 		})
 	}
 }
-

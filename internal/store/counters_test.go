@@ -289,7 +289,7 @@ func countersOnlyForRecords(t *testing.T, rdb redis.UniversalClient) {
 		name    string
 		count   link.ClickCount
 		clicks  int64 // the id's totals afterwards
-		newKeys int // keys more than before the first case
+		newKeys int   // keys more than before the first case
 	}{
 		{"no record, with a writer", link.ClickCount{ID: "nobody", Day: "20250303", Clicks: 2, Scans: 1, Writer: "w", Seq: 1}, 0, 0},
 		{"no record, without a writer", link.ClickCount{ID: "nobody2", Day: "20250303", Clicks: 1}, 0, 0},
