@@ -247,7 +247,7 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 		target string // "" once deleted
 	}
 	links := make([]want, mirrorLinks)
-	parallel(t, mirrorLinks, func(i int) error {
+	parallel(t, mirrorLinks, 16, func(i int) error {
 		var body string
 		switch i % 3 {
 		case 0: // a product page: its product code
@@ -265,7 +265,7 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 		links[i] = want{rec.ID, rec.Target}
 		return nil
 	})
-	parallel(t, mirrorLinks, func(i int) error {
+	parallel(t, mirrorLinks, 16, func(i int) error {
 		switch i % 10 {
 		case 3: // 10% deleted
 			if r := a.do(t, http.MethodDelete, "/api/links/"+links[i].id, "", e2eToken); r.status != http.StatusNoContent {
@@ -289,10 +289,11 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 	}
 
 	rs.Freeze(t)
-	t.Cleanup(func() { rs.Thaw(t) })
 	b := startRun(t, nil, environ)
 	var live, deleted, tagged atomic.Int64
-	parallel(t, mirrorLinks, func(i int) error {
+	// Each lookup waits for the stopped Redis (100ms), then the link cache does (REDIS_TIMEOUT): many
+	// at once, so that the test does not take minutes.
+	parallel(t, mirrorLinks, 64, func(i int) error {
 		l := links[i]
 		r := b.do(t, http.MethodHead, "/"+l.id, "", "")
 		loc := r.header.Get("Location")
@@ -311,6 +312,7 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 		}
 		return nil
 	})
+	rs.Thaw(t) // before the service stops: its shutdown waits for Redis calls under way
 	t.Logf("Redis stopped, service restarted: %d live links 302 to their current target (%d tagged), %d deleted 404",
 		live.Load(), tagged.Load(), deleted.Load())
 	if live.Load()+deleted.Load() != int64(mirrorLinks) || deleted.Load() != int64(mirrorLinks/10) {
@@ -318,8 +320,8 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 	}
 }
 
-// parallel runs fn(0..n-1) on 16 goroutines and fails the test with the first 10 errors.
-func parallel(t *testing.T, n int, fn func(i int) error) {
+// parallel runs fn(0..n-1) on workers goroutines and fails the test with the first 10 errors.
+func parallel(t *testing.T, n, workers int, fn func(i int) error) {
 	t.Helper()
 	var (
 		next atomic.Int64
@@ -327,7 +329,7 @@ func parallel(t *testing.T, n int, fn func(i int) error) {
 		errs []error
 		wg   sync.WaitGroup
 	)
-	for range 16 {
+	for range workers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				if err := fn(i); err != nil {
