@@ -369,8 +369,8 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 }
 
 // Sync copies every record of src into the mirror, then drops the records src no longer has, and
-// returns how many records it wrote. Each batch is written in one transaction and followed by
-// Options.Pause. Records changed while it runs keep their newer version (Updated decides). Only a
+// returns how many records it wrote. It reads the source by the batch, each followed by
+// Options.Pause, and writes about 5,000 records a transaction. Records changed while it runs keep their newer version (Updated decides). Only a
 // completed copy drops anything: one that fails leaves the mirror as it was, plus what it wrote.
 func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
 	var gen uint64
@@ -383,10 +383,12 @@ func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
 		return 0, fmt.Errorf("mirror sync: %w", err)
 	}
 	n := 0
-	err = src.Batches(ctx, func(recs []link.Record) error {
+	// Batches are written together, up to writeBatch records a transaction: each commit is an fsync.
+	var buf []link.Record
+	write := func() error {
 		err := m.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketRecords)
-			for _, rec := range recs {
+			for _, rec := range buf {
 				if err := merge(b, rec, gen, false); err != nil {
 					return err
 				}
@@ -396,7 +398,17 @@ func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
 		if err != nil {
 			return fmt.Errorf("write mirror: %w", err)
 		}
-		n += len(recs)
+		n += len(buf)
+		buf = buf[:0]
+		return nil
+	}
+	err = src.Batches(ctx, func(recs []link.Record) error {
+		buf = append(buf, recs...)
+		if len(buf) >= writeBatch {
+			if err := write(); err != nil {
+				return err
+			}
+		}
 		if m.opts.Pause > 0 {
 			t := time.NewTimer(m.opts.Pause)
 			defer t.Stop()
@@ -408,6 +420,9 @@ func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
 		}
 		return nil
 	})
+	if err == nil && len(buf) > 0 {
+		err = write()
+	}
 	if err != nil {
 		return n, fmt.Errorf("mirror sync: %w", err)
 	}
@@ -419,6 +434,9 @@ func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
 	m.stats.synced.Store(time.Now().UnixNano())
 	return n, nil
 }
+
+// writeBatch is about how many records a full copy writes in one transaction.
+const writeBatch = 5000
 
 // sweepBatch bounds the records one sweep transaction drops.
 const sweepBatch = 10_000
