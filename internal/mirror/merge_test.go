@@ -61,6 +61,14 @@ func (f *fakeSource) Get(_ context.Context, id string) (link.Record, bool, error
 	return rec, ok, nil
 }
 
+func (f *fakeSource) Exist(_ context.Context, ids []string) ([]bool, error) {
+	out := make([]bool, len(ids))
+	for i, id := range ids {
+		_, out[i] = f.records[id]
+	}
+	return out, nil
+}
+
 func (f *fakeSource) Batches(_ context.Context, fn func([]link.Record) error) error {
 	for _, b := range f.batches {
 		if f.beforeBatch != nil {

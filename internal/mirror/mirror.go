@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +34,8 @@ type Source interface {
 	// Batches calls fn with every record, by the batch, tombstones included; a record may come twice.
 	// The next batch is not read before fn returns.
 	Batches(ctx context.Context, fn func([]link.Record) error) error
+	// Exist reports, for each id, whether the source has a record with it (a tombstone counts).
+	Exist(ctx context.Context, ids []string) ([]bool, error)
 }
 
 // Options tune a Mirror. Zero values take the defaults.
@@ -57,8 +62,7 @@ type Options struct {
 var (
 	bucketRecords = []byte("records") // id → encoded record (see encode)
 	bucketMeta    = []byte("meta")
-	keyGen        = []byte("gen")    // the generation of the full copy under way or last begun
-	keySynced     = []byte("synced") // the generation of the last full copy that completed; absent: none yet
+	keySynced     = []byte("synced") // unix ms of the end of the last full copy that completed; absent: none yet
 )
 
 // lockTimeout is how long Open waits for the file's lock before it reports ErrLocked.
@@ -73,10 +77,13 @@ type Mirror struct {
 
 	complete atomic.Bool // a full copy has completed, here or in an earlier run on this file
 
-	mu      sync.Mutex          // guards pending and overflow
+	mu      sync.Mutex          // guards pending, overflow and during
 	pending map[string]struct{} // ids announced changed and not yet read from the source
 	// overflow is set when an id was refused because pending was full: the next full copy heals it.
 	overflow bool
+	// during holds the ids a refresh wrote while a full copy runs (nil when none runs): the copy's
+	// batch, read earlier, must not put an older version back over them.
+	during map[string]struct{}
 	wake     chan struct{} // capacity 1: Changed's nudge to the refresher
 
 	stop      context.CancelFunc // nil until Start
@@ -161,7 +168,7 @@ func (m *Mirror) Record(id string) (rec link.Record, ok bool, err error) {
 			return nil
 		}
 		var derr error
-		if rec, _, derr = decode(id, v); derr != nil {
+		if rec, derr = decode(id, v); derr != nil {
 			return derr
 		}
 		ok = true
@@ -342,7 +349,7 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 		recs[i] = got{rec, ok}
 	}
 	err := m.db.Update(func(tx *bolt.Tx) error {
-		b, gen := tx.Bucket(bucketRecords), generation(tx)
+		b := tx.Bucket(bucketRecords)
 		for i, g := range recs {
 			if !g.ok {
 				if err := b.Delete([]byte(ids[i])); err != nil {
@@ -350,7 +357,13 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 				}
 				continue
 			}
-			if err := merge(b, g.rec, gen, true); err != nil {
+			// Unless a full copy wrote a newer version meanwhile (read after this one).
+			if cur := b.Get([]byte(ids[i])); cur != nil {
+				if old, err := decode(ids[i], cur); err == nil && old.Updated.After(g.rec.Updated) {
+					continue
+				}
+			}
+			if err := b.Put([]byte(ids[i]), encode(g.rec)); err != nil {
 				return err
 			}
 		}
@@ -362,6 +375,9 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 	m.mu.Lock()
 	for _, id := range ids {
 		delete(m.pending, id)
+		if m.during != nil {
+			m.during[id] = struct{}{}
+		}
 	}
 	m.mu.Unlock()
 	m.stats.refreshed.Add(uint64(len(ids)))
@@ -369,45 +385,31 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 }
 
 // Sync copies every record of src into the mirror, then drops the records src no longer has, and
-// returns how many records it wrote. It reads the source by the batch, each followed by
-// Options.Pause, and writes about 5,000 records a transaction. Records changed while it runs keep their newer version (Updated decides). Only a
-// completed copy drops anything: one that fails leaves the mirror as it was, plus what it wrote.
+// returns how many records it read. It reads the source by the batch, each followed by
+// Options.Pause, and writes only the records that differ from the copy, about 5,000 a transaction:
+// a copy of an unchanged store writes nothing. A record a refresh wrote while it ran keeps the newer
+// version (Updated decides); any other record takes the source's, newer or not (a store that went
+// back in time, as after a failover that lost writes, is followed). Only a completed copy drops
+// anything: one that fails leaves the mirror as it was, plus what it wrote.
 func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
-	var gen uint64
-	err := m.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		gen = generation(tx) + 1
-		return meta.Put(keyGen, binary.BigEndian.AppendUint64(nil, gen))
-	})
-	if err != nil {
-		return 0, fmt.Errorf("mirror sync: %w", err)
-	}
+	m.mu.Lock()
+	m.during = make(map[string]struct{})
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.during = nil
+		m.mu.Unlock()
+	}()
 	n := 0
-	// Batches are written together, up to writeBatch records a transaction: each commit is an fsync.
 	var buf []link.Record
-	write := func() error {
-		err := m.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketRecords)
-			for _, rec := range buf {
-				if err := merge(b, rec, gen, false); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("write mirror: %w", err)
-		}
-		n += len(buf)
-		buf = buf[:0]
-		return nil
-	}
-	err = src.Batches(ctx, func(recs []link.Record) error {
+	err := src.Batches(ctx, func(recs []link.Record) error {
+		n += len(recs)
 		buf = append(buf, recs...)
 		if len(buf) >= writeBatch {
-			if err := write(); err != nil {
+			if err := m.write(buf); err != nil {
 				return err
 			}
+			buf = buf[:0]
 		}
 		if m.opts.Pause > 0 {
 			t := time.NewTimer(m.opts.Pause)
@@ -421,135 +423,181 @@ func (m *Mirror) Sync(ctx context.Context, src Source) (int, error) {
 		return nil
 	})
 	if err == nil && len(buf) > 0 {
-		err = write()
+		err = m.write(buf)
+	}
+	if err == nil {
+		err = m.sweep(ctx, src)
 	}
 	if err != nil {
 		return n, fmt.Errorf("mirror sync: %w", err)
 	}
-	if err := m.sweep(gen); err != nil {
+	now := time.Now()
+	err = m.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySynced, binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli())))
+	})
+	if err != nil {
 		return n, fmt.Errorf("mirror sync: %w", err)
 	}
 	m.complete.Store(true)
 	m.stats.records.Store(int64(n))
-	m.stats.synced.Store(time.Now().UnixNano())
+	m.stats.synced.Store(now.UnixNano())
 	return n, nil
+}
+
+// write stores the records of a full copy that differ from the mirror's (see Sync): it finds them
+// in a read transaction, so that a batch with nothing new commits nothing.
+func (m *Mirror) write(recs []link.Record) error {
+	m.mu.Lock()
+	during := maps.Clone(m.during)
+	m.mu.Unlock()
+	var changed []link.Record
+	err := m.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecords)
+		for _, rec := range recs {
+			if keep(b, rec, during) {
+				continue
+			}
+			changed = append(changed, rec)
+		}
+		return nil
+	})
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	// Keys in order: neighbours share pages.
+	slices.SortFunc(changed, func(a, b link.Record) int { return strings.Compare(a.ID, b.ID) })
+	err = m.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRecords)
+		for _, rec := range changed {
+			if keep(b, rec, during) { // a refresh may have come between the transactions
+				continue
+			}
+			if err := b.Put([]byte(rec.ID), encode(rec)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write mirror: %w", err)
+	}
+	return nil
+}
+
+// keep reports whether the mirror's copy of rec.ID stays as it is in a full copy: it is the same, or
+// a refresh during the copy wrote a newer version. A refresh that came after during was cloned is
+// not seen: then Updated alone would tell, and the copy writes only a version at least as new.
+func keep(b *bolt.Bucket, rec link.Record, during map[string]struct{}) bool {
+	cur := b.Get([]byte(rec.ID))
+	if cur == nil {
+		return false
+	}
+	old, err := decode(rec.ID, cur)
+	if err != nil {
+		return false
+	}
+	if old.Target == rec.Target && old.Deleted == rec.Deleted && old.Created.Equal(rec.Created) && old.Updated.Equal(rec.Updated) {
+		return true
+	}
+	_, refreshed := during[rec.ID]
+	return refreshed && old.Updated.After(rec.Updated)
 }
 
 // writeBatch is about how many records a full copy writes in one transaction.
 const writeBatch = 5000
 
-// sweepBatch bounds the records one sweep transaction drops.
-const sweepBatch = 10_000
+// sweepBatch is how many ids the sweep asks the source about at once.
+const sweepBatch = 500
 
-// sweep drops the records that neither the full copy of generation gen nor a refresh since it began
-// wrote (they left the source), then marks gen as the last completed copy.
-func (m *Mirror) sweep(gen uint64) error {
-	var after []byte // the last key looked at
+// sweep drops the records the source no longer has, asking it about every id in the mirror,
+// sweepBatch at a time.
+func (m *Mirror) sweep(ctx context.Context, src Source) error {
+	var after []byte // the last key asked about
 	for {
-		var stale [][]byte
+		ids := make([]string, 0, sweepBatch)
 		err := m.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketRecords).Cursor()
-			k, v := c.First()
+			k, _ := c.First()
 			if after != nil {
-				k, v = c.Seek(after)
+				k, _ = c.Seek(after)
 				if k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
+					k, _ = c.Next()
 				}
 			}
-			for ; k != nil; k, v = c.Next() {
-				after = append(after[:0], k...)
-				if len(v) < 8 || binary.BigEndian.Uint64(v) < gen {
-					stale = append(stale, bytes.Clone(k))
-					if len(stale) == sweepBatch {
-						return nil
+			for ; k != nil && len(ids) < sweepBatch; k, _ = c.Next() {
+				ids = append(ids, string(k))
+			}
+			return nil
+		})
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		after = []byte(ids[len(ids)-1])
+		exist, err := src.Exist(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		if len(exist) != len(ids) {
+			return fmt.Errorf("sweep: %d answers for %d ids", len(exist), len(ids))
+		}
+		var gone []string
+		for i, ok := range exist {
+			if !ok {
+				gone = append(gone, ids[i])
+			}
+		}
+		if len(gone) > 0 {
+			err = m.db.Update(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bucketRecords)
+				for _, id := range gone {
+					if err := b.Delete([]byte(id)); err != nil {
+						return err
 					}
 				}
-			}
-			after = nil
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = m.db.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketRecords)
-			for _, k := range stale {
-				// Written meanwhile by a refresh: it is current.
-				if v := b.Get(k); v != nil && len(v) >= 8 && binary.BigEndian.Uint64(v) >= gen {
-					continue
-				}
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			if after == nil {
-				return tx.Bucket(bucketMeta).Put(keySynced, binary.BigEndian.AppendUint64(nil, gen))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if after == nil {
-			return nil
-		}
-	}
-}
-
-// generation is the generation of the full copy under way or last begun.
-func generation(tx *bolt.Tx) uint64 {
-	v := tx.Bucket(bucketMeta).Get(keyGen)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
-}
-
-// merge writes rec into b with generation gen, unless the copy there is newer and must stay: a full
-// copy's batch read before a change may be written after the change's refresh. What stays:
-//   - a refresh (fromRefresh) replaces a copy unless it was updated later;
-//   - a full copy replaces a copy written before the copy began (an older generation) whatever its
-//     Updated, so a store that went back in time (a failover that lost writes) is followed; a copy
-//     written during this full copy stays unless updated earlier.
-func merge(b *bolt.Bucket, rec link.Record, gen uint64, fromRefresh bool) error {
-	key := []byte(rec.ID)
-	if cur := b.Get(key); cur != nil {
-		old, oldGen, err := decode(rec.ID, cur)
-		if err == nil && (fromRefresh || oldGen >= gen) && old.Updated.After(rec.Updated) {
-			if oldGen >= gen {
 				return nil
+			})
+			if err != nil {
+				return err
 			}
-			// Keep the newer copy, marked as seen by this generation.
-			return b.Put(key, encode(old, gen))
+		}
+		if len(ids) < sweepBatch {
+			return nil
+		}
+		if m.opts.Pause > 0 {
+			t := time.NewTimer(m.opts.Pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
 		}
 	}
-	return b.Put(key, encode(rec, gen))
 }
 
-// A record in the file: generation (8 bytes), created and updated (unix ms, 8 bytes each), flags (1
-// byte: 1 for a tombstone), then the target.
-const headerLen = 25
+// A record in the file: created and updated (unix ms, 8 bytes each), flags (1 byte: 1 for a
+// tombstone), then the target.
+const headerLen = 17
 
-func encode(rec link.Record, gen uint64) []byte {
+func encode(rec link.Record) []byte {
 	v := make([]byte, headerLen, headerLen+len(rec.Target))
-	binary.BigEndian.PutUint64(v[0:], gen)
-	binary.BigEndian.PutUint64(v[8:], uint64(rec.Created.UnixMilli()))
-	binary.BigEndian.PutUint64(v[16:], uint64(rec.Updated.UnixMilli()))
+	binary.BigEndian.PutUint64(v[0:], uint64(rec.Created.UnixMilli()))
+	binary.BigEndian.PutUint64(v[8:], uint64(rec.Updated.UnixMilli()))
 	if rec.Deleted {
-		v[24] = 1
+		v[16] = 1
 	}
 	return append(v, rec.Target...)
 }
 
-func decode(id string, v []byte) (link.Record, uint64, error) {
+func decode(id string, v []byte) (link.Record, error) {
 	if len(v) < headerLen {
-		return link.Record{}, 0, fmt.Errorf("record of %d bytes", len(v))
+		return link.Record{}, fmt.Errorf("record of %d bytes", len(v))
 	}
 	return link.Record{
 		ID:      id,
-		Created: time.UnixMilli(int64(binary.BigEndian.Uint64(v[8:]))).UTC(),
-		Updated: time.UnixMilli(int64(binary.BigEndian.Uint64(v[16:]))).UTC(),
-		Deleted: v[24] == 1,
+		Created: time.UnixMilli(int64(binary.BigEndian.Uint64(v[0:]))).UTC(),
+		Updated: time.UnixMilli(int64(binary.BigEndian.Uint64(v[8:]))).UTC(),
+		Deleted: v[16] == 1,
 		Target:  string(v[headerLen:]),
-	}, binary.BigEndian.Uint64(v[0:]), nil
+	}, nil
 }

@@ -682,6 +682,29 @@ func (r *Records) Each(ctx context.Context, fn func(link.Record) error) error {
 	})
 }
 
+// Exist reports, for each id, whether a record (live or a tombstone) has it, in one pipelined round
+// trip (one per server of a cluster). An id no record can have (empty, too long, with a brace) does
+// not exist. It is meant for a copy of the store that drops what left it (internal/mirror).
+func (r *Records) Exist(ctx context.Context, ids []string) ([]bool, error) {
+	out := make([]bool, len(ids))
+	cmds := make([]*redis.BoolCmd, len(ids))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			if checkID(id) == nil {
+				cmds[i] = p.HExists(ctx, recordKey(id), fieldTarget)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exist: %w", err)
+	}
+	for i, c := range cmds {
+		out[i] = c != nil && c.Val()
+	}
+	return out, nil
+}
+
 // scanBatch is how many keys one SCAN step asks for, and so about how many records a batch of
 // Batches holds.
 const scanBatch = 500
