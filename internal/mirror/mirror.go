@@ -84,7 +84,7 @@ type Mirror struct {
 	// during holds the ids a refresh wrote while a full copy runs (nil when none runs): the copy's
 	// batch, read earlier, must not put an older version back over them.
 	during map[string]struct{}
-	wake     chan struct{} // capacity 1: Changed's nudge to the refresher
+	wake   chan struct{} // capacity 1: Changed's nudge to the refresher
 
 	stop      context.CancelFunc // nil until Start
 	done      sync.WaitGroup     // Start's goroutines
