@@ -61,7 +61,7 @@ func registerMirrorStats(m *metrics.Metrics, mir *mirror.Mirror) {
 			}
 			return 0
 		})
-	m.GaugeFunc("redirector_mirror_records", "Records the record mirror's last full copy wrote.",
+	m.GaugeFunc("redirector_mirror_records", "Records the record mirror's last full copy read from Redis.",
 		func() float64 { return float64(mir.Stats().Records) })
 	m.CounterFunc("redirector_mirror_refreshed_total", "Changed records the mirror read again from Redis.",
 		func() float64 { return float64(mir.Stats().Refreshed) })

@@ -46,8 +46,8 @@ type Options struct {
 	// Pause is how long a full copy rests after each batch it writes, so that it leaves the store and
 	// the CPU to the clicks (default 5ms: at most about 100,000 records a second at 500 a batch).
 	Pause time.Duration
-	// Retry is the first wait before a failed copy or refresh is tried again; it doubles up to Resync
-	// (default 1s).
+	// Retry is the first wait before a failed copy or refresh is tried again; it doubles up to
+	// Resync or 30s, whichever is shorter (default 1s).
 	Retry time.Duration
 	// RefreshTimeout bounds the reading of one changed record from the source (default 2s).
 	RefreshTimeout time.Duration
@@ -64,6 +64,10 @@ var (
 	bucketMeta    = []byte("meta")
 	keySynced     = []byte("synced") // unix ms of the end of the last full copy that completed; absent: none yet
 )
+
+// maxRetry bounds the wait before a failed copy or refresh is tried again, so that a mirror catches
+// up soon after Redis is back.
+const maxRetry = 30 * time.Second
 
 // lockTimeout is how long Open waits for the file's lock before it reports ErrLocked.
 const lockTimeout = 500 * time.Millisecond
@@ -232,7 +236,7 @@ func (m *Mirror) Close() error {
 // Stats is what a Mirror counts, for metrics.
 type Stats struct {
 	Synced    time.Time // the end of the last full copy in this run; zero: none yet
-	Records   int64     // records the last full copy wrote
+	Records   int64     // records the last full copy read from the source
 	Refreshed uint64    // changed records read again from the source
 	Answered  uint64    // lookups Record answered from the copy
 }
@@ -264,7 +268,7 @@ func (m *Mirror) resyncLoop(ctx context.Context, src Source, resync <-chan struc
 		case err != nil:
 			m.opts.Logger.Warn("mirror full copy", "path", m.path, "err", err, "retry_in", wait)
 			next = wait
-			wait = min(2*wait, m.opts.Resync)
+			wait = min(2*wait, m.opts.Resync, maxRetry)
 		default:
 			wait = m.opts.Retry
 			m.opts.Logger.Info("mirror full copy", "path", m.path, "records", n, "took", time.Since(start).Round(time.Millisecond))
@@ -323,7 +327,7 @@ func (m *Mirror) refreshLoop(ctx context.Context, src Source, resync chan<- stru
 					return
 				case <-t.C:
 				}
-				wait = min(2*wait, m.opts.Resync)
+				wait = min(2*wait, m.opts.Resync, maxRetry)
 				continue
 			}
 			wait = m.opts.Retry
@@ -348,6 +352,14 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 		}
 		recs[i] = got{rec, ok}
 	}
+	// Marked before the write: a full copy's write transaction that comes after this one sees them.
+	m.mu.Lock()
+	if m.during != nil {
+		for _, id := range ids {
+			m.during[id] = struct{}{}
+		}
+	}
+	m.mu.Unlock()
 	err := m.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketRecords)
 		for i, g := range recs {
@@ -375,9 +387,6 @@ func (m *Mirror) refresh(ctx context.Context, src Source, ids []string) error {
 	m.mu.Lock()
 	for _, id := range ids {
 		delete(m.pending, id)
-		if m.during != nil {
-			m.during[id] = struct{}{}
-		}
 	}
 	m.mu.Unlock()
 	m.stats.refreshed.Add(uint64(len(ids)))
@@ -467,6 +476,11 @@ func (m *Mirror) write(recs []link.Record) error {
 	// Keys in order: neighbours share pages.
 	slices.SortFunc(changed, func(a, b link.Record) int { return strings.Compare(a.ID, b.ID) })
 	err = m.db.Update(func(tx *bolt.Tx) error {
+		// Refreshes are marked before they write, and write transactions run one at a time: every
+		// refresh that wrote before this transaction is in during now.
+		m.mu.Lock()
+		during := maps.Clone(m.during)
+		m.mu.Unlock()
 		b := tx.Bucket(bucketRecords)
 		for _, rec := range changed {
 			if keep(b, rec, during) { // a refresh may have come between the transactions
@@ -485,8 +499,7 @@ func (m *Mirror) write(recs []link.Record) error {
 }
 
 // keep reports whether the mirror's copy of rec.ID stays as it is in a full copy: it is the same, or
-// a refresh during the copy wrote a newer version. A refresh that came after during was cloned is
-// not seen: then Updated alone would tell, and the copy writes only a version at least as new.
+// a refresh during the copy (an id in during) wrote a newer version.
 func keep(b *bolt.Bucket, rec link.Record, during map[string]struct{}) bool {
 	cur := b.Get([]byte(rec.ID))
 	if cur == nil {
