@@ -47,7 +47,7 @@ run() { # run MIRROR: starts the service, waits, prints its memory
         until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
         sleep 5
     fi
-    echo "MIRROR=$mode: $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
+    echo "MIRROR=$mode: $(grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
     kill "$pid"; wait "$pid" || true
 }
 run on

@@ -64,6 +64,17 @@ func waitMirrorSynced(t *testing.T, s *e2eService, since time.Time) {
 	})
 }
 
+// waitCopyAfter waits until a full copy of s's mirror that began after since has ended: the one
+// under way at since may have read a record before a change made just before since.
+func waitCopyAfter(t *testing.T, s *e2eService, since time.Time) {
+	t.Helper()
+	waitMirrorSynced(t, s, since)
+	first := s.metric(t, "redirector_mirror_synced_timestamp_seconds")
+	clocktest.WaitFor(t, "a second full copy of the mirror", func() bool {
+		return s.metric(t, "redirector_mirror_synced_timestamp_seconds") > first
+	})
+}
+
 // waitRefreshed waits until s's mirror has read more changed records than before.
 func waitRefreshed(t *testing.T, s *e2eService, before float64) {
 	t.Helper()
@@ -129,6 +140,7 @@ func TestMirrorKeepsDeletedProductCodeDead(t *testing.T) {
 	// Redis stops answering (kill -STOP), and the service is restarted: nothing in its first tier.
 	rs.Freeze(t)
 	b := startRun(t, nil, environ)
+	t.Cleanup(func() { rs.Thaw(t) }) // before b stops, if the test fails first
 	unrecorded := b.metric(t, "redirector_clicks_unrecorded_total")
 	checks := []struct {
 		path, want string // want "" is 404
@@ -216,7 +228,7 @@ func TestMirrorServesReplicaRetarget(t *testing.T) {
 		t.Errorf("B's mirror read %v changed records in the 2 s after the changes, want 2", got-refreshed)
 	}
 	rs.Freeze(t)
-	t.Cleanup(func() { rs.Thaw(t) })
+	t.Cleanup(func() { rs.Thaw(t) }) // after b's, so before it: its shutdown waits for Redis
 	answers := b.metric(t, "redirector_mirror_answers_total")
 	if r := b.do(t, http.MethodGet, "/moving", "", ""); r.status != http.StatusFound || r.header.Get("Location") != affiliatetest.Link(page2) {
 		t.Errorf("B, Redis stopped: GET /moving = %d Location %q, want 302 to %q", r.status, r.header.Get("Location"), affiliatetest.Link(page2))
@@ -283,13 +295,15 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 		}
 		return nil
 	})
-	waitMirrorSynced(t, a, time.Now())
+	waitCopyAfter(t, a, time.Now())
 	if err := a.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 
 	rs.Freeze(t)
 	b := startRun(t, nil, environ)
+	// Registered after b's, so run first: the service's shutdown waits for Redis calls under way.
+	t.Cleanup(func() { rs.Thaw(t) })
 	var live, deleted, tagged atomic.Int64
 	// Each lookup waits for the stopped Redis (100ms), then the link cache does (REDIS_TIMEOUT): many
 	// at once, so that the test does not take minutes.
@@ -312,7 +326,6 @@ func TestMirrorRestartDuringOutage(t *testing.T) {
 		}
 		return nil
 	})
-	rs.Thaw(t) // before the service stops: its shutdown waits for Redis calls under way
 	t.Logf("Redis stopped, service restarted: %d live links 302 to their current target (%d tagged), %d deleted 404",
 		live.Load(), tagged.Load(), deleted.Load())
 	if live.Load()+deleted.Load() != int64(mirrorLinks) || deleted.Load() != int64(mirrorLinks/10) {

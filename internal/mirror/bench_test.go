@@ -144,6 +144,7 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	ids := benchIDs(*benchRecords / 1000)
 	b.ReportAllocs()
+	b.ResetTimer()
 	var i atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
