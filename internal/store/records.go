@@ -38,8 +38,9 @@ import (
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
 //
-// Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
-// and preview caches live in process.
+// Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, the share-link
+// and preview caches live in process, and the record mirror (internal/mirror) only reads (Batches, Get, Exist)
+// and keeps its copy in a file of its own.
 const (
 	recordKeyPrefix = "rd:v1:{"
 	recordKeySuffix = "}:rec"
