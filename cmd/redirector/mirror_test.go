@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,5 +365,25 @@ func parallel(t *testing.T, n, workers int, fn func(i int) error) {
 	}
 	if len(errs) > 0 {
 		t.FailNow()
+	}
+}
+
+// TestMirrorRefusesSharedDataDir checks that a second process on one DATA_DIR does not start: a
+// configuration error (exit status 2) naming the mirror's path.
+func TestMirrorRefusesSharedDataDir(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	p, ps := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
+	t.Cleanup(ps.Close)
+	dir := t.TempDir()
+	environ := mirrorEnviron(p, ps.URL+"/sync", rs, "DATA_DIR="+dir)
+	startRun(t, nil, environ)
+	var stdout, stderr lockedBuffer
+	second := append(slices.Clone(environ), "LISTEN_ADDR="+freeAddr(t), "BASE_URL=http://127.0.0.1:1")
+	err := run(t.Context(), nil, second, strings.NewReader(""), &stdout, &stderr)
+	var cfgErr *configError
+	want := filepath.Join(dir, "mirror.db")
+	if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("a second run on DATA_DIR %s = %v, want a configuration error naming %s as in use", dir, err, want)
 	}
 }
