@@ -47,6 +47,7 @@ bench-go:
 ## chaos: the long fault-injection suite (Redis killed, paused; platform failing; SIGTERM under load)
 chaos: test-deps cluster-test
 	$(GO) test -race -count=1 -timeout 30m -tags chaos ./chaos/...
+	$(GO) test -race -count=1 -timeout 10m -tags chaos -run '^TestMirror' ./cmd/redirector/
 
 ## fuzz: ten minutes of fuzzing for each parser of outside input
 fuzz:

@@ -175,6 +175,9 @@ func startService(t *testing.T, env map[string]string) *service {
 	env = maps.Clone(env)
 	env["LISTEN_ADDR"] = addr
 	env["BASE_URL"] = s.base
+	if env["DATA_DIR"] == "" {
+		env["DATA_DIR"] = t.TempDir() // the record mirror's file is one process's
+	}
 	s.cmd = exec.Command(binPath)
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GORACE=halt_on_error=0"}
 	for _, k := range slices.Sorted(maps.Keys(env)) {

@@ -163,7 +163,8 @@ func startReplica(name, dir string, env []string) (*replica, error) {
 		return nil, err
 	}
 	cmd := exec.Command(serviceBin)
-	cmd.Env = append([]string{"LISTEN_ADDR=" + addr, "BASE_URL=" + r.base}, env...)
+	// Each replica its own DATA_DIR (the record mirror's file is one process's), unless env names one.
+	cmd.Env = append([]string{"LISTEN_ADDR=" + addr, "BASE_URL=" + r.base, "DATA_DIR=" + filepath.Join(dir, name+".data")}, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

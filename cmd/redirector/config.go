@@ -21,11 +21,14 @@ type config struct {
 	ListenAddr string `env:"LISTEN_ADDR" envDefault:":8080"`
 	BaseURL    string `env:"BASE_URL"` // required without -dev
 	RedisURL   string `env:"REDIS_URL"`
-	DataDir    string `env:"DATA_DIR" envDefault:"./data"` // the embedded store's file, without Redis
 
 	RedisClusterAddrs  []string `env:"REDIS_CLUSTER_ADDRS"`
 	RedisSentinelAddrs []string `env:"REDIS_SENTINEL_ADDRS"`
 	RedisSentinelName  string   `env:"REDIS_SENTINEL_MASTER"`
+
+	DataDir      string        `env:"DATA_DIR" envDefault:"./data"` // the embedded store's file, or the record mirror's
+	Mirror       string        `env:"MIRROR" envDefault:"on"`
+	MirrorResync time.Duration `env:"MIRROR_RESYNC" envDefault:"10m"`
 
 	AppKey     string `env:"ALIEXPRESS_APP_KEY"`
 	AppSecret  string `env:"ALIEXPRESS_APP_SECRET"`
@@ -150,6 +153,7 @@ func loadConfig(environ []string, dev bool) (config, error) {
 		"CACHE_TTL": cfg.CacheTTL, "RECORD_CACHE_TTL": cfg.RecordTTL, "REDIS_TIMEOUT": cfg.RedisTimeout,
 		"BATCH_WINDOW": cfg.BatchWindow, "SHARE_TIMEOUT": cfg.ShareTimeout, "PREVIEW_TTL": cfg.PreviewTTL, "BREAKER_OPEN_FOR": cfg.BreakerOpenFor, "CLICK_FLUSH": cfg.ClickFlush,
 		"CLICK_RETENTION": cfg.ClickRetention, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
+		"MIRROR_RESYNC": cfg.MirrorResync,
 	} {
 		if d <= 0 {
 			problems = append(problems, name+" must be a positive duration such as 5m")
@@ -161,11 +165,14 @@ func loadConfig(environ []string, dev bool) (config, error) {
 	if len(cfg.RedisSentinelAddrs) > 0 && len(cfg.RedisClusterAddrs) > 0 {
 		problems = append(problems, "set REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS, not both")
 	}
-	if cfg.DataDir == "" && !cfg.usesRedis() {
-		problems = append(problems, "DATA_DIR must name a directory (default ./data) for the embedded store's file")
-	}
 	if cfg.StaleTTL < 0 {
 		problems = append(problems, "STALE_TTL must not be negative")
+	}
+	if cfg.Mirror != "on" && cfg.Mirror != "off" {
+		problems = append(problems, fmt.Sprintf("MIRROR %q is not on or off", cfg.Mirror))
+	}
+	if cfg.DataDir == "" {
+		problems = append(problems, "DATA_DIR must name a directory (default ./data) for the embedded store's file or the record mirror's")
 	}
 	if cfg.BatchSize < 1 || cfg.BatchSize > 50 {
 		problems = append(problems, "BATCH_SIZE must be from 1 to 50")

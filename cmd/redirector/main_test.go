@@ -91,6 +91,8 @@ func startRun(t *testing.T, args, environ []string) *e2eService {
 	}
 	environ = append(slices.Clone(environ), "LISTEN_ADDR="+addr, "BASE_URL="+s.base)
 	if !slices.ContainsFunc(environ, func(kv string) bool { return strings.HasPrefix(kv, "DATA_DIR=") }) {
+		// Each run its own DATA_DIR: the record mirror's file is locked by one process, and nothing
+		// is written into the repository.
 		environ = append(environ, "DATA_DIR="+t.TempDir())
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -135,12 +135,26 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Logger:          logger,
 	})
 	records := store.NewRecords(st.rdb)
-	lookup := shortlink.New(records, shortlink.Options{
+	// The mirror answers every record while Redis does not; it reads Redis until closed, so it is
+	// closed before the store's client (deferred earlier).
+	mir, err := openMirror(ctx, cfg, st.kind == "redis", records, logger)
+	if err != nil {
+		return err
+	}
+	lookupOpts := shortlink.Options{
 		Size: cfg.CacheSize, Fresh: cfg.RecordTTL,
 		// A record seen once is kept as long as a stale affiliate link is, to answer while Redis is out.
 		Keep:   cfg.LinkTTL + cfg.StaleTTL,
 		Logger: logger, Rejected: m.RecordsRejected,
-	})
+	}
+	forget := func(id string) {}
+	if mir != nil {
+		defer mir.Close()
+		registerMirrorStats(m, mir)
+		lookupOpts.Mirror = mir
+		forget = mir.Changed
+	}
+	lookup := shortlink.New(records, lookupOpts)
 	var replicas redis.UniversalClient // nil: the embedded store, a process alone
 	if st.kind == "redis" {
 		replicas = st.rdb
@@ -152,12 +166,15 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	// render kept, here and on the other replicas.
 	pages := bio.NewStore(st.rdb, cfg.ClickRetention)
 	renderer := bio.NewRenderer(pages, lookup, bio.PreviewProducts(previewer), cfg.BaseURL, bio.RenderOptions{})
-	forgetRecord := func(id string) {
+	// A change made here or announced by another replica drops the first tier's entry and the kept
+	// bio renders, and has the mirror read the record again.
+	recordChanged := func(id string) {
 		lookup.Forget(id)
 		renderer.Forget()
+		forget(id)
 	}
-	changes = invalidate.New(ctx, replicas, logger, invalidate.Handlers{Record: forgetRecord, Link: links.Forget})
-	defer changes.Close() // before the store's client closes (deferred earlier)
+	changes = invalidate.New(ctx, replicas, logger, invalidate.Handlers{Record: recordChanged, Link: links.Forget})
+	defer changes.Close() // before the mirror and the store's client close (deferred earlier)
 	dedup := cfg.DedupWindow
 	if dedup == 0 {
 		dedup = -1 // CLICK_DEDUP_WINDOW=0: every visit counts

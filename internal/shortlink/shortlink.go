@@ -23,6 +23,16 @@ type Store interface {
 	Get(ctx context.Context, id string) (link.Record, bool, error)
 }
 
+// Mirror is a local copy of the store's records that answers when the store fails; *mirror.Mirror is
+// one.
+type Mirror interface {
+	// Record returns the copy of the record id, tombstones included; ok=false when the copy has none.
+	Record(id string) (rec link.Record, ok bool, err error)
+	// Complete reports whether the copy has been whole once, so that a record it lacks is (most
+	// likely) missing from the store too.
+	Complete() bool
+}
+
 // Options tune the first tier. Zero values take the defaults.
 type Options struct {
 	// Size bounds the entries kept in process (default 100,000).
@@ -42,6 +52,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Rejected, if set, is incremented each time a record read from the store is refused.
 	Rejected interface{ Inc() }
+	// Mirror, if set, answers when the store fails, before the first tier's old entries and the
+	// product a code names: a live record leads to its target, a tombstone to no link. Once it is
+	// Complete, every lookup has an answer at hand, so the store is given StoreTimeout at most.
+	Mirror Mirror
 }
 
 // Link is where a live short link leads.
@@ -74,6 +88,7 @@ type Lookup struct {
 	now          func() time.Time
 	logger       *slog.Logger
 	rejected     interface{ Inc() } // nil: not counted
+	mirror       Mirror             // nil: none
 }
 
 // New returns a Lookup over store.
@@ -107,6 +122,7 @@ func New(store Store, opts Options) *Lookup {
 		now:          opts.Now,
 		logger:       opts.Logger,
 		rejected:     opts.Rejected,
+		mirror:       opts.Mirror,
 	}
 }
 
@@ -121,9 +137,12 @@ func (l *Lookup) Target(ctx context.Context, id string) (target string, ok bool,
 // AliExpress page by aliurl.Parse, not a share link) and answered in its canonical form; a record
 // that fails is answered as no link, logged and counted (Options.Logger, Options.Rejected), so
 // whoever can write the store cannot make the service redirect elsewhere. The check runs when an
-// answer enters the first tier, not on the hits that follow. When the store fails, an entry seen
-// earlier is answered as it was (Recorded included), and a product code resolves from the id alone
-// (Recorded false); err is returned only when neither can answer.
+// answer enters the first tier, not on the hits that follow. When the store fails, the mirror
+// (Options.Mirror) answers if it holds the record: a live one leads to its target (Recorded true,
+// checked as above), a tombstone to no link, also for a product code.
+// Without the record in the mirror, an entry seen earlier is answered as it was (Recorded included),
+// and a product code resolves from the id alone (Recorded false); failing those, a complete mirror
+// answers no link, as the store would. err is returned only when none of them can answer.
 func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err error) {
 	now := l.now().UnixNano()
 	e, hit := l.tier1.GetIfPresent(id)
@@ -134,13 +153,22 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	if !hit {
 		_, fallback = shortid.ParseProduct(id)
 	}
+	if !fallback && l.mirror != nil {
+		fallback = l.mirror.Complete()
+	}
 	rec, found, err := l.get(ctx, id, fallback)
 	if err != nil {
+		if link, ok, known := l.fromMirror(id); known {
+			return link, ok, nil
+		}
 		if hit { // stale-if-error
 			return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel}, e.target != "", nil
 		}
 		if t, ok := productTarget(id); ok {
 			return Link{Target: t}, true, nil
+		}
+		if l.mirror != nil && l.mirror.Complete() {
+			return Link{}, false, nil // as the store would answer: no such record
 		}
 		return Link{}, false, fmt.Errorf("look up short link %s: %w", id, err)
 	}
@@ -162,6 +190,33 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	}
 	l.tier1.Set(id, entry{target: link.Target, recorded: link.Recorded, channel: link.Channel, freshUntil: now + int64(l.fresh)})
 	return link, link.Target != "", nil
+}
+
+// fromMirror answers id from the mirror's copy of its record when the store has failed; known is
+// false when the mirror has none (or there is no mirror, or it fails).
+func (l *Lookup) fromMirror(id string) (link Link, ok, known bool) {
+	if l.mirror == nil {
+		return Link{}, false, false
+	}
+	rec, found, err := l.mirror.Record(id)
+	switch {
+	case err != nil:
+		l.logger.Warn("short link mirror", "id", id, "err", err)
+		return Link{}, false, false
+	case found && rec.Deleted:
+		return Link{}, false, true
+	case found:
+		target, err := checkTarget(rec.Target)
+		if err != nil {
+			l.logger.Warn("short link record refused", "id", id, "reason", err.Error(), "from", "mirror")
+			if l.rejected != nil {
+				l.rejected.Inc()
+			}
+			return Link{}, false, true
+		}
+		return Link{Target: target, Recorded: true}, true, true
+	}
+	return Link{}, false, false
 }
 
 // checkTarget reads a target back from the store as if it came from outside: it must be a page

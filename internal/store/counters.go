@@ -82,12 +82,13 @@ func appliedKey(id string) string { return recordKeyPrefix + id + "}:w" }
 // appliedTTL is how long a writer's last Seq is remembered for a link: far longer than any retry.
 const appliedTTL = 7 * 24 * time.Hour
 
-// addClicksScript adds a count unless the link has no record, or its writer's batch was applied
-// already. Returns 1 when added, 0 when skipped.
+// addClicksScript adds a count unless the link has no live record (none, or a tombstone), or its
+// writer's batch was applied already. Returns 1 when added, 0 when skipped.
 // KEYS: record, totals, day, applied. ARGV: clicks, scans, day TTL (ms), writer ("" for none), seq,
 // applied TTL (ms), bio.
 var addClicksScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], 'target') == 0 then return 0 end
+local rec = redis.call('HMGET', KEYS[1], 'target', 'deleted')
+if not rec[1] or rec[2] == '1' then return 0 end
 if ARGV[4] ~= '' then
   local last = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
   if tonumber(ARGV[5]) <= last then return 0 end
@@ -111,9 +112,11 @@ return 1
 `)
 
 // AddClicks adds each count to its link's totals and to its day, and sets the day's expiry to the
-// retention, all in one pipeline (one round trip per server). A count whose link has no record (live
-// or deleted) is skipped: every counter key belongs to a record (see the key layout in records.go),
-// so clicks on ids nobody created cannot make the store grow. Counts are checked first: an empty or
+// retention, all in one pipeline (one round trip per server). A count whose link has no live record is
+// skipped: every counter key belongs to a record (see the key layout in records.go), so clicks on ids
+// nobody created cannot make the store grow; and a deleted link (a tombstone, which keeps the totals it
+// had) is never counted again, whatever a replica answered while the store was away (a click served
+// from a stale copy during an outage and written after it). Counts are checked first: an empty or
 // brace-carrying id, a Day that is not a "20060102" date, or negative numbers make it return an error
 // having written nothing. Entries with nothing to add are skipped. The batch is not a transaction (its
 // keys lie in many cluster slots): when the store fails midway, an error is returned and part of the

@@ -70,8 +70,9 @@ import (
 // The embedded store without Redis (durable.go) keeps these keys in its file, except rd:v1:links, which it
 // rebuilds at start from the live records.
 //
-// Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
-// and preview caches live in process.
+// Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, the share-link
+// and preview caches live in process, and the record mirror (internal/mirror) only reads (Batches, Get, Exist)
+// and keeps its copy in a file of its own.
 const (
 	recordKeyPrefix = "rd:v1:{"
 	recordKeySuffix = "}:rec"
@@ -710,7 +711,56 @@ func (r *Records) writeClaimed(ctx context.Context, key string, rec link.Record)
 // records created or deleted while it runs may or may not be seen; each record is seen at most once. fn
 // is never called concurrently. It is meant for export.
 func (r *Records) Each(ctx context.Context, fn func(link.Record) error) error {
-	e := &recordWalk{fn: fn, seen: make(map[string]struct{})}
+	seen := make(map[string]struct{})
+	return r.Batches(ctx, func(recs []link.Record) error {
+		for _, rec := range recs {
+			if _, dup := seen[rec.ID]; dup {
+				continue // SCAN may return a key twice
+			}
+			seen[rec.ID] = struct{}{}
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Exist reports, for each id, whether a record (live or a tombstone) has it, in one pipelined round
+// trip (one per server of a cluster). An id no record can have (empty, too long, with a brace) does
+// not exist. It is meant for a copy of the store that drops what left it (internal/mirror).
+func (r *Records) Exist(ctx context.Context, ids []string) ([]bool, error) {
+	out := make([]bool, len(ids))
+	cmds := make([]*redis.BoolCmd, len(ids))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			if checkID(id) == nil {
+				cmds[i] = p.HExists(ctx, recordKey(id), fieldTarget)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exist: %w", err)
+	}
+	for i, c := range cmds {
+		out[i] = c != nil && c.Val()
+	}
+	return out, nil
+}
+
+// scanBatch is how many keys one SCAN step asks for, and so about how many records a batch of
+// Batches holds.
+const scanBatch = 500
+
+// Batches is Each by the batch: it calls fn with the records of each SCAN step (about 500; never
+// empty), deleted ones included, and stops at the first error fn returns, which it returns. fn may
+// keep the slice. Unlike Each it keeps no set of the ids seen, so its memory does not grow with the
+// store: a record may come twice (SCAN may return a key twice), and fn is never called concurrently. Each batch costs one SCAN and one pipelined round trip, and the next is not read
+// before fn returns, so fn paces the walk: a full copy (internal/mirror) pauses in fn to leave the
+// store to the clicks.
+func (r *Records) Batches(ctx context.Context, fn func([]link.Record) error) error {
+	e := &recordWalk{fn: fn}
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
 		if err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			return e.scan(ctx, c)
@@ -725,12 +775,11 @@ func (r *Records) Each(ctx context.Context, fn func(link.Record) error) error {
 	return nil
 }
 
-// recordWalk is one Each call, shared by the scans of a cluster's masters.
+// recordWalk is one Batches call, shared by the scans of a cluster's masters.
 type recordWalk struct {
-	fn func(link.Record) error
+	fn func([]link.Record) error
 
-	mu   sync.Mutex // guards seen and failed, and serialises fn
-	seen map[string]struct{}
+	mu sync.Mutex // guards failed, and serialises fn
 	// failed is fn's first error: once set, the scans of other masters stop instead of calling fn again.
 	failed error
 }
@@ -738,7 +787,7 @@ type recordWalk struct {
 func (e *recordWalk) scan(ctx context.Context, c redis.Cmdable) error {
 	var cursor uint64
 	for {
-		keys, next, err := c.Scan(ctx, cursor, recordKeyPrefix+"*"+recordKeySuffix, 500).Result()
+		keys, next, err := c.Scan(ctx, cursor, recordKeyPrefix+"*"+recordKeySuffix, scanBatch).Result()
 		if err != nil {
 			return err
 		}
@@ -769,12 +818,9 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 	if e.failed != nil {
 		return e.failed
 	}
+	recs := make([]link.Record, 0, len(keys))
 	for i, k := range keys {
 		id := strings.TrimSuffix(strings.TrimPrefix(k, recordKeyPrefix), recordKeySuffix)
-		if _, dup := e.seen[id]; dup {
-			continue // SCAN may return a key twice
-		}
-		e.seen[id] = struct{}{}
 		rec, ok, err := parseRecord(id, cmds[i].(*redis.SliceCmd).Val())
 		if err != nil {
 			return fmt.Errorf("%s: %w", id, err)
@@ -782,10 +828,14 @@ func (e *recordWalk) visit(keys []string, cmds []redis.Cmder) error {
 		if !ok {
 			continue // deleted between SCAN and HMGET, or not a record
 		}
-		if err := e.fn(rec); err != nil {
-			e.failed = err
-			return err
-		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := e.fn(recs); err != nil {
+		e.failed = err
+		return err
 	}
 	return nil
 }

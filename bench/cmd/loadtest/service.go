@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,8 @@ func startService(ctx context.Context, ps *procs, e env, name string, cacheSize 
 		vars = append(vars, "DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(dport))
 		debug = "http://127.0.0.1:" + strconv.Itoa(dport)
 	}
+	// The record mirror's file is one process's, and the harness's output directory holds it.
+	vars = append(vars, "DATA_DIR="+filepath.Join(e.dir, name+".data"))
 	vars = append(vars, e.settings...)
 	vars = append(vars, extra...) // the last of a key's values counts
 	p, err := ps.start(name, e.dir, e.bin, nil, vars)
