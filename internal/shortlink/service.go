@@ -66,11 +66,38 @@ func NewService(records Records, changes Changes) *Service {
 // ErrNoFreeID when the random ids drawn were all taken; any other error is the store's, and nothing
 // was written. Every link created is announced to Changes before Create returns.
 func (s *Service) Create(ctx context.Context, page aliurl.Page, slug string, now time.Time) (rec link.Record, created bool, err error) {
+	return s.CreateSpec(ctx, Spec{Page: page, Slug: slug}, now)
+}
+
+// Spec is what a new short link is made of: its page, the slug asked for (or none), and its plan B.
+type Spec struct {
+	Page aliurl.Page
+	Slug string
+	// Fallback, when its URL is not empty, is where clicks go while Page is gone (an accepted page,
+	// not a share link); FallbackWhen is "" or link.FallbackUntagged (also while Page earns nothing).
+	Fallback     aliurl.Page
+	FallbackWhen string
+}
+
+// CreateSpec is Create with a plan B: the link made is stored with spec's Fallback and FallbackWhen.
+// A link returned with created false (one made for the page before) keeps its own. link.ErrInvalid
+// when the fallback is a share link or FallbackWhen is neither "" nor "untagged", or when FallbackWhen
+// is given without a fallback.
+func (s *Service) CreateSpec(ctx context.Context, spec Spec, now time.Time) (rec link.Record, created bool, err error) {
+	page, slug := spec.Page, spec.Slug
 	if page.URL == "" || page.Kind == aliurl.Share {
 		return link.Record{}, false, link.Invalid("the link's target must be a page, not a share link")
 	}
+	switch {
+	case spec.Fallback.URL != "" && spec.Fallback.Kind == aliurl.Share:
+		return link.Record{}, false, link.Invalid("fallback_url must be a page, not a share link")
+	case spec.FallbackWhen != "" && spec.FallbackWhen != link.FallbackUntagged:
+		return link.Record{}, false, link.Invalid(`fallback_when must be "untagged" or left out`)
+	case spec.FallbackWhen != "" && spec.Fallback.URL == "":
+		return link.Record{}, false, link.Invalid("fallback_when needs a fallback_url")
+	}
 	now = now.UTC().Truncate(time.Millisecond)
-	rec = link.Record{Target: page.URL, Created: now, Updated: now}
+	rec = link.Record{Target: page.URL, Created: now, Updated: now, Fallback: spec.Fallback.URL, FallbackWhen: spec.FallbackWhen}
 	if slug != "" {
 		if err := shortid.CheckSlug(slug); err != nil {
 			return link.Record{}, false, link.Invalid(err.Error())

@@ -26,7 +26,9 @@ import (
 // the store grow without bound. An owner is a record, and records are written only by an admin (the
 // API, import); a deleted record stays as a tombstone and keeps what it owns.
 //
-//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted); owns the keys below
+//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted, fallback, fallback_when,
+//	                        divert, and its health: h_state, h_seen, p_* the product last known; see
+//	                        health.go); owns the keys below
 //	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
 //	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
 //	rd:v1:{id}:w            the last click batch applied per writer (hash); expires 7 days after its last write
@@ -37,6 +39,9 @@ import (
 //	                        to the target (Retarget, Delete and Put drop it; a failure between the two steps
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
+//	rd:v1:health:lease      the replica running the health check (string); expires (HealthLease's ttl)
+//	rd:v1:health:last       the last health check's time and counts per state (hash); expires 30 days
+//	                        after its last write
 //
 // Nothing else is written: the invalidation bus (internal/invalidate) is pub/sub and leaves no key, and the share-link
 // and preview caches live in process.
@@ -57,7 +62,14 @@ const (
 	fieldCreated = "created" // unix ms
 	fieldUpdated = "updated" // unix ms
 	fieldDeleted = "deleted" // "1" for a tombstone, absent otherwise
+	// The plan B and where clicks are diverted (link.Record's Fallback, FallbackWhen, Divert); absent when empty.
+	fieldFallback     = "fallback"
+	fieldFallbackWhen = "fallback_when"
+	fieldDivert       = "divert"
 )
+
+// recordFields are the fields a record is read with (parseRecord), in its order.
+var recordFields = []string{fieldTarget, fieldCreated, fieldUpdated, fieldDeleted, fieldFallback, fieldFallbackWhen, fieldDivert}
 
 // List paging bounds.
 const (
@@ -83,7 +95,8 @@ func NewRecords(rdb redis.UniversalClient) *Records {
 }
 
 // createRecordScript writes a record unless a live one has its key. A tombstone is overwritten (the
-// deleted link is revived with its new target) when ARGV[4] is "1", and kept otherwise. Returns 1 when
+// deleted link is revived with its new target) when ARGV[4] is "1", and kept otherwise. ARGV[5] and ARGV[6]
+// are the plan B and when it applies (none when ARGV[5] is empty). Returns 1 when
 // written, 0 when a record that stays has the key.
 var createRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
@@ -92,17 +105,24 @@ if cur[1] and (cur[2] ~= '1' or ARGV[4] ~= '1') then
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'fallback', ARGV[5], 'fallback_when', ARGV[6])
+end
 return 1
 `)
 
-// retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2]. Returns the record's
-// created and its target before, or false (a nil reply) when there is no live record.
+// retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2], dropping the health
+// found for the old target (healthFields) and the diversion it caused. Returns the record's created and
+// its target before, or false (a nil reply) when there is no live record.
 var retargetRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted')
 if not cur[1] or cur[3] == '1' then
   return false
 end
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'updated', ARGV[2])
+if cur[1] ~= ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'divert', 'h_state', 'h_seen', 'p_title', 'p_image', 'p_price', 'p_cur', 'p_comm', 'p_store')
+end
 return {cur[2] or '0', cur[1]}
 `)
 
@@ -131,6 +151,9 @@ if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
   end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[1], 'fallback', ARGV[5], 'fallback_when', ARGV[6])
+  end
   if ARGV[4] == '1' then
     redis.call('HSET', KEYS[1], 'deleted', '1')
   end
@@ -229,7 +252,7 @@ func (r *Records) create(ctx context.Context, rec link.Record, revive bool) erro
 		reviveArg = "1"
 	}
 	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, created, rec.Updated.UnixMilli(), reviveArg).Int()
+		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Fallback, rec.FallbackWhen).Int()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
 	}
@@ -253,7 +276,7 @@ func (r *Records) Get(ctx context.Context, id string) (rec link.Record, ok bool,
 	if checkID(id) != nil {
 		return link.Record{}, false, nil
 	}
-	vals, err := r.rdb.HMGet(ctx, recordKey(id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted).Result()
+	vals, err := r.rdb.HMGet(ctx, recordKey(id), recordFields...).Result()
 	if err != nil {
 		return link.Record{}, false, fmt.Errorf("get %s: %w", id, err)
 	}
@@ -264,10 +287,10 @@ func (r *Records) Get(ctx context.Context, id string) (rec link.Record, ok bool,
 	return rec, ok, nil
 }
 
-// parseRecord reads the reply of HMGET target created updated deleted. ok is false when the record has
-// no target, i.e. does not exist.
+// parseRecord reads the reply of HMGET recordFields. ok is false when the record has no target, i.e.
+// does not exist.
 func parseRecord(id string, vals []any) (link.Record, bool, error) {
-	if len(vals) != 4 || vals[0] == nil {
+	if len(vals) != len(recordFields) || vals[0] == nil {
 		return link.Record{}, false, nil
 	}
 	rec := link.Record{ID: id}
@@ -283,6 +306,9 @@ func parseRecord(id string, vals []any) (link.Record, bool, error) {
 		return link.Record{}, false, fmt.Errorf("record updated: %w", err)
 	}
 	rec.Deleted = vals[3] == "1"
+	rec.Fallback, _ = vals[4].(string)
+	rec.FallbackWhen, _ = vals[5].(string)
+	rec.Divert, _ = vals[6].(string)
 	return rec, true, nil
 }
 
@@ -414,7 +440,7 @@ func (r *Records) List(ctx context.Context, cursor string, limit int) ([]link.Re
 		}
 		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, f := range fresh {
-				p.HMGet(ctx, recordKey(f.id), fieldTarget, fieldCreated, fieldUpdated, fieldDeleted)
+				p.HMGet(ctx, recordKey(f.id), recordFields...)
 			}
 			return nil
 		})
@@ -702,7 +728,7 @@ func (e *recordWalk) scan(ctx context.Context, c redis.Cmdable) error {
 		if len(keys) > 0 {
 			cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for _, k := range keys {
-					p.HMGet(ctx, k, fieldTarget, fieldCreated, fieldUpdated, fieldDeleted)
+					p.HMGet(ctx, k, recordFields...)
 				}
 				return nil
 			})
@@ -784,7 +810,7 @@ func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) 
 		deleted = "1"
 	}
 	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted).StringSlice()
+		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Fallback, rec.FallbackWhen).StringSlice()
 	if err != nil {
 		return Unchanged, fmt.Errorf("put %s: %w", rec.ID, err)
 	}
