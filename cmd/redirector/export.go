@@ -158,7 +158,25 @@ func parseLine(b []byte, latest time.Time) (link.Record, error) {
 				f.name, f.t.UTC().Format(time.RFC3339Nano), importEarliest.Format(time.DateOnly), latest.UTC().Format(time.RFC3339))
 		}
 	}
-	return link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}, nil
+	rec := link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted}
+	if l.FallbackURL != "" {
+		fb, err := aliurl.Parse(l.FallbackURL)
+		if err != nil {
+			return link.Record{}, fmt.Errorf("fallback_url %q: %w", l.FallbackURL, err)
+		}
+		if fb.Kind == aliurl.Share || fb.URL != l.FallbackURL {
+			return link.Record{}, fmt.Errorf("fallback_url %q is not canonical (want %q)", l.FallbackURL, fb.URL)
+		}
+		rec.Fallback = fb.URL
+	}
+	switch {
+	case l.FallbackWhen != "" && l.FallbackWhen != link.FallbackUntagged:
+		return link.Record{}, fmt.Errorf(`fallback_when %q: must be "untagged" or left out`, l.FallbackWhen)
+	case l.FallbackWhen != "" && rec.Fallback == "":
+		return link.Record{}, fmt.Errorf("fallback_when needs a fallback_url")
+	}
+	rec.FallbackWhen = l.FallbackWhen
+	return rec, nil
 }
 
 // openForBackup connects to REDIS_URL for export and import.

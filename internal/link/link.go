@@ -42,7 +42,6 @@ type Record struct {
 // nothing (health state untagged), not only while it is gone.
 const FallbackUntagged = "untagged"
 
-
 // ClickCount is what a batch of clicks adds to one short link's counters on one UTC day. A store accepts
 // only a non-empty id without braces, a Day that is a "20060102" date, and no negative numbers.
 type ClickCount struct {

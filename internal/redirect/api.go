@@ -91,9 +91,14 @@ type linkJSON struct {
 	QRPNG     string    `json:"qr_png"`
 	QRSVG     string    `json:"qr_svg"`
 	Warnings  []string  `json:"warnings,omitzero"`
-	Clicks    *int64    `json:"clicks,omitempty"`
-	Scans     *int64    `json:"scans,omitempty"`
-	Daily     []dayJSON `json:"daily,omitempty"`
+	// The plan B and the link's health (see internal/health and api_health.go).
+	FallbackURL  string       `json:"fallback_url,omitempty"`
+	FallbackWhen string       `json:"fallback_when,omitempty"`
+	Health       *healthJSON  `json:"health,omitempty"`
+	Product      *productJSON `json:"product,omitempty"`
+	Clicks       *int64       `json:"clicks,omitempty"`
+	Scans        *int64       `json:"scans,omitempty"`
+	Daily        []dayJSON    `json:"daily,omitempty"`
 }
 
 type dayJSON struct {
@@ -108,6 +113,7 @@ func toJSON(d Deps, rec link.Record) linkJSON {
 		ID: rec.ID, ShortURL: short, Target: rec.Target,
 		CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(),
 		QRPNG: short + "/qr.png", QRSVG: short + "/qr.svg",
+		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen,
 	}
 }
 
@@ -131,6 +137,9 @@ func withStats(ctx context.Context, d Deps, l *linkJSON, days int) error {
 type urlBody struct {
 	URL  string `json:"url"`
 	Slug string `json:"slug,omitempty"`
+	// FallbackURL and FallbackWhen are taken by POST only.
+	FallbackURL  string `json:"fallback_url,omitempty"`
+	FallbackWhen string `json:"fallback_when,omitempty"`
 }
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
@@ -148,7 +157,14 @@ func handleCreate(d Deps) http.Handler {
 			fail(w, d, err, "")
 			return
 		}
-		rec, created, err := d.ShortLinks.Create(ctx, page, body.Slug, d.Now())
+		spec := shortlink.Spec{Page: page, Slug: body.Slug, FallbackWhen: body.FallbackWhen}
+		if body.FallbackURL != "" {
+			if spec.Fallback, err = accept(ctx, d, body.FallbackURL); err != nil {
+				fail(w, d, link.Invalid("fallback_url: "+err.Error()), "")
+				return
+			}
+		}
+		rec, created, err := d.ShortLinks.CreateSpec(ctx, spec, d.Now())
 		if err != nil {
 			fail(w, d, err, "slug is already taken")
 			return
@@ -157,7 +173,13 @@ func handleCreate(d Deps) http.Handler {
 		if created {
 			status = http.StatusCreated
 		}
-		writeJSON(w, status, withWarnings(toJSON(d, rec), pasteWarnings(body.URL)))
+		warnings := pasteWarnings(body.URL)
+		l := toJSON(d, rec)
+		if d.Health != nil {
+			warnings = append(warnings, d.Health.Inspect(ctx, rec)...)
+			withHealth(ctx, d, []*linkJSON{&l})
+		}
+		writeJSON(w, status, withWarnings(l, warnings))
 	})
 }
 
@@ -211,7 +233,22 @@ func handleList(d Deps) http.Handler {
 			}
 			limit = n
 		}
-		recs, next, err := d.Records.List(ctx, q.Get("cursor"), limit)
+		state, filter := link.HealthState(""), q.Has("health")
+		if filter {
+			var ok bool
+			if state, ok = link.ParseHealthState(q.Get("health")); !ok || d.Health == nil {
+				fail(w, d, link.Invalid("health must be one of ok, untagged, gone, unknown, page"), "")
+				return
+			}
+		}
+		var recs []link.Record
+		var next string
+		var err error
+		if filter {
+			recs, next, err = listByHealth(ctx, d, state, q.Get("cursor"), limit)
+		} else {
+			recs, next, err = d.Records.List(ctx, q.Get("cursor"), limit)
+		}
 		if err != nil {
 			fail(w, d, err, "")
 			return
@@ -228,6 +265,11 @@ func handleList(d Deps) http.Handler {
 			}
 			out.Links = append(out.Links, l)
 		}
+		ptrs := make([]*linkJSON, len(out.Links))
+		for i := range out.Links {
+			ptrs[i] = &out.Links[i]
+		}
+		withHealth(ctx, d, ptrs)
 		writeJSON(w, http.StatusOK, out)
 	})
 }
@@ -254,6 +296,7 @@ func handleGet(d Deps) http.Handler {
 			fail(w, d, err, "")
 			return
 		}
+		withHealth(ctx, d, []*linkJSON{&l})
 		writeJSON(w, http.StatusOK, l)
 	})
 }
@@ -272,6 +315,10 @@ func handleRetarget(d Deps) http.Handler {
 		}
 		if body.Slug != "" {
 			fail(w, d, link.Invalid("a link's id cannot be changed; only url"), "")
+			return
+		}
+		if body.FallbackURL != "" || body.FallbackWhen != "" {
+			fail(w, d, link.Invalid("fallback_url is set when a link is created; PATCH changes url only"), "")
 			return
 		}
 		page, err := accept(ctx, d, body.URL)
@@ -418,6 +465,9 @@ type ExportLine struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
+	// The plan B (an accepted, canonical page) and when it applies; health is found again after import.
+	FallbackURL  string `json:"fallback_url,omitempty"`
+	FallbackWhen string `json:"fallback_when,omitempty"`
 }
 
 // ParseExportLine reads one line of an export by the rules of the API's bodies (strictJSON): exact
@@ -432,7 +482,8 @@ func ParseExportLine(b []byte) (ExportLine, error) {
 
 // NewExportLine is rec as an export line.
 func NewExportLine(rec link.Record) ExportLine {
-	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted}
+	return ExportLine{ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted,
+		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen}
 }
 
 // handleExport serves GET /api/export: every record, deleted ones included, as JSON Lines. It is

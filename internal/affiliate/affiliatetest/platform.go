@@ -69,8 +69,8 @@ type PlatformConfig struct {
 // Product is what the fake's productdetail.get reports for an id.
 type Product struct {
 	ID, Title, ImageURL, Price, Currency string
-	CommissionRate string // default "7.0%" ("0.0%" once SetProductNotPromotable)
-	ShopURL        string // the seller's store page; empty: not reported
+	CommissionRate                       string // default "7.0%" ("0.0%" once SetProductNotPromotable)
+	ShopURL                              string // the seller's store page; empty: not reported
 }
 
 // Failure is a way the fake can be told to fail.
