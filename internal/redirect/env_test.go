@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/clocktest"
+	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/invalidate"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
@@ -91,6 +93,10 @@ type envOptions struct {
 	Redis    *redistest.Server
 	Platform *platform
 	Clock    *clock
+	// Health wires a health.Monitor (e.monitor) into the service; not run: tests call it.
+	Health bool
+	// PlatformRate is the client's rate of platform calls a second (its burst the same); default 1000.
+	PlatformRate float64
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -145,6 +151,8 @@ type env struct {
 	handler  http.Handler
 	srv      *httptest.Server
 	client   *http.Client
+	monitor  *health.Monitor // nil unless envOptions.Health
+	records  *store.Records
 }
 
 // newEnv starts a service. Everything it starts is stopped when the test ends.
@@ -185,7 +193,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	cfg := e.platform.Config()
 	client, err := affiliate.New(affiliate.Config{
 		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: e.platform.URL,
-		BatchWindow: opts.BatchWindow, RatePerSecond: 1000,
+		BatchWindow: opts.BatchWindow, RatePerSecond: cmp.Or(opts.PlatformRate, 1000),
 	})
 	if err != nil {
 		t.Fatalf("affiliate.New: %v", err)
@@ -241,6 +249,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.Preview {
 		previewer = preview.New(details, preview.Options{Admit: limits.Admit})
 	}
+	e.records = records
+	var monitor Health
+	if opts.Health {
+		e.monitor = health.New(records, client, changes, health.Options{Rate: 1000, Now: e.clock.Now})
+		monitor = e.monitor
+	}
 	e.handler = NewServer(Deps{
 		Metrics:    e.metrics,
 		BaseURL:    testBase,
@@ -256,6 +270,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Stats:      store.NewCounters(rdb, 0),
 		Ready:      func(ctx context.Context) error { return store.Ping(ctx, rdb) },
 		Previewer:  previewer,
+		Health:     monitor,
 		Limits:     limits,
 		QR:         opts.QR,
 		Now:        e.clock.Now,
