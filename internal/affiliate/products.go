@@ -22,7 +22,7 @@ const methodProductQuery = "aliexpress.affiliate.product.query"
 // ProductDetails asks the platform about up to MaxDetailIDs products in one productdetail.get call and
 // returns what it knows of each, by id: a product missing from the map has no details any more (gone,
 // or never in the affiliate programme). It never takes a token a click may need: it sends only while
-// the client's rate limiter is full (nobody waiting, no click burst under way), and otherwise returns
+// the client's rate limiter holds more than half its burst (see spare), and otherwise returns
 // ErrWouldWait without sending, as it does during a platform ban. Failures as GenerateBatch's.
 func (c *Client) ProductDetails(ctx context.Context, ids []string, currency, language string) (map[string]Product, error) {
 	if len(ids) == 0 {
@@ -73,7 +73,7 @@ func (c *Client) ProductDetails(ctx context.Context, ids []string, currency, lan
 
 // ProductQuery asks product.query for up to n (at most MaxQuery) products matching keywords, in
 // currency and language (defaults USD, EN), and returns them as the platform ranks them. Like
-// ProductDetail it never waits for the rate limiter: ErrWouldWait when no call may be sent at once.
+// ProductDetails it takes only a spare token: ErrWouldWait, without sending, when there is none.
 func (c *Client) ProductQuery(ctx context.Context, keywords string, n int, currency, language string) ([]Product, error) {
 	keywords = strings.TrimSpace(keywords)
 	if keywords == "" {
@@ -90,7 +90,7 @@ func (c *Client) ProductQuery(ctx context.Context, keywords string, n int, curre
 		"tracking_id":     {c.trackingID},
 	}
 	var out []Product
-	err := c.call(ctx, methodProductQuery, params, 1, false, func(body []byte) error {
+	err := c.callWith(ctx, methodProductQuery, params, 1, c.spare, func(body []byte) error {
 		var env queryEnvelope
 		if err := decode(body, &env); err != nil {
 			return err
@@ -107,10 +107,13 @@ func (c *Client) ProductQuery(ctx context.Context, keywords string, n int, curre
 	return out, err
 }
 
-// spare takes a token only from a full limiter, so a background call never leaves a click waiting
-// that would not have waited anyway; otherwise, and during a ban, ErrWouldWait.
+// spare takes a token only while at least half the limiter's burst would remain for the clicks (all of
+// it for a burst of 1: then only from a full limiter), so a background call never leaves a click waiting
+// unless the clicks alone would soon have spent the burst; otherwise, and during a ban, ErrWouldWait.
 func (c *Client) spare(ctx context.Context) error {
-	if c.limiter.Tokens() < float64(c.limiter.Burst()) {
+	burst := c.limiter.Burst()
+	need := min(burst, (burst+1)/2+1)
+	if c.limiter.Tokens() < float64(need) {
 		return fmt.Errorf("aliexpress: no spare platform token: %w", ErrWouldWait)
 	}
 	return c.sendable(ctx)

@@ -73,6 +73,9 @@ func (m *Monitor) Report(ctx context.Context) (Report, error) {
 	return Report{Checked: true, At: c.At, Counts: c.Counts}, nil
 }
 
+// suggestTimeout bounds the wait for a spare platform token and the product.query call.
+const suggestTimeout = 3 * time.Second
+
 // MaxSuggestions is the most replacements Suggest returns.
 const MaxSuggestions = 5
 
@@ -104,10 +107,17 @@ func (m *Monitor) Suggest(ctx context.Context, id string) ([]link.Product, error
 	if p, err := aliurl.Parse(rec.Target); err == nil && p.Kind == aliurl.Product {
 		own = p.ID
 	}
-	cctx, cancel := context.WithTimeout(ctx, m.opts.CallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, suggestTimeout)
 	defer cancel()
-	found, err := m.platform.ProductQuery(cctx, kw, MaxSuggestions+1, m.opts.Currency, m.opts.Language)
+	var found []affiliate.Product
+	err = whenSpare(cctx, func() (err error) {
+		found, err = m.platform.ProductQuery(cctx, kw, MaxSuggestions+1, m.opts.Currency, m.opts.Language)
+		return err
+	})
 	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return nil, affiliate.ErrWouldWait // no token to spare within CallTimeout
+		}
 		return nil, err
 	}
 	out := make([]link.Product, 0, MaxSuggestions)

@@ -89,6 +89,7 @@ const (
 	markMemory      = 10_000
 	markAgain       = 10 * time.Minute
 	listPage        = 500
+	writeTries      = 3
 )
 
 // New returns a Monitor over st that asks platform and tells changes.
@@ -295,16 +296,37 @@ func product(p affiliate.Product) link.Product {
 // details makes one productdetail.get call within the check's share of the rate, waiting while the
 // platform client has no token to spare (a call not sent is not a call).
 func (m *Monitor) details(ctx context.Context, ids []string) (map[string]affiliate.Product, error) {
-	for {
-		if err := m.limiter.Wait(ctx); err != nil {
-			return nil, err
-		}
+	if err := m.limiter.Wait(ctx); err != nil {
+		return nil, err
+	}
+	var found map[string]affiliate.Product
+	err := whenSpare(ctx, func() (err error) {
 		cctx, cancel := context.WithTimeout(ctx, m.opts.CallTimeout)
-		found, err := m.platform.ProductDetails(cctx, ids, m.opts.Currency, m.opts.Language)
-		cancel()
-		if !errors.Is(err, affiliate.ErrWouldWait) {
-			return found, err
+		defer cancel()
+		found, err = m.platform.ProductDetails(cctx, ids, m.opts.Currency, m.opts.Language)
+		return err
+	})
+	return found, err
+}
+
+// spareRetry is how long a call waits for a spare platform token before it asks again.
+const spareRetry = 50 * time.Millisecond
+
+// whenSpare calls fn until it does not answer affiliate.ErrWouldWait (no token to spare: nothing was
+// sent), pausing spareRetry between tries, or until ctx ends.
+func whenSpare(ctx context.Context, fn func() error) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
 		}
+		if err := fn(); !errors.Is(err, affiliate.ErrWouldWait) {
+			return err
+		}
+		t.Reset(spareRetry)
 	}
 }
 
@@ -317,7 +339,13 @@ func (m *Monitor) write(ctx context.Context, rec link.Record, h link.Health) {
 			known.Product = prev[0].Product
 		}
 	}
-	_, diverted, err := m.store.SetHealth(ctx, rec.ID, rec.Target, h, Divert(rec, known))
+	var diverted bool
+	var err error
+	for range writeTries { // a store slow for a moment must not leave a gone link undiverted for a day
+		if _, diverted, err = m.store.SetHealth(ctx, rec.ID, rec.Target, h, Divert(rec, known)); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		m.opts.Logger.Warn("write link health", "id", rec.ID, "err", err)
 		return
