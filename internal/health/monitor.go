@@ -141,7 +141,7 @@ func (m *Monitor) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		if m.due(ctx) {
-			if _, err := m.CheckAll(ctx); err != nil && ctx.Err() == nil {
+			if _, err := m.CheckAll(ctx); err != nil && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
 				m.opts.Logger.Warn("health check", "err", err)
 			}
 		}

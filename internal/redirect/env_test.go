@@ -95,8 +95,10 @@ type envOptions struct {
 	Clock    *clock
 	// Health wires a health.Monitor (e.monitor) into the service; not run: tests call it.
 	Health bool
-	// PlatformRate is the client's rate of platform calls a second (its burst the same); default 1000.
-	PlatformRate float64
+	// PlatformRate is the client's rate of platform calls a second; default 1000. PlatformBurst is its
+	// burst; default the rate, rounded up.
+	PlatformRate  float64
+	PlatformBurst int
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -193,7 +195,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	cfg := e.platform.Config()
 	client, err := affiliate.New(affiliate.Config{
 		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: e.platform.URL,
-		BatchWindow: opts.BatchWindow, RatePerSecond: cmp.Or(opts.PlatformRate, 1000),
+		BatchWindow: opts.BatchWindow, RatePerSecond: cmp.Or(opts.PlatformRate, 1000), Burst: opts.PlatformBurst,
 	})
 	if err != nil {
 		t.Fatalf("affiliate.New: %v", err)

@@ -75,8 +75,8 @@ func recordsFallbackAndHealth(t *testing.T, rdb redis.UniversalClient) {
 	if _, _, err := rs.SetHealth(ctx, "fb1", target, h, fallback); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rs.Retarget(ctx, "fb1", "https://www.aliexpress.com/item/1005003.html", seen); err != nil {
-		t.Fatal(err)
+	if rec, err := rs.Retarget(ctx, "fb1", "https://www.aliexpress.com/item/1005003.html", seen); err != nil || rec.Fallback != fallback || rec.FallbackWhen != link.FallbackUntagged {
+		t.Fatalf("Retarget = %+v, %v; want the plan B in the record returned", rec, err)
 	}
 	got := mustGetRecord(t, ctx, rs, "fb1")
 	if got.Divert != "" || got.Fallback != fallback {

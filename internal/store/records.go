@@ -113,9 +113,10 @@ return 1
 
 // retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2], dropping the health
 // found for the old target (healthFields) and the diversion it caused. Returns the record's created and
-// its target before, or false (a nil reply) when there is no live record.
+// its target before and its plan B (fallback, fallback_when), or false (a nil reply) when there is no
+// live record.
 var retargetRecordScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted')
+local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted', 'fallback', 'fallback_when')
 if not cur[1] or cur[3] == '1' then
   return false
 end
@@ -123,7 +124,7 @@ redis.call('HSET', KEYS[1], 'target', ARGV[1], 'updated', ARGV[2])
 if cur[1] ~= ARGV[1] then
   redis.call('HDEL', KEYS[1], 'divert', 'h_state', 'h_seen', 'p_title', 'p_image', 'p_price', 'p_cur', 'p_comm', 'p_store')
 end
-return {cur[2] or '0', cur[1]}
+return {cur[2] or '0', cur[1], cur[4] or '', cur[5] or ''}
 `)
 
 // deleteRecordScript turns a live record into a tombstone. Returns its target, or false (a nil reply)
@@ -342,7 +343,7 @@ func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time
 	if err != nil {
 		return link.Record{}, fmt.Errorf("retarget %s: %w", id, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 4 {
 		return link.Record{}, fmt.Errorf("retarget %s: script answered %d values", id, len(res))
 	}
 	c, err := parseMs(res[0])
@@ -352,7 +353,8 @@ func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time
 	if old := res[1]; old != target {
 		r.dropTargetID(ctx, old, id)
 	}
-	return link.Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC()}, nil
+	return link.Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC(),
+		Fallback: res[2], FallbackWhen: res[3]}, nil
 }
 
 // dropTargetID removes target's index entry if it names id, once id's record no longer leads there, so
