@@ -63,12 +63,12 @@ func canonical(t testing.TB, raw string) string {
 // clicks made during the check are still tagged within UPSTREAM_TIMEOUT.
 func TestHealthCheck300(t *testing.T) {
 	const n, removed, unpromotable = 300, 20, 15
-	// The replica that runs the measured check has a platform rate of 1.5 a second and a burst of 3:
-	// two tokens take longer to come than UPSTREAM_TIMEOUT (1 s), so a click that had to queue behind a
-	// call of the check would go out untagged. A second replica over the same Redis and platform, with
+	// The replica that runs the measured check has a platform rate of 1 a second and a burst of 2: a
+	// token takes as long to come as UPSTREAM_TIMEOUT (1 s), so a click that had to queue behind a call
+	// of the check would go out untagged. A second replica over the same Redis and platform, with
 	// a rate it cannot exhaust, makes the links, learns their products first, and checks where clicks
 	// go afterwards: what a click gets there, not how fast, is in question.
-	e := newEnv(t, envOptions{Health: true, PlatformRate: 1.5, PlatformBurst: 3, UpstreamTimeout: time.Second})
+	e := newEnv(t, envOptions{Health: true, PlatformRate: 1, PlatformBurst: 2, UpstreamTimeout: time.Second})
 	opts := e.opts
 	opts.PlatformRate, opts.PlatformBurst, opts.UpstreamTimeout = 1000, 0, 0
 	e2 := newEnv(t, opts)
@@ -112,28 +112,33 @@ func TestHealthCheck300(t *testing.T) {
 	}
 	p.Reset()
 
-	// Clicks during the check, on pages never clicked (each a platform call), one every 1.2 s: under
-	// the rate of 1.5 a second, so only the check could make them wait.
+	// Clicks during the check, on pages never clicked (each a platform call), one every 2.5 s: well
+	// under the rate of 1 a second, so only the check could make them wait.
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var late []string
+	clicked := 0
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := n + 20; i < n+50 && ctx.Err() == nil; i++ {
 			r := e.get(goPath(product(i)))
+			clicked++
 			if want := p.Link(product(i)); r.header.Get("Location") != want {
 				mu.Lock()
 				late = append(late, fmt.Sprintf("%s: %s, want %s", product(i), r, want))
 				mu.Unlock()
 			}
-			time.Sleep(1200 * time.Millisecond) // paces the clicks; guards nothing
+			time.Sleep(2500 * time.Millisecond) // paces the clicks; guards nothing
 		}
 	}()
+	began := time.Now()
 	rep, err := e.monitor.CheckAll(t.Context())
+	took := time.Since(began)
 	cancel()
 	wg.Wait()
+	t.Logf("the check took %v; %d clicks meanwhile", took.Round(time.Millisecond), clicked)
 	if err != nil {
 		t.Fatalf("CheckAll: %v", err)
 	}
