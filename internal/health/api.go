@@ -13,7 +13,8 @@ import (
 // Warnings POST /api/links answers when the page will not earn.
 const (
 	WarnNotPromotable = "not promotable: the platform pays no commission for this product"
-	WarnGone          = "product not found: the platform has no details for it (it may be gone)"
+	WarnGone          = "product gone: the platform has no details for it any more"
+	WarnNoDetails     = "not promotable: the platform has no affiliate details for this product"
 	WarnNotProduct    = "not a product page: only its tagging is checked"
 )
 
@@ -26,8 +27,12 @@ const inspectTimeout = 1500 * time.Millisecond
 func (m *Monitor) Inspect(ctx context.Context, rec link.Record) []string {
 	page, err := aliurl.Parse(rec.Target)
 	if err != nil || page.Kind != aliurl.Product {
-		m.write(ctx, rec, link.Health{State: link.HealthPage, Seen: m.opts.Now()})
+		m.write(ctx, rec, link.Health{State: link.HealthPage, Seen: m.opts.Now()}, link.Product{})
 		return []string{WarnNotProduct}
+	}
+	prev, err := m.store.Health(ctx, []string{rec.ID})
+	if err != nil {
+		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, inspectTimeout)
 	defer cancel()
@@ -41,12 +46,14 @@ func (m *Monitor) Inspect(ctx context.Context, rec link.Record) []string {
 	if m.opts.Products != nil && len(found) > 0 {
 		m.opts.Products(found)
 	}
-	h := judge(found, page.ID, m.opts.Now())
-	m.write(ctx, rec, h)
-	switch h.State {
-	case link.HealthGone:
+	h := judge(found, page.ID, prev[0].Product, m.opts.Now())
+	m.write(ctx, rec, h, prev[0].Product)
+	switch {
+	case h.State == link.HealthGone:
 		return []string{WarnGone}
-	case link.HealthUntagged:
+	case h.State == link.HealthUntagged && found[page.ID].ID == "":
+		return []string{WarnNoDetails}
+	case h.State == link.HealthUntagged:
 		return []string{WarnNotPromotable}
 	}
 	return nil

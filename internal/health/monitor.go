@@ -203,7 +203,7 @@ func (m *Monitor) CheckAll(ctx context.Context) (store.HealthCheck, error) {
 		for _, rec := range recs {
 			page, err := aliurl.Parse(rec.Target)
 			if err != nil || page.Kind != aliurl.Product {
-				m.write(ctx, rec, link.Health{State: link.HealthPage, Seen: m.opts.Now()})
+				m.write(ctx, rec, link.Health{State: link.HealthPage, Seen: m.opts.Now()}, link.Product{})
 				counts[link.HealthPage]++
 				continue
 			}
@@ -239,16 +239,16 @@ func (m *Monitor) checkBatch(ctx context.Context, ids []string, recs []link.Reco
 	if _, err := m.store.HealthLease(ctx, m.owner, m.opts.Lease); err != nil {
 		return err
 	}
+	prev, err := m.store.Health(ctx, recIDs(recs))
+	if err != nil {
+		return err
+	}
 	found, err := m.details(ctx, ids)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		m.opts.Logger.Warn("health check batch", "products", len(ids), "err", err)
-		prev, herr := m.store.Health(ctx, recIDs(recs))
-		if herr != nil {
-			return herr
-		}
 		for _, h := range prev {
 			counts[h.State]++
 		}
@@ -258,19 +258,25 @@ func (m *Monitor) checkBatch(ctx context.Context, ids []string, recs []link.Reco
 		m.opts.Products(found)
 	}
 	now := m.opts.Now()
-	for _, rec := range recs {
+	for i, rec := range recs {
 		page, _ := aliurl.Parse(rec.Target)
-		h := judge(found, page.ID, now)
-		m.write(ctx, rec, h)
+		h := judge(found, page.ID, prev[i].Product, now)
+		m.write(ctx, rec, h, prev[i].Product)
 		counts[h.State]++
 	}
 	return nil
 }
 
-// judge is the health of product id given what productdetail.get found.
-func judge(found map[string]affiliate.Product, id string, now time.Time) link.Health {
+// judge is the health of product id given what productdetail.get found and the product last known.
+// A product it does not list is gone when the platform described it before (a title is known); one it
+// never described is untagged: not in the affiliate programme, as far as the platform says, and never
+// seen alive, so its clicks are not sent elsewhere.
+func judge(found map[string]affiliate.Product, id string, last link.Product, now time.Time) link.Health {
 	p, ok := found[id]
 	if !ok {
+		if last.Title == "" {
+			return link.Health{State: link.HealthUntagged, Seen: now}
+		}
 		return link.Health{State: link.HealthGone, Seen: now}
 	}
 	h := link.Health{State: link.HealthOK, Seen: now, Product: product(p)}
@@ -331,13 +337,11 @@ func whenSpare(ctx context.Context, fn func() error) error {
 }
 
 // write records h for rec and, when that changes where its clicks go, tells Changes. A gone product's
-// diversion is made from the product last known (h carries none, and the stored one is kept).
-func (m *Monitor) write(ctx context.Context, rec link.Record, h link.Health) {
+// diversion is made from last, the product last known (h carries none, and the stored one is kept).
+func (m *Monitor) write(ctx context.Context, rec link.Record, h link.Health, last link.Product) {
 	known := h
 	if h.State == link.HealthGone {
-		if prev, err := m.store.Health(ctx, []string{rec.ID}); err == nil && len(prev) == 1 {
-			known.Product = prev[0].Product
-		}
+		known.Product = last
 	}
 	var diverted bool
 	var err error
@@ -405,5 +409,5 @@ func (m *Monitor) markUntagged(ctx context.Context, mk mark) {
 	if err != nil || page.URL != mk.target {
 		return // retargeted meanwhile, or diverted: the answer was about another page
 	}
-	m.write(ctx, rec, link.Health{State: link.HealthUntagged, Seen: m.opts.Now()})
+	m.write(ctx, rec, link.Health{State: link.HealthUntagged, Seen: m.opts.Now()}, link.Product{})
 }

@@ -304,12 +304,21 @@ func TestCreateWarnsWhenNotEarning(t *testing.T) {
 	}{
 		{"promotable", product(1), ""},
 		{"not promotable", product(2), health.WarnNotPromotable},
-		{"unknown product", product(3), health.WarnGone},
+		{"product the platform does not describe", product(3), health.WarnNoDetails},
 		{"store page", "https://www.aliexpress.com/store/1234", health.WarnNotProduct},
 	} {
 		l := e.createH(fmt.Sprintf(`{"url": %q}`, tc.url), http.StatusCreated)
 		if got := strings.Join(l.Warnings, "; "); got != tc.warning {
 			t.Errorf("%s: POST %s warnings = %q, want %q", tc.name, tc.url, got, tc.warning)
+		}
+		// None of them is diverted (a product never described is not taken for a gone one): each click
+		// goes to its own page, tagged unless the platform refuses.
+		want := p.Link(canonical(t, tc.url))
+		if tc.warning == health.WarnNotPromotable {
+			want = canonical(t, tc.url)
+		}
+		if r := e.get("/" + l.ID); r.header.Get("Location") != want {
+			t.Errorf("%s: click = %s, want %s", tc.name, r, want)
 		}
 	}
 }
