@@ -306,7 +306,15 @@ func (m *Monitor) details(ctx context.Context, ids []string) (map[string]affilia
 		return nil, err
 	}
 	var found map[string]affiliate.Product
+	renewed := time.Now()
 	err := whenSpare(ctx, func() (err error) {
+		// A wait for spare tokens can be long while clicks are busy: keep the lease meanwhile.
+		if time.Since(renewed) > m.opts.Lease/4 {
+			if _, err := m.store.HealthLease(ctx, m.owner, m.opts.Lease); err != nil {
+				return err
+			}
+			renewed = time.Now()
+		}
 		cctx, cancel := context.WithTimeout(ctx, m.opts.CallTimeout)
 		defer cancel()
 		found, err = m.platform.ProductDetails(cctx, ids, m.opts.Currency, m.opts.Language)
