@@ -351,14 +351,12 @@ func TestClickMarksUntagged(t *testing.T) {
 // TestHealthLease: one replica checks at a time.
 func TestHealthLease(t *testing.T) {
 	e := newEnv(t, envOptions{Health: true})
-	other := health.New(e.records, nil, nil, health.Options{})
 	if ok, err := e.records.HealthLease(t.Context(), "someone-else", time.Minute); !ok || err != nil {
 		t.Fatalf("HealthLease = %v, %v", ok, err)
 	}
 	if _, err := e.monitor.CheckAll(t.Context()); err != health.ErrBusy {
 		t.Errorf("CheckAll while another holds the lease = %v, want ErrBusy", err)
 	}
-	_ = other
 	if err := e.records.ReleaseHealthLease(t.Context(), "someone-else"); err != nil {
 		t.Fatal(err)
 	}

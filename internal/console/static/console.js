@@ -508,6 +508,8 @@
   async function loadLinks(reset) {
     const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (!reset && state.cursor) q.set('cursor', state.cursor);
+    const health = $('health-filter').value;
+    if (health) q.set('health', health);
     const more = $('more');
     more.disabled = true;
     try {
@@ -707,6 +709,9 @@
     $('signout').addEventListener('click', onSignOut);
     $('shorten-form').addEventListener('submit', onShorten);
     $('search').addEventListener('input', applyFilter);
+    $('health-filter').addEventListener('change', () => {
+      loadLinks(true).catch(report);
+    });
     $('refresh').addEventListener('click', () => {
       loadLinks(true).then(() => showStatus('Links refreshed.', 'ok'), report);
     });
