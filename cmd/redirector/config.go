@@ -58,6 +58,8 @@ type config struct {
 	PlatformRate float64       `env:"PLATFORM_RATE" envDefault:"20"`
 	ShareTimeout time.Duration `env:"SHARE_TIMEOUT" envDefault:"2s"`
 	PreviewTTL   time.Duration `env:"PREVIEW_TTL" envDefault:"24h"`
+	// HealthInterval is how often every link's product is checked on the platform (internal/health).
+	HealthInterval time.Duration `env:"HEALTH_INTERVAL" envDefault:"24h"`
 
 	BreakerFailures uint32        `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerOpenFor  time.Duration `env:"BREAKER_OPEN_FOR" envDefault:"10s"`
@@ -153,7 +155,8 @@ func loadConfig(environ []string, dev bool) (config, error) {
 		"CACHE_TTL": cfg.CacheTTL, "RECORD_CACHE_TTL": cfg.RecordTTL, "REDIS_TIMEOUT": cfg.RedisTimeout,
 		"BATCH_WINDOW": cfg.BatchWindow, "SHARE_TIMEOUT": cfg.ShareTimeout, "PREVIEW_TTL": cfg.PreviewTTL, "BREAKER_OPEN_FOR": cfg.BreakerOpenFor, "CLICK_FLUSH": cfg.ClickFlush,
 		"CLICK_RETENTION": cfg.ClickRetention, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
-		"MIRROR_RESYNC": cfg.MirrorResync,
+		"MIRROR_RESYNC":   cfg.MirrorResync,
+		"HEALTH_INTERVAL": cfg.HealthInterval,
 	} {
 		if d <= 0 {
 			problems = append(problems, name+" must be a positive duration such as 5m")

@@ -375,6 +375,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("after one scan, link %s shows %q, want %q", idB, got, "1 scan")
 	}
 
+	// Each link shows its health badge, and the health filter asks the API for one state: no link here
+	// is gone, so "Gone" empties the list and "All links" brings them back.
+	if got := text(rowA + " .count.health"); got == "" {
+		t.Errorf("link %s shows no health badge", idA)
+	}
+	pick := func(v string) string {
+		return fmt.Sprintf(`(() => { const s = document.getElementById('health-filter'); s.value = %q; s.dispatchEvent(new Event('change')); return true; })()`, v)
+	}
+	waitJS("the gone filter picked", pick("gone"))
+	waitJS("no gone links listed", fmt.Sprintf(`document.querySelector(%q) === null`, rowA))
+	waitJS("the filter cleared", pick(""))
+	waitJS("every link listed again", fmt.Sprintf(`document.querySelector(%q) !== null`, rowA))
+
 	// Search filters the loaded links by product.
 	do("search", chromedp.SendKeys(chromedp.ID("search"), "1005006543210987"))
 	waitJS("the filter", fmt.Sprintf(`document.querySelector(%q).hidden && !document.querySelector(%q).hidden`, rowA, rowB))

@@ -260,7 +260,25 @@ func checkRecordLine(l redirect.ExportLine, latest time.Time) (link.Record, erro
 	if l.Channel != "" && !validTrackingID(l.Channel) {
 		return link.Record{}, fmt.Errorf("channel %q is not a tracking id (1 to 64 letters, digits, _ or -)", l.Channel)
 	}
-	return link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted, Channel: l.Channel}, nil
+	rec := link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted, Channel: l.Channel}
+	if l.FallbackURL != "" {
+		fb, err := aliurl.Parse(l.FallbackURL)
+		if err != nil {
+			return link.Record{}, fmt.Errorf("fallback_url %q: %w", l.FallbackURL, err)
+		}
+		if fb.Kind == aliurl.Share || fb.URL != l.FallbackURL {
+			return link.Record{}, fmt.Errorf("fallback_url %q is not canonical (want %q)", l.FallbackURL, fb.URL)
+		}
+		rec.Fallback = fb.URL
+	}
+	switch {
+	case l.FallbackWhen != "" && l.FallbackWhen != link.FallbackUntagged:
+		return link.Record{}, fmt.Errorf(`fallback_when %q: must be "untagged" or left out`, l.FallbackWhen)
+	case l.FallbackWhen != "" && rec.Fallback == "":
+		return link.Record{}, fmt.Errorf("fallback_when needs a fallback_url")
+	}
+	rec.FallbackWhen = l.FallbackWhen
+	return rec, nil
 }
 
 // openForBackup connects to the configured Redis for export and import, or opens the embedded store

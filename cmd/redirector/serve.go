@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/affiliate"
@@ -19,7 +21,9 @@ import (
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
 	"github.com/redirector/redirector/internal/clicks"
+	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/invalidate"
+	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/qr"
@@ -188,6 +192,15 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	codes := qr.NewCache(qr.CacheOptions{})
 	registerQRStats(m, codes)
 	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger)
+	// The health check takes a tenth of PLATFORM_RATE, and only tokens the clicks leave spare.
+	monitor := health.New(records, client, changes, health.Options{
+		Interval: cfg.HealthInterval, Rate: cfg.PlatformRate / 10, Products: previewer.Put, Logger: logger,
+	})
+	registerHealthStats(m, monitor)
+	hctx, stopHealth := context.WithCancel(ctx)
+	healthDone := make(chan struct{})
+	go func() { defer close(healthDone); monitor.Run(hctx) }()
+	defer func() { stopHealth(); <-healthDone }() // before the store closes (deferred earlier)
 
 	handler := redirect.NewServer(redirect.Deps{
 		Logger:     logger,
@@ -214,6 +227,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Earnings:  orders,
 		OrderZone: cfg.orderZone,
 		StatsTop:  cfg.StatsTop,
+		Health:    monitor,
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
@@ -304,6 +318,25 @@ func registerStats(m *metrics.Metrics, links *cache.Links, counter *clicks.Count
 		func() float64 { return float64(counter.Flushed()) })
 	m.GaugeFunc("redirector_clicks_pending", "Click events buffered, not yet written.",
 		func() float64 { return float64(counter.Pending()) })
+}
+
+// registerHealthStats exposes the last health check's links per state, read from the store at scrape
+// time (any replica may have run it).
+func registerHealthStats(m *metrics.Metrics, monitor *health.Monitor) {
+	for _, st := range link.HealthStates {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "redirector_links_health", Help: "Live short links per health state at the last health check.",
+			ConstLabels: prometheus.Labels{"state": string(st)},
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			rep, err := monitor.Report(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(rep.Counts[st])
+		}))
+	}
 }
 
 // registerQRStats exposes what the QR code cache counts.

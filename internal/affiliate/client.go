@@ -33,7 +33,7 @@ const (
 	maxBan          = 10 * time.Minute
 	maxRetries      = 1
 	maxBody         = 1 << 20
-	detailFields    = "product_id,product_title,product_main_image_url,target_sale_price,target_sale_price_currency"
+	detailFields    = "product_id,product_title,product_main_image_url,target_sale_price,target_sale_price_currency,commission_rate,shop_url"
 )
 
 // Config is what New needs. AppKey, AppSecret and TrackingID are required; every other zero value
@@ -71,6 +71,10 @@ type Result struct {
 // Product is what ProductDetail reports about one product. Price is a decimal string in Currency.
 type Product struct {
 	ID, Title, ImageURL, Price, Currency string
+	// CommissionRate is the platform's words ("7.0%"); empty or zero: the product earns nothing.
+	CommissionRate string
+	// ShopURL is the seller's store page as the platform gives it (outside data: check it before use).
+	ShopURL string
 }
 
 // Client calls the platform. It is safe for concurrent use; Close stops its batcher.
@@ -241,6 +245,11 @@ func (c *Client) call(ctx context.Context, method string, params url.Values, n i
 	if !mayWait {
 		wait = c.sendable
 	}
+	return c.callWith(ctx, method, params, n, wait, parse)
+}
+
+// callWith is call with the wait before each attempt given.
+func (c *Client) callWith(ctx context.Context, method string, params url.Values, n int, wait func(context.Context) error, parse func([]byte) error) error {
 	var last error
 	for attempt := 0; attempt <= maxRetries; attempt++ {
 		if err := wait(ctx); err != nil {

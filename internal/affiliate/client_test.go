@@ -321,8 +321,10 @@ func TestProductDetailNeverWaitsForTheRateLimit(t *testing.T) {
 
 func TestProductDetail(t *testing.T) {
 	const id = "1005001234567890"
-	prod := affiliatetest.Product{Title: "Desk lamp", ImageURL: "https://ae01.alicdn.com/kf/lamp.jpg", Price: "12.34", Currency: "USD"}
-	want := affiliate.Product{ID: id, Title: prod.Title, ImageURL: prod.ImageURL, Price: prod.Price, Currency: prod.Currency}
+	prod := affiliatetest.Product{Title: "Desk lamp", ImageURL: "https://ae01.alicdn.com/kf/lamp.jpg", Price: "12.34", Currency: "USD",
+		CommissionRate: "5.5%", ShopURL: "https://www.aliexpress.com/store/1234"}
+	want := affiliate.Product{ID: id, Title: prod.Title, ImageURL: prod.ImageURL, Price: prod.Price, Currency: prod.Currency,
+		CommissionRate: prod.CommissionRate, ShopURL: prod.ShopURL}
 	for _, simplify := range []bool{false, true} {
 		t.Run(fmt.Sprintf("simplify=%v", simplify), func(t *testing.T) {
 			c, p := start(t, affiliatetest.PlatformConfig{Simplify: simplify}, nil)

@@ -85,6 +85,13 @@ type productFields struct {
 	ImageURL      string      `json:"product_main_image_url"`
 	Price         string      `json:"target_sale_price"`
 	PriceCurrency string      `json:"target_sale_price_currency"`
+	Commission    string      `json:"commission_rate"`
+	ShopURL       string      `json:"shop_url"`
+}
+
+func (p productFields) product() Product {
+	return Product{ID: p.ProductID.String(), Title: p.Title, ImageURL: p.ImageURL, Price: p.Price,
+		Currency: p.PriceCurrency, CommissionRate: p.Commission, ShopURL: p.ShopURL}
 }
 
 // result checks the parts every answer shares. It returns empty=true for resp_code 405, a
@@ -163,7 +170,7 @@ func parseProduct(body []byte, id string) (Product, error) {
 	if !empty {
 		for _, p := range res.Products {
 			if p.ProductID.String() == id {
-				return Product{ID: id, Title: p.Title, ImageURL: p.ImageURL, Price: p.Price, Currency: p.PriceCurrency}, nil
+				return p.product(), nil
 			}
 		}
 	}

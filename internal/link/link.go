@@ -28,7 +28,20 @@ type Record struct {
 	Updated time.Time // the last change: creation, retarget or deletion
 	Deleted bool      // a tombstone: the link was deleted; /{id} answers 404
 	Channel string    // the tracking id its clicks are tagged with; "" for the default channel
+
+	// Fallback is the link's plan B (an accepted AliExpress page, checked like Target): where clicks go
+	// while the target is gone, and while it is untagged when FallbackWhen is FallbackUntagged. Empty:
+	// none. See internal/health.
+	Fallback     string
+	FallbackWhen string // "" (gone only) or FallbackUntagged
+	// Divert is where clicks go instead of Target while the health check says so (the plan B, a store
+	// or search page); empty: to Target. Written by internal/health only, dropped when the target changes.
+	Divert string
 }
+
+// FallbackUntagged is the Record.FallbackWhen that sends clicks to the plan B also while the target earns
+// nothing (health state untagged), not only while it is gone.
+const FallbackUntagged = "untagged"
 
 // ClickCount is what a batch of clicks adds to one short link's counters on one UTC day. A store accepts
 // only a non-empty id without braces, a Day that is a "20060102" date, and no negative numbers.

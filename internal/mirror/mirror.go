@@ -509,7 +509,8 @@ func keep(b *bolt.Bucket, rec link.Record, during map[string]struct{}) bool {
 	if err != nil {
 		return false
 	}
-	if old.Target == rec.Target && old.Deleted == rec.Deleted && old.Created.Equal(rec.Created) && old.Updated.Equal(rec.Updated) {
+	if old.Target == rec.Target && old.Divert == rec.Divert && old.Channel == rec.Channel && old.Deleted == rec.Deleted &&
+		old.Created.Equal(rec.Created) && old.Updated.Equal(rec.Updated) {
 		return true
 	}
 	_, refreshed := during[rec.ID]
@@ -589,28 +590,46 @@ func (m *Mirror) sweep(ctx context.Context, src Source) error {
 }
 
 // A record in the file: created and updated (unix ms, 8 bytes each), flags (1 byte: 1 for a
-// tombstone), then the target.
+// tombstone), then the target, and, when either is set, a NUL, where the health check diverts clicks
+// (link.Record.Divert), a NUL and the channel: a link answered from the mirror goes where it would go
+// from Redis, on its own tracking id. Stored targets and diversions are accepted URLs and channels
+// tracking ids, none of which holds a NUL.
 const headerLen = 17
 
 func encode(rec link.Record) []byte {
-	v := make([]byte, headerLen, headerLen+len(rec.Target))
+	v := make([]byte, headerLen, headerLen+len(rec.Target)+2+len(rec.Divert)+len(rec.Channel))
 	binary.BigEndian.PutUint64(v[0:], uint64(rec.Created.UnixMilli()))
 	binary.BigEndian.PutUint64(v[8:], uint64(rec.Updated.UnixMilli()))
 	if rec.Deleted {
 		v[16] = 1
 	}
-	return append(v, rec.Target...)
+	v = append(v, rec.Target...)
+	if rec.Divert != "" || rec.Channel != "" {
+		v = append(v, 0)
+		v = append(v, rec.Divert...)
+		v = append(v, 0)
+		v = append(v, rec.Channel...)
+	}
+	return v
 }
 
 func decode(id string, v []byte) (link.Record, error) {
 	if len(v) < headerLen {
 		return link.Record{}, fmt.Errorf("record of %d bytes", len(v))
 	}
-	return link.Record{
+	rec := link.Record{
 		ID:      id,
 		Created: time.UnixMilli(int64(binary.BigEndian.Uint64(v[0:]))).UTC(),
 		Updated: time.UnixMilli(int64(binary.BigEndian.Uint64(v[8:]))).UTC(),
 		Deleted: v[16] == 1,
-		Target:  string(v[headerLen:]),
-	}, nil
+	}
+	rest := string(v[headerLen:])
+	var extra string
+	var ok bool
+	if rec.Target, extra, ok = strings.Cut(rest, "\x00"); ok {
+		if rec.Divert, rec.Channel, ok = strings.Cut(extra, "\x00"); !ok {
+			return link.Record{}, fmt.Errorf("record %s: a diversion without its channel", id)
+		}
+	}
+	return rec, nil
 }

@@ -177,6 +177,14 @@ func (p *Previewer) product(ctx context.Context, id string, client netip.Addr) (
 	return affiliate.Product{}, false
 }
 
+// Put keeps products found elsewhere (the health check's batches), by product id, so a preview of
+// them costs no platform call within TTL.
+func (p *Previewer) Put(products map[string]affiliate.Product) {
+	for id, prod := range products {
+		p.cache.Set(id, entry{product: prod, ok: prod.Title != "" && validImage(prod.ImageURL)})
+	}
+}
+
 // refused reports whether err is a call refused before it reached the platform: by the client's
 // rate limit, the in-flight cap or the breaker.
 func refused(err error) bool {

@@ -84,21 +84,26 @@ func bearerToken(header string) (token string, ok bool) {
 
 // linkJSON is a link as the admin API shows it.
 type linkJSON struct {
-	ID        string        `json:"id"`
-	ShortURL  string        `json:"short_url"`
-	Target    string        `json:"target"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
-	QRPNG     string        `json:"qr_png"`
-	QRSVG     string        `json:"qr_svg"`
-	Warnings  []string      `json:"warnings,omitzero"`
-	Clicks    *int64        `json:"clicks,omitempty"`
-	Scans     *int64        `json:"scans,omitempty"`
-	Bio       *int64        `json:"bio,omitempty"`      // clicks from bio pages' items
-	Visitors  *int64        `json:"visitors,omitempty"` // over the days of Daily
-	Daily     []dayJSON     `json:"daily,omitempty"`
-	Channel   string        `json:"channel,omitempty"`
-	Earnings  *earningsJSON `json:"earnings,omitempty"`
+	ID        string    `json:"id"`
+	ShortURL  string    `json:"short_url"`
+	Target    string    `json:"target"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	QRPNG     string    `json:"qr_png"`
+	QRSVG     string    `json:"qr_svg"`
+	Warnings  []string  `json:"warnings,omitzero"`
+	// The plan B and the link's health (see internal/health and api_health.go).
+	FallbackURL  string        `json:"fallback_url,omitempty"`
+	FallbackWhen string        `json:"fallback_when,omitempty"`
+	Health       *healthJSON   `json:"health,omitempty"`
+	Product      *productJSON  `json:"product,omitempty"`
+	Clicks       *int64        `json:"clicks,omitempty"`
+	Scans        *int64        `json:"scans,omitempty"`
+	Bio          *int64        `json:"bio,omitempty"`      // clicks from bio pages' items
+	Visitors     *int64        `json:"visitors,omitempty"` // over the days of Daily
+	Daily        []dayJSON     `json:"daily,omitempty"`
+	Channel      string        `json:"channel,omitempty"`
+	Earnings     *earningsJSON `json:"earnings,omitempty"`
 }
 
 type dayJSON struct {
@@ -115,6 +120,7 @@ func toJSON(d Deps, rec link.Record) linkJSON {
 		ID: rec.ID, ShortURL: short, Target: rec.Target,
 		CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(),
 		QRPNG: short + "/qr.png", QRSVG: short + "/qr.svg", Channel: rec.Channel,
+		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen,
 	}
 }
 
@@ -140,6 +146,9 @@ type urlBody struct {
 	URL     string `json:"url"`
 	Slug    string `json:"slug,omitempty"`
 	Channel string `json:"channel,omitempty"`
+	// FallbackURL and FallbackWhen are taken by POST only.
+	FallbackURL  string `json:"fallback_url,omitempty"`
+	FallbackWhen string `json:"fallback_when,omitempty"`
 }
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
@@ -162,15 +171,14 @@ func handleCreate(d Deps) http.Handler {
 			fail(w, d, link.Invalid("unknown channel: it must be one of ALIEXPRESS_TRACKING_IDS"), "")
 			return
 		}
-		var rec link.Record
-		var created bool
-		if cc, isCC := d.ShortLinks.(ChannelCreator); isCC && ch != "" {
-			rec, created, err = cc.CreateOn(ctx, page, body.Slug, ch, d.Now())
-		} else if ch != "" {
-			err = link.Invalid("this server cannot make links on channels")
-		} else {
-			rec, created, err = d.ShortLinks.Create(ctx, page, body.Slug, d.Now())
+		spec := shortlink.Spec{Page: page, Slug: body.Slug, FallbackWhen: body.FallbackWhen, Channel: ch}
+		if body.FallbackURL != "" {
+			if spec.Fallback, err = accept(ctx, d, body.FallbackURL); err != nil {
+				fail(w, d, link.Invalid("fallback_url: "+err.Error()), "")
+				return
+			}
 		}
+		rec, created, err := d.ShortLinks.CreateSpec(ctx, spec, d.Now())
 		if err != nil {
 			fail(w, d, err, "slug is already taken")
 			return
@@ -179,7 +187,13 @@ func handleCreate(d Deps) http.Handler {
 		if created {
 			status = http.StatusCreated
 		}
-		writeJSON(w, status, withWarnings(toJSON(d, rec), pasteWarnings(body.URL)))
+		warnings := pasteWarnings(body.URL)
+		l := toJSON(d, rec)
+		if d.Health != nil {
+			warnings = append(warnings, d.Health.Inspect(ctx, rec)...)
+			withHealth(ctx, d, []*linkJSON{&l})
+		}
+		writeJSON(w, status, withWarnings(l, warnings))
 	})
 }
 
@@ -233,7 +247,22 @@ func handleList(d Deps) http.Handler {
 			}
 			limit = n
 		}
-		recs, next, err := d.Records.List(ctx, q.Get("cursor"), limit)
+		state, filter := link.HealthState(""), q.Has("health")
+		if filter {
+			var ok bool
+			if state, ok = link.ParseHealthState(q.Get("health")); !ok || d.Health == nil {
+				fail(w, d, link.Invalid("health must be one of ok, untagged, gone, unknown, page"), "")
+				return
+			}
+		}
+		var recs []link.Record
+		var next string
+		var err error
+		if filter {
+			recs, next, err = listByHealth(ctx, d, state, q.Get("cursor"), limit)
+		} else {
+			recs, next, err = d.Records.List(ctx, q.Get("cursor"), limit)
+		}
 		if err != nil {
 			fail(w, d, err, "")
 			return
@@ -250,6 +279,11 @@ func handleList(d Deps) http.Handler {
 			}
 			out.Links = append(out.Links, l)
 		}
+		ptrs := make([]*linkJSON, len(out.Links))
+		for i := range out.Links {
+			ptrs[i] = &out.Links[i]
+		}
+		withHealth(ctx, d, ptrs)
 		writeJSON(w, http.StatusOK, out)
 	})
 }
@@ -280,6 +314,7 @@ func handleGet(d Deps) http.Handler {
 			fail(w, d, err, "")
 			return
 		}
+		withHealth(ctx, d, []*linkJSON{&l})
 		writeJSON(w, http.StatusOK, l)
 	})
 }
@@ -298,6 +333,10 @@ func handleRetarget(d Deps) http.Handler {
 		}
 		if body.Slug != "" || body.Channel != "" {
 			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url"), "")
+			return
+		}
+		if body.FallbackURL != "" || body.FallbackWhen != "" {
+			fail(w, d, link.Invalid("fallback_url is set when a link is created; PATCH changes url only"), "")
 			return
 		}
 		page, err := accept(ctx, d, body.URL)
@@ -446,8 +485,11 @@ type ExportLine struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	Deleted   bool      `json:"deleted,omitempty"`
 	Channel   string    `json:"channel,omitempty"` // the tracking id, absent for the default channel
-	Clicks    int64     `json:"clicks,omitempty"`
-	Scans     int64     `json:"scans,omitempty"`
+	// The plan B (an accepted, canonical page) and when it applies; health is found again after import.
+	FallbackURL  string `json:"fallback_url,omitempty"`
+	FallbackWhen string `json:"fallback_when,omitempty"`
+	Clicks       int64  `json:"clicks,omitempty"`
+	Scans        int64  `json:"scans,omitempty"`
 	// Kind is empty for a short link. "page" is a bio page, whole in Page, the fields above
 	// absent (see PageExportLine): files written before pages existed read as they did.
 	Kind string    `json:"kind,omitempty"`
@@ -485,6 +527,7 @@ func NewExportLine(rec link.Record, totals link.Stats) ExportLine {
 	return ExportLine{
 		ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted,
 		Channel: rec.Channel, Clicks: totals.Clicks, Scans: totals.Scans,
+		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen,
 	}
 }
 

@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -30,6 +31,7 @@ import (
 	"github.com/redirector/redirector/internal/clicks"
 	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/earnings"
+	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/invalidate"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/preview"
@@ -97,6 +99,12 @@ type envOptions struct {
 	// DedupWindow and StatsTop are CLICK_DEDUP_WINDOW and STATS_TOP; 0: their defaults (1h, 50).
 	DedupWindow time.Duration
 	StatsTop    int
+	// Health wires a health.Monitor (e.monitor) into the service; not run: tests call it.
+	Health bool
+	// PlatformRate is the client's rate of platform calls a second; default 1000. PlatformBurst is its
+	// burst; default the rate, rounded up.
+	PlatformRate  float64
+	PlatformBurst int
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -155,6 +163,8 @@ type env struct {
 	handler   http.Handler
 	srv       *httptest.Server
 	client    *http.Client
+	monitor   *health.Monitor // nil unless envOptions.Health
+	records   *store.Records
 }
 
 // newEnv starts a service. Everything it starts is stopped when the test ends.
@@ -195,7 +205,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	cfg := e.platform.Config()
 	client, err := affiliate.New(affiliate.Config{
 		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: e.platform.URL,
-		BatchWindow: opts.BatchWindow, RatePerSecond: 1000,
+		BatchWindow: opts.BatchWindow, RatePerSecond: cmp.Or(opts.PlatformRate, 1000), Burst: opts.PlatformBurst,
 	})
 	if err != nil {
 		t.Fatalf("affiliate.New: %v", err)
@@ -257,6 +267,12 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.Preview {
 		previewer = preview.New(details, preview.Options{Admit: limits.Admit})
 	}
+	e.records = records
+	var monitor Health
+	if opts.Health {
+		e.monitor = health.New(records, client, changes, health.Options{Rate: 1000, Now: e.clock.Now})
+		monitor = e.monitor
+	}
 	e.handler = NewServer(Deps{
 		Channels:   Channels{Default: cfg.TrackingID, List: []string{cfg.TrackingID, testChannel}},
 		SubID:      opts.SubID,
@@ -278,6 +294,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Previewer:  previewer,
 		Bio: BioDeps{Pages: e.pages, Renderer: e.renderer, Views: e.pageViews,
 			Changed: func(ctx context.Context, key string) { changes.RecordChanged(ctx, "@"+key) }},
+		Health: monitor,
 		Limits: limits,
 		QR:     opts.QR,
 		Now:    e.clock.Now,

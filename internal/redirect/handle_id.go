@@ -116,6 +116,9 @@ func handleID(d Deps) idHandler {
 				m.ClicksUnrecorded.Inc()
 			}
 		}
+		if res.NotPromotable && link.Recorded && d.Health != nil {
+			d.Health.NotPromotable(id, target) // never blocks
+		}
 		m.ID.Inc(res.Outcome)
 		found(w, res.Location)
 	}

@@ -63,6 +63,8 @@ func routes(d Deps) http.Handler {
 		r.Handler(http.MethodPatch, "/api/pages/:handle", api(handlePageUpdate(d)))
 		r.Handler(http.MethodDelete, "/api/pages/:handle", api(handlePageDelete(d)))
 	}
+	r.Handler(http.MethodGet, "/api/links/:id/suggestions", api(handleSuggestions(d)))
+	r.Handler(http.MethodGet, "/api/health", api(handleHealthReport(d)))
 	admin := capped(console.New()) // the creators' console (/admin): its page and files; it talks to /api/
 	r.Handler(http.MethodGet, console.Prefix, admin)
 	r.Handler(http.MethodHead, console.Prefix, admin)

@@ -44,6 +44,7 @@ type Targets interface {
 // link.ErrExists, link.ErrNotFound, shortlink.ErrNoFreeID or the store's.
 type ShortLinks interface {
 	Create(ctx context.Context, page aliurl.Page, slug string, now time.Time) (rec link.Record, created bool, err error)
+	CreateSpec(ctx context.Context, spec shortlink.Spec, now time.Time) (rec link.Record, created bool, err error)
 	Retarget(ctx context.Context, id string, page aliurl.Page, now time.Time) (link.Record, error)
 	Delete(ctx context.Context, id string, now time.Time) error
 }
@@ -128,6 +129,8 @@ type Deps struct {
 	Previewer  Previewer
 	// Bio are the creators' bio pages; zero: none.
 	Bio BioDeps
+	// Health knows the links' health (api_health.go); nil: no health fields, filter or routes.
+	Health Health
 	// QR renders and keeps the QR codes; nil: a qr.Cache with its defaults.
 	QR *qr.Cache
 	// Ready reports whether the store answers, for /readyz.

@@ -83,6 +83,9 @@ type Result struct {
 	Location string
 	Outcome  Outcome
 	Source   Source
+	// NotPromotable says the click is untagged because the platform answered that the page has no
+	// affiliate link (now or in a cached answer), not because it could not be asked in time.
+	NotPromotable bool
 }
 
 // Options tune a Resolver. Zero fields take the defaults named on each.
@@ -245,7 +248,7 @@ func (r *Resolver) resolve(ctx context.Context, key, page, channel string, clien
 			if link.Status == cache.Promoted {
 				return Result{Location: link.URL, Outcome: Tagged, Source: src}
 			}
-			return Result{Location: page, Outcome: Untagged, Source: src}
+			return Result{Location: page, Outcome: Untagged, Source: src, NotPromotable: link.Status == cache.NotPromotable}
 		case link.Status == cache.Promoted:
 			if !now.Before(link.RetryAt) {
 				r.startLoad(ctx, key, page, channel, link, true, client)
@@ -282,7 +285,7 @@ func (r *Resolver) result(link cache.Link, src Source, page string) Result {
 	now := r.opts.Now()
 	switch {
 	case link.Status != cache.Promoted || !now.Before(link.StaleUntil):
-		return Result{Location: page, Outcome: Untagged, Source: src}
+		return Result{Location: page, Outcome: Untagged, Source: src, NotPromotable: link.Status == cache.NotPromotable}
 	case now.Before(link.FreshUntil):
 		return Result{Location: link.URL, Outcome: Tagged, Source: src}
 	}

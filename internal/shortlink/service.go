@@ -66,11 +66,42 @@ func NewService(records Records, changes Changes) *Service {
 // ErrNoFreeID when the random ids drawn were all taken; any other error is the store's, and nothing
 // was written. Every link created is announced to Changes before Create returns.
 func (s *Service) Create(ctx context.Context, page aliurl.Page, slug string, now time.Time) (rec link.Record, created bool, err error) {
+	return s.CreateSpec(ctx, Spec{Page: page, Slug: slug}, now)
+}
+
+// Spec is what a new short link is made of: its page, the slug asked for (or none), and its plan B.
+type Spec struct {
+	Page aliurl.Page
+	Slug string
+	// Fallback, when its URL is not empty, is where clicks go while Page is gone (an accepted page,
+	// not a share link); FallbackWhen is "" or link.FallbackUntagged (also while Page earns nothing).
+	Fallback     aliurl.Page
+	FallbackWhen string
+	// Channel is the tracking id the link's clicks are tagged with, one the caller has checked; "": the
+	// default channel. A link on another channel never takes a product code or the page's shared id
+	// (those lead to the default channel): it gets its slug, or a random id of its own.
+	Channel string
+}
+
+// CreateSpec is Create with a plan B: the link made is stored with spec's Fallback and FallbackWhen.
+// A link returned with created false (one made for the page before) keeps its own. link.ErrInvalid
+// when the fallback is a share link or FallbackWhen is neither "" nor "untagged", or when FallbackWhen
+// is given without a fallback.
+func (s *Service) CreateSpec(ctx context.Context, spec Spec, now time.Time) (rec link.Record, created bool, err error) {
+	page, slug := spec.Page, spec.Slug
 	if page.URL == "" || page.Kind == aliurl.Share {
 		return link.Record{}, false, link.Invalid("the link's target must be a page, not a share link")
 	}
+	switch {
+	case spec.Fallback.URL != "" && spec.Fallback.Kind == aliurl.Share:
+		return link.Record{}, false, link.Invalid("fallback_url must be a page, not a share link")
+	case spec.FallbackWhen != "" && spec.FallbackWhen != link.FallbackUntagged:
+		return link.Record{}, false, link.Invalid(`fallback_when must be "untagged" or left out`)
+	case spec.FallbackWhen != "" && spec.Fallback.URL == "":
+		return link.Record{}, false, link.Invalid("fallback_when needs a fallback_url")
+	}
 	now = now.UTC().Truncate(time.Millisecond)
-	rec = link.Record{Target: page.URL, Created: now, Updated: now}
+	rec = link.Record{Target: page.URL, Created: now, Updated: now, Fallback: spec.Fallback.URL, FallbackWhen: spec.FallbackWhen, Channel: spec.Channel}
 	if slug != "" {
 		if err := shortid.CheckSlug(slug); err != nil {
 			return link.Record{}, false, link.Invalid(err.Error())
@@ -81,6 +112,9 @@ func (s *Service) Create(ctx context.Context, page aliurl.Page, slug string, now
 		}
 		s.changes.RecordChanged(ctx, rec.ID)
 		return rec, true, nil
+	}
+	if spec.Channel != "" {
+		return s.createOwnID(ctx, rec)
 	}
 	if page.Kind == aliurl.Product {
 		if id, err := shortid.Product(page.ID); err == nil {
@@ -148,28 +182,13 @@ func (s *Service) Delete(ctx context.Context, id string, now time.Time) error {
 }
 
 // CreateOn is Create on a channel (a tracking id the caller has checked; "" is the default channel,
-// and the same as Create). A link on another channel never takes a product code or the page's shared
-// id: those lead to the default channel. It gets slug, or a random id of its own.
+// and the same as Create): see Spec.Channel.
 func (s *Service) CreateOn(ctx context.Context, page aliurl.Page, slug, channel string, now time.Time) (rec link.Record, created bool, err error) {
-	if channel == "" {
-		return s.Create(ctx, page, slug, now)
-	}
-	if page.URL == "" || page.Kind == aliurl.Share {
-		return link.Record{}, false, link.Invalid("the link's target must be a page, not a share link")
-	}
-	now = now.UTC().Truncate(time.Millisecond)
-	rec = link.Record{Target: page.URL, Created: now, Updated: now, Channel: channel}
-	if slug != "" {
-		if err := shortid.CheckSlug(slug); err != nil {
-			return link.Record{}, false, link.Invalid(err.Error())
-		}
-		rec.ID = slug
-		if err := s.records.Create(ctx, rec); err != nil {
-			return link.Record{}, false, err
-		}
-		s.changes.RecordChanged(ctx, rec.ID)
-		return rec, true, nil
-	}
+	return s.CreateSpec(ctx, Spec{Page: page, Slug: slug, Channel: channel}, now)
+}
+
+// createOwnID stores rec under a random id that no other page shares.
+func (s *Service) createOwnID(ctx context.Context, rec link.Record) (link.Record, bool, error) {
 	for range drawTries {
 		id, err := shortid.New()
 		if err != nil {

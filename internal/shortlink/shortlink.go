@@ -175,6 +175,15 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	switch {
 	case found && rec.Deleted:
 	case found:
+		if rec.Divert != "" {
+			// The health check diverts the link (its target is gone, or earns nothing and the owner
+			// asked for the plan B then): the diversion is outside data too, checked the same way.
+			if link.Target, err = checkTarget(rec.Divert); err == nil {
+				link.Recorded = true
+				break
+			}
+			l.logger.Warn("short link diversion refused", "id", id, "reason", err.Error())
+		}
 		if link.Target, err = checkTarget(rec.Target); err != nil {
 			l.logger.Warn("short link record refused", "id", id, "reason", err.Error())
 			if l.rejected != nil {

@@ -26,7 +26,9 @@ import (
 // the store grow without bound. An owner is a record, and records are written only by an admin (the
 // API, import); a deleted record stays as a tombstone and keeps what it owns.
 //
-//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted, channel); owns the keys below
+//	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted, channel, fallback,
+//	                        fallback_when, divert, and its health: h_state, h_seen, p_* the product last
+//	                        known; see health.go); owns the keys below
 //	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
 //	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
 //	rd:v1:{id}:w            the last click batch applied per writer (hash); expires 7 days after its last write
@@ -55,6 +57,9 @@ import (
 //	rd:v1:orders:sync       the order sync's window and cursor per status, and its last success (hash); one
 //	                        key, owned by the sync
 //	rd:v1:orders:lease      which replica syncs orders (string); expires 5 minutes after its last renewal
+//	rd:v1:health:lease      the replica running the health check (string); expires (HealthLease's ttl)
+//	rd:v1:health:last       the last health check's time and counts per state (hash); expires 30 days
+//	                        after its last write
 //
 // Bio pages (internal/bio, whose store.go says more) are owners like records: written only by an admin (the
 // API, import). Their keys carry the lower-case handle as hash tag.
@@ -91,10 +96,14 @@ const (
 	fieldUpdated = "updated" // unix ms
 	fieldDeleted = "deleted" // "1" for a tombstone, absent otherwise
 	fieldChannel = "channel" // the link's tracking id; absent for the default channel
+	// The plan B and where clicks are diverted (link.Record's Fallback, FallbackWhen, Divert); absent when empty.
+	fieldFallback     = "fallback"
+	fieldFallbackWhen = "fallback_when"
+	fieldDivert       = "divert"
 )
 
-// recordFields are the fields a record is read with, in parseRecord's order.
-var recordFields = []string{fieldTarget, fieldCreated, fieldUpdated, fieldDeleted, fieldChannel}
+// recordFields are the fields a record is read with (parseRecord), in its order.
+var recordFields = []string{fieldTarget, fieldCreated, fieldUpdated, fieldDeleted, fieldFallback, fieldFallbackWhen, fieldDivert, fieldChannel}
 
 // List paging bounds.
 const (
@@ -120,7 +129,9 @@ func NewRecords(rdb redis.UniversalClient) *Records {
 }
 
 // createRecordScript writes a record unless a live one has its key. A tombstone is overwritten (the
-// deleted link is revived with its new target) when ARGV[4] is "1", and kept otherwise. Returns 1 when
+// deleted link is revived with its new target) when ARGV[4] is "1", and kept otherwise. ARGV[5] and ARGV[6]
+// are the plan B and when it applies (none when ARGV[5] is empty), ARGV[7] the channel ("" or absent: the
+// default one). Returns 1 when
 // written, 0 when a record that stays has the key.
 var createRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
@@ -129,21 +140,29 @@ if cur[1] and (cur[2] ~= '1' or ARGV[4] ~= '1') then
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
-if ARGV[5] and ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[1], 'channel', ARGV[5])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'fallback', ARGV[5], 'fallback_when', ARGV[6])
+end
+if ARGV[7] and ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'channel', ARGV[7])
 end
 return 1
 `)
 
-// retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2]. Returns the record's
-// created and its target before, or false (a nil reply) when there is no live record.
+// retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2], dropping the health
+// found for the old target (healthFields) and the diversion it caused. Returns the record's created and
+// its target before and its plan B (fallback, fallback_when), or false (a nil reply) when there is no
+// live record.
 var retargetRecordScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted')
+local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted', 'fallback', 'fallback_when')
 if not cur[1] or cur[3] == '1' then
   return false
 end
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'updated', ARGV[2])
-return {cur[2] or '0', cur[1]}
+if cur[1] ~= ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'divert', 'h_state', 'h_seen', 'p_title', 'p_image', 'p_price', 'p_cur', 'p_comm', 'p_store')
+end
+return {cur[2] or '0', cur[1], cur[4] or '', cur[5] or ''}
 `)
 
 // deleteRecordScript turns a live record into a tombstone. Returns its target, or false (a nil reply)
@@ -171,11 +190,14 @@ if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
   end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[1], 'fallback', ARGV[5], 'fallback_when', ARGV[6])
+  end
   if ARGV[4] == '1' then
     redis.call('HSET', KEYS[1], 'deleted', '1')
   end
-  if ARGV[5] and ARGV[5] ~= '' then
-    redis.call('HSET', KEYS[1], 'channel', ARGV[5])
+  if ARGV[7] and ARGV[7] ~= '' then
+    redis.call('HSET', KEYS[1], 'channel', ARGV[7])
   end
 end
 local v = redis.call('HMGET', KEYS[1], 'created', 'deleted')
@@ -272,7 +294,7 @@ func (r *Records) create(ctx context.Context, rec link.Record, revive bool) erro
 		reviveArg = "1"
 	}
 	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Channel).Int()
+		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Fallback, rec.FallbackWhen, rec.Channel).Int()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
 	}
@@ -326,7 +348,10 @@ func parseRecord(id string, vals []any) (link.Record, bool, error) {
 		return link.Record{}, false, fmt.Errorf("record updated: %w", err)
 	}
 	rec.Deleted = vals[3] == "1"
-	rec.Channel, _ = vals[4].(string)
+	rec.Fallback, _ = vals[4].(string)
+	rec.FallbackWhen, _ = vals[5].(string)
+	rec.Divert, _ = vals[6].(string)
+	rec.Channel, _ = vals[7].(string)
 	return rec, true, nil
 }
 
@@ -360,7 +385,7 @@ func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time
 	if err != nil {
 		return link.Record{}, fmt.Errorf("retarget %s: %w", id, err)
 	}
-	if len(res) != 2 {
+	if len(res) != 4 {
 		return link.Record{}, fmt.Errorf("retarget %s: script answered %d values", id, len(res))
 	}
 	c, err := parseMs(res[0])
@@ -370,7 +395,8 @@ func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time
 	if old := res[1]; old != target {
 		r.dropTargetID(ctx, old, id)
 	}
-	return link.Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC()}, nil
+	return link.Record{ID: id, Target: target, Created: c, Updated: time.UnixMilli(now.UnixMilli()).UTC(),
+		Fallback: res[2], FallbackWhen: res[3]}, nil
 }
 
 // dropTargetID removes target's index entry if it names id, once id's record no longer leads there, so
@@ -877,7 +903,7 @@ func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) 
 		deleted = "1"
 	}
 	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Channel).StringSlice()
+		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Fallback, rec.FallbackWhen, rec.Channel).StringSlice()
 	if err != nil {
 		return Unchanged, fmt.Errorf("put %s: %w", rec.ID, err)
 	}

@@ -25,6 +25,19 @@ import (
 const (
 	MethodLinkGenerate  = "aliexpress.affiliate.link.generate"
 	MethodProductDetail = "aliexpress.affiliate.productdetail.get"
+	MethodProductQuery  = "aliexpress.affiliate.product.query"
+)
+
+// MaxProductIDs is the most ids the fake's productdetail.get takes in one call; more is an
+// InvalidParameter error. The public SDKs read state no limit (see affiliate.MaxDetailIDs): this is
+// the client's conservative choice, held to here so that a client sending more fails in tests.
+const MaxProductIDs = 20
+
+// defaultCommission is the commission_rate the fake reports for a promotable product that names
+// none; a product made not promotable (SetProductNotPromotable) reports zeroCommission.
+const (
+	defaultCommission = "7.0%"
+	zeroCommission    = "0.0%"
 )
 
 const (
@@ -60,6 +73,8 @@ type PlatformConfig struct {
 // Product is what the fake's productdetail.get reports for an id.
 type Product struct {
 	ID, Title, ImageURL, Price, Currency string
+	CommissionRate                       string // default "7.0%" ("0.0%" once SetProductNotPromotable)
+	ShopURL                              string // the seller's store page; empty: not reported
 }
 
 // Failure is a way the fake can be told to fail.
@@ -94,6 +109,8 @@ type Platform struct {
 	notPromotable map[string]bool
 	products      map[string]Product
 	orders        orderBook
+	removed       map[string]bool // product ids the platform no longer knows (RemoveProduct)
+	unpromotable  map[string]bool // product ids without commission (SetProductNotPromotable)
 }
 
 // NewPlatform returns a fake for cfg.
@@ -119,7 +136,8 @@ func NewPlatform(cfg PlatformConfig) *Platform {
 	if cfg.BanSeconds <= 0 {
 		cfg.BanSeconds = 1
 	}
-	return &Platform{cfg: cfg, notPromotable: make(map[string]bool), products: make(map[string]Product)}
+	return &Platform{cfg: cfg, notPromotable: make(map[string]bool), products: make(map[string]Product),
+		removed: make(map[string]bool), unpromotable: make(map[string]bool)}
 }
 
 // NewServer starts a fake on a loopback port. The caller closes the server.
@@ -175,6 +193,40 @@ func (p *Platform) SetProduct(id string, prod Product) {
 	defer p.mu.Unlock()
 	prod.ID = id
 	p.products[id] = prod
+}
+
+// RemoveProduct makes the products disappear, as a product taken down does: productdetail.get
+// answers nothing for them (ProductFunc included), product.query no longer finds them.
+func (p *Platform) RemoveProduct(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		p.removed[id] = true
+	}
+}
+
+// SetProductNotPromotable takes the products out of the affiliate programme: productdetail.get
+// reports them with a commission_rate of "0.0%", link.generate gives their product pages
+// (https://<host>/item/<id>.html) no promotion link, and product.query leaves them out.
+func (p *Platform) SetProductNotPromotable(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		p.unpromotable[id] = true
+	}
+}
+
+// CallsOf returns how many requests for method the fake received, good or bad.
+func (p *Platform) CallsOf(method string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.requests {
+		if r.Get("method") == method {
+			n++
+		}
+	}
+	return n
 }
 
 // Calls returns how many requests the fake received, good or bad.
@@ -288,6 +340,8 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.orderListByIndex(w, form, reqID)
 	case MethodOrderGet:
 		p.orderGet(w, form, reqID)
+	case MethodProductQuery:
+		p.productQuery(w, form, reqID)
 	}
 }
 
@@ -335,10 +389,17 @@ func (p *Platform) check(r *http.Request, form url.Values) *apiError {
 		required = []string{"tracking_id", "promotion_link_type", "source_values"}
 	case MethodProductDetail:
 		required = []string{"product_ids"}
+		if n := len(strings.Split(form.Get("product_ids"), ",")); n > MaxProductIDs {
+			return &apiError{"InvalidParameter", fmt.Sprintf("product_ids carries %d ids; at most %d are allowed", n, MaxProductIDs)}
+		}
 	case MethodOrderListByIndex:
 		required = []string{"start_time", "end_time", "status"}
 	case MethodOrderGet:
 		required = []string{"order_ids"}
+	case MethodProductQuery:
+		if n, err := strconv.Atoi(form.Get("page_size")); form.Get("page_size") != "" && (err != nil || n < 1 || n > 50) {
+			return &apiError{"InvalidParameter", "page_size must be from 1 to 50"}
+		}
 	default:
 		return &apiError{"InvalidApiPath", "The specified API path is invalid"}
 	}
@@ -361,7 +422,7 @@ func (p *Platform) linkGenerate(w http.ResponseWriter, form url.Values, reqID st
 	p.mu.Lock()
 	skip := make([]bool, len(sources))
 	for i, s := range sources {
-		skip[i] = p.notPromotable[s]
+		skip[i] = p.notPromotable[s] || p.unpromotable[itemID(s)]
 	}
 	p.mu.Unlock()
 	links := []map[string]string{}
@@ -393,16 +454,11 @@ func (p *Platform) productDetail(w http.ResponseWriter, form url.Values, reqID s
 		if !ok && p.cfg.ProductFunc != nil {
 			prod, ok = p.cfg.ProductFunc(id)
 		}
-		if !ok {
+		if !ok || p.removed[id] {
 			continue
 		}
-		found = append(found, map[string]any{
-			"product_id":                 json.Number(id),
-			"product_title":              prod.Title,
-			"product_main_image_url":     prod.ImageURL,
-			"target_sale_price":          prod.Price,
-			"target_sale_price_currency": prod.Currency,
-		})
+		prod.ID = id
+		found = append(found, p.productFields(prod))
 	}
 	p.mu.Unlock()
 	if len(found) == 0 {
@@ -411,6 +467,74 @@ func (p *Platform) productDetail(w http.ResponseWriter, form url.Values, reqID s
 	}
 	result := map[string]any{"current_record_count": len(found), "products": p.list("product", found)}
 	writeJSON(w, respBody(MethodProductDetail, 200, "Call succeeds", result, reqID))
+}
+
+// productFields is a product as productdetail.get and product.query answer it (field names from
+// sergioteula/python-aliexpress-api, models/product.py). Called with p.mu held.
+func (p *Platform) productFields(prod Product) map[string]any {
+	comm := prod.CommissionRate
+	if comm == "" {
+		comm = defaultCommission
+	}
+	if p.unpromotable[prod.ID] {
+		comm = zeroCommission
+	}
+	f := map[string]any{
+		"product_id":                 json.Number(prod.ID),
+		"product_title":              prod.Title,
+		"product_main_image_url":     prod.ImageURL,
+		"target_sale_price":          prod.Price,
+		"target_sale_price_currency": prod.Currency,
+		"commission_rate":            comm,
+	}
+	if prod.ShopURL != "" {
+		f["shop_url"] = prod.ShopURL
+	}
+	return f
+}
+
+// productQuery answers product.query: the products set with SetProduct that are neither removed nor
+// unpromotable and whose title shares a word with keywords (in any case), by id, up to page_size
+// (default 20). The shape is productdetail.get's with paging counts (ProductsResponse in
+// sergioteula/python-aliexpress-api, models/product.py).
+func (p *Platform) productQuery(w http.ResponseWriter, form url.Values, reqID string) {
+	size := 20
+	if n, err := strconv.Atoi(form.Get("page_size")); err == nil {
+		size = n
+	}
+	words := strings.Fields(strings.ToLower(form.Get("keywords")))
+	var found []map[string]any
+	p.mu.Lock()
+	for _, id := range slices.Sorted(maps.Keys(p.products)) {
+		prod := p.products[id]
+		if p.removed[id] || p.unpromotable[id] || len(found) == size {
+			continue
+		}
+		title := strings.Fields(strings.ToLower(prod.Title))
+		if slices.ContainsFunc(words, func(w string) bool { return slices.Contains(title, w) }) {
+			found = append(found, p.productFields(prod))
+		}
+	}
+	p.mu.Unlock()
+	if len(found) == 0 {
+		writeJSON(w, respBody(MethodProductQuery, 405, "The result is empty", nil, reqID))
+		return
+	}
+	result := map[string]any{
+		"current_page_no": 1, "current_record_count": len(found), "total_record_count": len(found),
+		"products": p.list("product", found),
+	}
+	writeJSON(w, respBody(MethodProductQuery, 200, "Call succeeds", result, reqID))
+}
+
+// itemID is the product id of a product page source (/item/<id>.html), or "".
+func itemID(source string) string {
+	_, rest, ok := strings.Cut(source, "/item/")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ".html")
+	return id
 }
 
 func (p *Platform) list(name string, items any) any {

@@ -469,7 +469,8 @@
           el('div', { class: 'muted small' }, targetLink(link.target), ' · created ', formatDate(link.created_at))),
         el('div', { class: 'counts' },
           el('span', { class: 'count clicks', text: countText(link.clicks, 'click', 'clicks') }),
-          el('span', { class: 'count scans', text: countText(link.scans, 'scan', 'scans') })),
+          el('span', { class: 'count scans', text: countText(link.scans, 'scan', 'scans') }),
+          healthBadge(link)),
         toggle),
       details);
     toggle.addEventListener('click', () => {
@@ -480,6 +481,20 @@
       if (open) openDetails(li, details);
     });
     return li;
+  }
+
+  // healthBadge shows the link's health state (see docs/links.md#link-health); nothing before it is known.
+  const HEALTH_TITLES = {
+    ok: 'Earning: a current affiliate link',
+    untagged: 'Not promotable: clicks earn no commission',
+    gone: 'Product gone: clicks go to the plan B, the store or a search',
+    unknown: 'Not checked yet',
+    page: 'Not a product page: only tagging is checked',
+  };
+  function healthBadge(link) {
+    const st = link.health && link.health.state;
+    if (!st || !Object.prototype.hasOwnProperty.call(HEALTH_TITLES, st)) return null;
+    return el('span', { class: 'count health health-' + st, text: st, title: HEALTH_TITLES[st] });
   }
 
   function updateRow(li, link) {
@@ -493,6 +508,8 @@
   async function loadLinks(reset) {
     const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (!reset && state.cursor) q.set('cursor', state.cursor);
+    const health = $('health-filter').value;
+    if (health) q.set('health', health);
     const more = $('more');
     more.disabled = true;
     try {
@@ -718,6 +735,9 @@
     $('signout').addEventListener('click', onSignOut);
     $('shorten-form').addEventListener('submit', onShorten);
     $('search').addEventListener('input', applyFilter);
+    $('health-filter').addEventListener('change', () => {
+      loadLinks(true).catch(report);
+    });
     $('refresh').addEventListener('click', () => {
       loadLinks(true).then(() => showStatus('Links refreshed.', 'ok'), report);
     });
