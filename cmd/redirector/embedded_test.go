@@ -119,6 +119,7 @@ func embeddedEnviron(dir string) []string {
 		"DATA_DIR=" + dir,
 		"ADMIN_TOKEN=" + e2eToken,
 		"CLICK_FLUSH=100ms",
+		"CLICK_DEDUP_WINDOW=0", // every click counts: the tests click from one visitor
 		"CLIENT_RATE=100000",
 		"CLIENT_BURST=100000",
 		"PLATFORM_RATE=100000",

@@ -30,6 +30,7 @@ func mirrorEnviron(p *affiliatetest.Platform, apiURL string, rs *redistest.Serve
 		"REDIS_URL="+rs.URL,
 		"ADMIN_TOKEN="+e2eToken,
 		"CLICK_FLUSH=100ms",
+		"CLICK_DEDUP_WINDOW=0", // every click counts: the tests click from one visitor
 		"CLIENT_RATE=100000",
 		"CLIENT_BURST=100000",
 		"PLATFORM_RATE=100000",

@@ -27,7 +27,9 @@ func TestGoShareUnreachable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			shares := startShares(t)
-			e := newEnv(t, envOptions{Shares: shares})
+			// UPSTREAM_TIMEOUT at its default, not the tests' 300 ms: the last click must be tagged, and a
+			// loaded machine can take longer than 300 ms to answer it.
+			e := newEnv(t, envOptions{Shares: shares, UpstreamTimeout: 2 * time.Second})
 			shares.Fail(tc.failure)
 			fetches := func() int { return shares.Requests() + shares.Refused() }
 			const link = "https://s.click.aliexpress.com/e/_down"
