@@ -192,8 +192,9 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	codes := qr.NewCache(qr.CacheOptions{})
 	registerQRStats(m, codes)
 	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger)
-	// The health check takes a tenth of PLATFORM_RATE, and only tokens the clicks leave spare.
-	monitor := health.New(records, client, changes, health.Options{
+	// The health check takes a tenth of PLATFORM_RATE, and only tokens the clicks leave spare; it is
+	// behind the breaker, so it does not call a platform found failing.
+	monitor := health.New(records, guard.Catalog(client), changes, health.Options{
 		Interval: cfg.HealthInterval, Rate: cfg.PlatformRate / 10, Products: previewer.Put, Logger: logger,
 	})
 	registerHealthStats(m, monitor)

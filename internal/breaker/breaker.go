@@ -144,6 +144,48 @@ func (gd guardedDetails) ProductDetail(ctx context.Context, productID, currency,
 	return p, err
 }
 
+// Catalog is the platform's product methods of the health check and suggestions: batched product
+// details and product search.
+type Catalog interface {
+	ProductDetails(ctx context.Context, ids []string, currency, language string) (map[string]affiliate.Product, error)
+	ProductQuery(ctx context.Context, keywords string, n int, currency, language string) ([]affiliate.Product, error)
+}
+
+// Catalog returns c behind the guard, as Details does: a background check must not call a platform
+// the breaker has found failing, and its failures are the platform's as much as a click's. Unlike a
+// click's call it never takes the half-open probe: it waits until the breaker has closed again.
+func (g *Guard) Catalog(c Catalog) Catalog { return guardedCatalog{g: g, c: c} }
+
+// background runs call as do does, only while the breaker is closed.
+func (g *Guard) background(call func() error) error {
+	if g.State() != "closed" {
+		g.rejected.Add(1)
+		return ErrOpen
+	}
+	return g.do(call)
+}
+
+type guardedCatalog struct {
+	g *Guard
+	c Catalog
+}
+
+func (gc guardedCatalog) ProductDetails(ctx context.Context, ids []string, currency, language string) (m map[string]affiliate.Product, err error) {
+	err = gc.g.background(func() error {
+		m, err = gc.c.ProductDetails(ctx, ids, currency, language)
+		return err
+	})
+	return m, err
+}
+
+func (gc guardedCatalog) ProductQuery(ctx context.Context, keywords string, n int, currency, language string) (ps []affiliate.Product, err error) {
+	err = gc.g.background(func() error {
+		ps, err = gc.c.ProductQuery(ctx, keywords, n, currency, language)
+		return err
+	})
+	return ps, err
+}
+
 // do runs call if a slot is free and the breaker allows it, and tells the breaker how it went:
 // when it outlives SlowAfter, as a failure at that moment, else by its error when it ends.
 func (g *Guard) do(call func() error) error {

@@ -188,6 +188,41 @@ func TestBreakerGuardsProductDetails(t *testing.T) {
 	}
 }
 
+// TestBreakerGuardsTheCatalog: the health check's batched product details and product search do not
+// reach a platform the breaker has found failing (the chaos suite saw them do so), and their failures
+// open it as a click's do.
+func TestBreakerGuardsTheCatalog(t *testing.T) {
+	client, fake := newClient(t)
+	g := breaker.New(client, breaker.Options{
+		Failures: 2, OpenFor: time.Minute,
+		IsSuccess: func(err error) bool { return errors.Is(err, affiliate.ErrNotPromotable) },
+	})
+	catalog := g.Catalog(client)
+	ctx := context.Background()
+	if _, err := catalog.ProductDetails(ctx, []string{"1005000000000001"}, "", ""); err != nil {
+		t.Fatalf("ProductDetails with the platform up: %v", err)
+	}
+	fake.FailAlways(affiliatetest.Fail5xx)
+	for i := range 2 {
+		if _, err := catalog.ProductDetails(ctx, []string{"1005000000000002"}, "", ""); err == nil || errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("ProductDetails #%d with the platform failing: err = %v, want a platform error", i, err)
+		}
+	}
+	if g.State() != "open" {
+		t.Fatalf("State() after 2 failed product details batches = %q, want open", g.State())
+	}
+	calls := fake.Calls()
+	if _, err := catalog.ProductDetails(ctx, []string{"1005000000000003"}, "", ""); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("ProductDetails while open: err = %v, want ErrOpen", err)
+	}
+	if _, err := catalog.ProductQuery(ctx, "desk lamp", 5, "", ""); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("ProductQuery while open: err = %v, want ErrOpen", err)
+	}
+	if got := fake.Calls(); got != calls {
+		t.Errorf("platform calls while open = %d, want %d (none)", got, calls)
+	}
+}
+
 // errNotSent stands for a call refused before it reached the platform.
 var errNotSent = errors.New("not sent")
 
