@@ -150,6 +150,36 @@ func recordsPatch(t *testing.T, rdb redis.UniversalClient) {
 		t.Errorf("Patch(missing) = %v, want link.ErrNotFound", err)
 	}
 
+	// A write between Patch's read and its script makes it read and decide again: the plan B changed
+	// meanwhile is the one kept with the fallback_when patched, and the one diverted to.
+	const fb2 = "https://www.aliexpress.com/item/1005004.html"
+	mustPatch := func(p link.Patch) link.Record {
+		t.Helper()
+		got, err := rs.Patch(ctx, "p1", p, now, divert)
+		if err != nil {
+			t.Fatalf("Patch(%+v): %v", p, err)
+		}
+		return got
+	}
+	mustPatch(link.Patch{Fallback: str(fb)})
+	seen = nil
+	raced := false
+	got, err = rs.Patch(ctx, "p1", link.Patch{FallbackWhen: str(link.FallbackUntagged)}, now, func(r link.Record, h link.Health) string {
+		if !raced {
+			raced = true
+			if err := rdb.HSet(ctx, "rd:v1:{p1}:rec", "fallback", fb2).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return divert(r, h)
+	})
+	if err != nil || got.Fallback != fb2 || got.FallbackWhen != link.FallbackUntagged || got.Divert != fb2 || len(seen) != 2 {
+		t.Errorf("Patch racing a write = %+v, %v after %d decisions; want plan B %s (the write's), untagged, diverted to it, decided twice", got, err, len(seen), fb2)
+	}
+	if stored := mustGetRecord(t, ctx, rs, "p1"); stored != got {
+		t.Errorf("Get after the raced Patch = %+v, want %+v", stored, got)
+	}
+
 	// A new target drops the health: divert is asked with none, and the record diverts nowhere.
 	const next = "https://www.aliexpress.com/item/1005003.html"
 	seen = nil
