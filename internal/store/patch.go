@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,7 +21,7 @@ var errPatchRace = errors.New("the record kept changing: try again")
 
 // patchRecordScript writes a patch to a live record if what the new diversion was computed from is still
 // as read: ARGV[1..6] are the target, fallback, fallback_when, h_state, p_store and p_title read (""
-// for absent). ARGV[7] is the new target, ARGV[8] and ARGV[9] the new fallback and fallback_when (""
+// for absent); the plan B read is not compared when ARGV[12] is "1" (the patch gives the whole plan B). ARGV[7] is the new target, ARGV[8] and ARGV[9] the new fallback and fallback_when (""
 // drops them), ARGV[10] the new divert ("" drops it), ARGV[11] updated. A new target drops the health
 // found for the old one, as a retarget does. Returns {"ok", created}, {"changed"} when the record moved
 // on since it was read, or false (a nil reply) when there is no live record.
@@ -29,8 +30,8 @@ local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted', 'fallback', 'fallb
 if not cur[1] or cur[2] == '1' then
   return false
 end
-if cur[1] ~= ARGV[1] or (cur[3] or '') ~= ARGV[2] or (cur[4] or '') ~= ARGV[3] or (cur[5] or '') ~= ARGV[4]
-  or (cur[6] or '') ~= ARGV[5] or (cur[7] or '') ~= ARGV[6] then
+if cur[1] ~= ARGV[1] or (ARGV[12] ~= '1' and ((cur[3] or '') ~= ARGV[2] or (cur[4] or '') ~= ARGV[3]))
+  or (cur[5] or '') ~= ARGV[4] or (cur[6] or '') ~= ARGV[5] or (cur[7] or '') ~= ARGV[6] then
   return {'changed'}
 end
 redis.call('HSET', KEYS[1], 'target', ARGV[7], 'updated', ARGV[11])
@@ -59,7 +60,8 @@ return {'ok', cur[8] or '0'}
 // record as stored. Where its clicks are diverted is recomputed by divert (internal/health's Divert) from
 // the record as patched and its health: the health stored, or none (unknown) when the target changes,
 // since a new target's health is not known yet (as Retarget). The write happens only if the fields that
-// decision read are unchanged; a concurrent change makes Patch read again (a bounded number of times).
+// decision read are unchanged (the plan B read only when p does not give it whole); a concurrent change
+// makes Patch read again, after a short random pause, a bounded number of times.
 //
 // Errors: link.ErrNotFound (wrapped) when the record is missing or deleted; link.ErrInvalid when the
 // record as patched would have a FallbackWhen without a Fallback, or an empty target. Nothing is written
@@ -68,7 +70,17 @@ func (r *Records) Patch(ctx context.Context, id string, p link.Patch, now time.T
 	if err := checkID(id); err != nil {
 		return link.Record{}, fmt.Errorf("patch record: %w", err)
 	}
-	for range patchTries {
+	// The plan B read matters only when p leaves part of it as it is.
+	whole := "0"
+	if p.Fallback != nil && (p.FallbackWhen != nil || *p.Fallback == "") {
+		whole = "1"
+	}
+	for try := range patchTries {
+		if try > 0 {
+			if err := pause(ctx, time.Duration(1+rand.IntN(try*2))*time.Millisecond); err != nil {
+				return link.Record{}, fmt.Errorf("patch %s: %w", id, err)
+			}
+		}
 		rec, ok, err := r.Get(ctx, id)
 		if err != nil {
 			return link.Record{}, fmt.Errorf("patch %s: %w", id, err)
@@ -114,7 +126,7 @@ func (r *Records) Patch(ctx context.Context, id string, p link.Patch, now time.T
 		rec.Divert = divert(rec, after)
 		res, err := patchRecordScript.Run(ctx, r.rdb, []string{recordKey(id)},
 			read.Target, read.Fallback, read.FallbackWhen, state, h.Product.Store, h.Product.Title,
-			rec.Target, rec.Fallback, rec.FallbackWhen, rec.Divert, now.UnixMilli()).StringSlice()
+			rec.Target, rec.Fallback, rec.FallbackWhen, rec.Divert, now.UnixMilli(), whole).StringSlice()
 		if errors.Is(err, redis.Nil) {
 			return link.Record{}, fmt.Errorf("patch %s: %w", id, link.ErrNotFound)
 		}
@@ -136,4 +148,16 @@ func (r *Records) Patch(ctx context.Context, id string, p link.Patch, now time.T
 		return rec, nil
 	}
 	return link.Record{}, fmt.Errorf("patch %s: %w", id, errPatchRace)
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
