@@ -368,7 +368,7 @@ func handleRetarget(d Deps) http.Handler {
 		var warnings []string
 		rawURL, setURL, err := optString(body.URL, "url")
 		if err == nil && setURL {
-			if len(body.URL) != 0 && body.URL.Kind() == 'n' {
+			if body.URL.Kind() == 'n' {
 				err = link.Invalid("url cannot be null: a link always leads somewhere")
 			} else {
 				var page aliurl.Page
