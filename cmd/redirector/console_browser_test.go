@@ -457,10 +457,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(rowA+" .fallback-untagged")),
 		chromedp.Click(chromedp.CSS(rowA+" .fallback-btn")),
 	)
+	// Wait for the console's answer, not only the store's: it writes the saved plan B back into the input.
 	clocktest.WaitFor(t, "the console to save A's plan B", func() bool {
-		rec, _ := svc.link(t, idA)
-		return rec.FallbackURL == planB && rec.FallbackWhen == "untagged"
+		return strings.HasPrefix(text(rowA+" .msg"), "Plan B saved")
 	})
+	if rec, _ := svc.link(t, idA); rec.FallbackURL != planB || rec.FallbackWhen != "untagged" {
+		t.Errorf("after saving a plan B, link %s has %q when %q; want %q untagged", idA, rec.FallbackURL, rec.FallbackWhen, planB)
+	}
 	do("clear A's plan B",
 		chromedp.SetValue(chromedp.CSS(rowA+" .fallback-url"), " "), // blank: the console trims it
 		chromedp.Click(chromedp.CSS(rowA+" .fallback-btn")),

@@ -72,7 +72,7 @@ func TestPatchPlanB(t *testing.T) {
 	}
 	click("plan B changed", product(3))
 
-	for _, clear := range []string{`{"fallback_url": null}`, `{"fallback_url": ""}`} {
+	for _, clear := range []string{`{"fallback_url": null}`, `{"fallback_url": ""}`, `{"fallback_url": "", "fallback_when": ""}`} {
 		e.patchH(id, fmt.Sprintf(`{"fallback_url": %q}`, product(2)))
 		l = e.patchH(id, clear)
 		if l.FallbackURL != "" || l.FallbackWhen != "" {
