@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/redirector/redirector/internal/clocktest"
 )
 
 // chromiumPath is the browser the console test drives; `make test` installs it
@@ -120,9 +122,11 @@ func (s consoleService) visit(t *testing.T, id, query string) {
 
 // link reads a link through the admin API; ok=false for a 404.
 func (s consoleService) link(t *testing.T, id string) (rec struct {
-	Target string `json:"target"`
-	Clicks int64  `json:"clicks"`
-	Scans  int64  `json:"scans"`
+	Target       string `json:"target"`
+	Clicks       int64  `json:"clicks"`
+	Scans        int64  `json:"scans"`
+	FallbackURL  string `json:"fallback_url"`
+	FallbackWhen string `json:"fallback_when"`
 }, ok bool) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.base+"/api/links/"+id, nil)
@@ -445,6 +449,29 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := text(rowA + " .link-what .target"); !strings.Contains(got, "1005004242424242") {
 		t.Errorf("after the retarget, row %s names %q, want the new product", idA, got)
 	}
+
+	// A plan B for A (PATCH fallback_url), also while it earns nothing; then cleared.
+	const planB = "https://www.aliexpress.com/item/1005004343434343.html"
+	do("set A's plan B",
+		chromedp.SetValue(chromedp.CSS(rowA+" .fallback-url"), planB),
+		chromedp.Click(chromedp.CSS(rowA+" .fallback-untagged")),
+		chromedp.Click(chromedp.CSS(rowA+" .fallback-btn")),
+	)
+	// Wait for the console's answer, not only the store's: it writes the saved plan B back into the input.
+	clocktest.WaitFor(t, "the console to save A's plan B", func() bool {
+		return strings.HasPrefix(text(rowA+" .msg"), "Plan B saved")
+	})
+	if rec, _ := svc.link(t, idA); rec.FallbackURL != planB || rec.FallbackWhen != "untagged" {
+		t.Errorf("after saving a plan B, link %s has %q when %q; want %q untagged", idA, rec.FallbackURL, rec.FallbackWhen, planB)
+	}
+	do("clear A's plan B",
+		chromedp.SetValue(chromedp.CSS(rowA+" .fallback-url"), " "), // blank: the console trims it
+		chromedp.Click(chromedp.CSS(rowA+" .fallback-btn")),
+	)
+	clocktest.WaitFor(t, "the console to clear A's plan B", func() bool {
+		rec, _ := svc.link(t, idA)
+		return rec.FallbackURL == "" && rec.FallbackWhen == ""
+	})
 
 	// Delete A, after a confirmation; a Cancel first leaves it alone.
 	do("ask to delete A and cancel",

@@ -22,7 +22,7 @@ type Store interface {
 	Get(ctx context.Context, id string) (link.Record, bool, error)
 	List(ctx context.Context, cursor string, limit int) ([]link.Record, string, error)
 	Health(ctx context.Context, ids []string) ([]link.Health, error)
-	SetHealth(ctx context.Context, id, target string, h link.Health, divert string) (written, diverted bool, err error)
+	SetHealth(ctx context.Context, rec link.Record, h link.Health, divert string) (written, diverted bool, err error)
 	HealthLease(ctx context.Context, owner string, ttl time.Duration) (bool, error)
 	ReleaseHealthLease(ctx context.Context, owner string) error
 	SetLastHealthCheck(ctx context.Context, c store.HealthCheck) error
@@ -354,7 +354,7 @@ func (m *Monitor) write(ctx context.Context, rec link.Record, h link.Health, las
 	var diverted bool
 	var err error
 	for range writeTries { // a store slow for a moment must not leave a gone link undiverted for a day
-		if _, diverted, err = m.store.SetHealth(ctx, rec.ID, rec.Target, h, Divert(rec, known)); err == nil || ctx.Err() != nil {
+		if _, diverted, err = m.store.SetHealth(ctx, rec, h, Divert(rec, known)); err == nil || ctx.Err() != nil {
 			break
 		}
 	}

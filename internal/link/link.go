@@ -39,6 +39,14 @@ type Record struct {
 	Divert string
 }
 
+// Patch is a change to a live record's target and plan B: a nil field is left as it is. A Fallback
+// set to "" clears the plan B, and its FallbackWhen with it unless FallbackWhen is given too.
+type Patch struct {
+	Target       *string
+	Fallback     *string
+	FallbackWhen *string
+}
+
 // FallbackUntagged is the Record.FallbackWhen that sends clicks to the plan B also while the target earns
 // nothing (health state untagged), not only while it is gone.
 const FallbackUntagged = "untagged"

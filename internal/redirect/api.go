@@ -141,12 +141,12 @@ func withStats(ctx context.Context, d Deps, l *linkJSON, days int) error {
 	return nil
 }
 
-// urlBody is the body of POST /api/links and PATCH /api/links/{id}.
+// urlBody is the body of POST /api/links.
 type urlBody struct {
 	URL     string `json:"url"`
 	Slug    string `json:"slug,omitempty"`
 	Channel string `json:"channel,omitempty"`
-	// FallbackURL and FallbackWhen are taken by POST only.
+	// FallbackURL and FallbackWhen are the plan B (PATCH changes them too: patchBody).
 	FallbackURL  string `json:"fallback_url,omitempty"`
 	FallbackWhen string `json:"fallback_when,omitempty"`
 }
@@ -319,7 +319,36 @@ func handleGet(d Deps) http.Handler {
 	})
 }
 
-// handleRetarget serves PATCH /api/links/{id} with {"url": …}: the link now leads there.
+// patchBody is the body of PATCH /api/links/{id}: a field left out is left as it is. A null or ""
+// fallback_url clears the plan B; url cannot be cleared.
+type patchBody struct {
+	URL          jsontext.Value `json:"url"`
+	FallbackURL  jsontext.Value `json:"fallback_url"`
+	FallbackWhen jsontext.Value `json:"fallback_when"`
+	// Slug and Channel are refused with a reason rather than as unknown fields.
+	Slug    jsontext.Value `json:"slug"`
+	Channel jsontext.Value `json:"channel"`
+}
+
+// optString reads a member of a patch: set is false when it was left out; null reads as "".
+func optString(v jsontext.Value, name string) (s string, set bool, err error) {
+	switch {
+	case len(v) == 0:
+		return "", false, nil
+	case v.Kind() == 'n':
+		return "", true, nil
+	case v.Kind() != '"':
+		return "", false, link.Invalid(name + " must be a string or null")
+	}
+	if err := jsonv2.Unmarshal(v, &s); err != nil {
+		return "", false, link.Invalid(name + " must be a string or null")
+	}
+	return s, true, nil
+}
+
+// handleRetarget serves PATCH /api/links/{id} with any of "url" (the link now leads there),
+// "fallback_url" (its plan B; "" or null clears it) and "fallback_when" ("untagged" or ""), checked
+// as POST checks them and written at once (ShortLinks.Patch): 400 and nothing written when any is bad.
 func handleRetarget(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -327,29 +356,60 @@ func handleRetarget(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		var body urlBody
+		var body patchBody
 		if !decodeBody(w, r, &body) {
 			return
 		}
-		if body.Slug != "" || body.Channel != "" {
-			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url"), "")
+		if len(body.Slug) != 0 || len(body.Channel) != 0 {
+			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url, fallback_url and fallback_when"), "")
 			return
 		}
-		if body.FallbackURL != "" || body.FallbackWhen != "" {
-			fail(w, d, link.Invalid("fallback_url is set when a link is created; PATCH changes url only"), "")
-			return
+		var spec shortlink.PatchSpec
+		var warnings []string
+		rawURL, setURL, err := optString(body.URL, "url")
+		if err == nil && setURL {
+			if body.URL.Kind() == 'n' {
+				err = link.Invalid("url cannot be null: a link always leads somewhere")
+			} else {
+				var page aliurl.Page
+				if page, err = accept(ctx, d, rawURL); err == nil {
+					spec.Target = &page
+					warnings = append(warnings, pasteWarnings(rawURL)...)
+				}
+			}
 		}
-		page, err := accept(ctx, d, body.URL)
+		if err == nil {
+			var raw string
+			if raw, ok, err = optString(body.FallbackURL, "fallback_url"); err == nil && ok {
+				var page aliurl.Page
+				if raw != "" {
+					if page, err = accept(ctx, d, raw); err != nil {
+						err = link.Invalid("fallback_url: " + err.Error())
+					}
+				}
+				spec.Fallback = &page
+			}
+		}
+		if err == nil {
+			var when string
+			if when, ok, err = optString(body.FallbackWhen, "fallback_when"); err == nil && ok {
+				spec.FallbackWhen = &when
+			}
+		}
 		if err != nil {
 			fail(w, d, err, "")
 			return
 		}
-		rec, err := d.ShortLinks.Retarget(ctx, id, page, d.Now())
+		rec, err := d.ShortLinks.Patch(ctx, id, spec, d.Now())
 		if err != nil {
 			fail(w, d, err, "")
 			return
 		}
-		writeJSON(w, http.StatusOK, withWarnings(toJSON(d, rec), pasteWarnings(body.URL)))
+		l := toJSON(d, rec)
+		if d.Health != nil {
+			withHealth(ctx, d, []*linkJSON{&l})
+		}
+		writeJSON(w, http.StatusOK, withWarnings(l, warnings))
 	})
 }
 

@@ -46,6 +46,7 @@ type ShortLinks interface {
 	Create(ctx context.Context, page aliurl.Page, slug string, now time.Time) (rec link.Record, created bool, err error)
 	CreateSpec(ctx context.Context, spec shortlink.Spec, now time.Time) (rec link.Record, created bool, err error)
 	Retarget(ctx context.Context, id string, page aliurl.Page, now time.Time) (link.Record, error)
+	Patch(ctx context.Context, id string, spec shortlink.PatchSpec, now time.Time) (link.Record, error)
 	Delete(ctx context.Context, id string, now time.Time) error
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 )
@@ -30,6 +31,10 @@ type Records interface {
 	CreateForTarget(ctx context.Context, rec link.Record) (got link.Record, created bool, err error)
 	// Retarget points the live link id at target; link.ErrNotFound when there is none.
 	Retarget(ctx context.Context, id, target string, now time.Time) (link.Record, error)
+	// Patch changes the live link id's target and plan B, with its diversion recomputed by divert, in
+	// one atomic write; link.ErrNotFound when there is none, link.ErrInvalid when the link as patched
+	// would have a fallback_when without a fallback (nothing is written then).
+	Patch(ctx context.Context, id string, p link.Patch, now time.Time, divert func(link.Record, link.Health) string) (link.Record, error)
 	// Delete leaves a tombstone for the live link id; link.ErrNotFound when there is none.
 	Delete(ctx context.Context, id string, now time.Time) error
 }
@@ -163,6 +168,52 @@ func (s *Service) Retarget(ctx context.Context, id string, page aliurl.Page, now
 		return link.Record{}, link.Invalid("the link's target must be a page, not a share link")
 	}
 	rec, err := s.records.Retarget(ctx, id, page.URL, now.UTC().Truncate(time.Millisecond))
+	if err != nil {
+		return link.Record{}, err
+	}
+	s.changes.RecordChanged(ctx, id)
+	return rec, nil
+}
+
+// PatchSpec is a change to a short link: a nil field is left as it is.
+type PatchSpec struct {
+	// Target, when set, is the link's new page (an accepted page, as for Create).
+	Target *aliurl.Page
+	// Fallback, when set, is the new plan B (an accepted page, not a share link); a zero Page (URL "")
+	// clears it, and its FallbackWhen too unless FallbackWhen is set.
+	Fallback *aliurl.Page
+	// FallbackWhen, when set, is "" or link.FallbackUntagged.
+	FallbackWhen *string
+}
+
+// Patch changes the live short link id as spec says, in one atomic write, and returns the record as it
+// now is. Where its clicks go is decided again at once by health.Divert: a link diverted because its
+// product is gone goes to a new plan B from the next click, and to the store or search page when its
+// plan B is cleared. A new target drops the health found for the old one (as Retarget).
+//
+// link.ErrInvalid (nothing written) when spec changes nothing, a page is a share link, FallbackWhen is
+// neither "" nor "untagged", or the link as patched would have a FallbackWhen without a fallback;
+// link.ErrNotFound when no live link has the id. The change is announced to Changes before Patch returns.
+func (s *Service) Patch(ctx context.Context, id string, spec PatchSpec, now time.Time) (link.Record, error) {
+	var p link.Patch
+	switch {
+	case spec.Target == nil && spec.Fallback == nil && spec.FallbackWhen == nil:
+		return link.Record{}, link.Invalid("nothing to change: give url, fallback_url or fallback_when")
+	case spec.Target != nil && (spec.Target.URL == "" || spec.Target.Kind == aliurl.Share):
+		return link.Record{}, link.Invalid("the link's target must be a page, not a share link")
+	case spec.Fallback != nil && spec.Fallback.URL != "" && spec.Fallback.Kind == aliurl.Share:
+		return link.Record{}, link.Invalid("fallback_url must be a page, not a share link")
+	case spec.FallbackWhen != nil && *spec.FallbackWhen != "" && *spec.FallbackWhen != link.FallbackUntagged:
+		return link.Record{}, link.Invalid(`fallback_when must be "untagged" or ""`)
+	}
+	if spec.Target != nil {
+		p.Target = &spec.Target.URL
+	}
+	if spec.Fallback != nil {
+		p.Fallback = &spec.Fallback.URL
+	}
+	p.FallbackWhen = spec.FallbackWhen
+	rec, err := s.records.Patch(ctx, id, p, now.UTC().Truncate(time.Millisecond), health.Divert)
 	if err != nil {
 		return link.Record{}, err
 	}

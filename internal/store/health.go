@@ -34,12 +34,13 @@ const (
 	healthLastTTL  = 30 * 24 * time.Hour
 )
 
-// setHealthScript writes a live record's health if it still leads to ARGV[1]: state ARGV[2], seen
-// ARGV[3], divert ARGV[4] (dropped when empty), and, when ARGV[5] (the title) is not empty, the product
-// ARGV[5..10]. Returns {previous state, previous divert}, or false (a nil reply) when nothing was written.
+// setHealthScript writes a live record's health if it still leads to ARGV[1] with the plan B ARGV[11]
+// and ARGV[12] (fallback, fallback_when; "" for none): state ARGV[2], seen ARGV[3], divert ARGV[4]
+// (dropped when empty), and, when ARGV[5] (the title) is not empty, the product ARGV[5..10]. Returns
+// {previous state, previous divert}, or false (a nil reply) when nothing was written.
 var setHealthScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted', 'h_state', 'divert')
-if not cur[1] or cur[2] == '1' or cur[1] ~= ARGV[1] then
+local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted', 'h_state', 'divert', 'fallback', 'fallback_when')
+if not cur[1] or cur[2] == '1' or cur[1] ~= ARGV[1] or (cur[5] or '') ~= ARGV[11] or (cur[6] or '') ~= ARGV[12] then
   return false
 end
 redis.call('HSET', KEYS[1], 'h_state', ARGV[2], 'h_seen', ARGV[3])
@@ -54,17 +55,21 @@ end
 return {cur[3] or '', cur[4] or ''}
 `)
 
-// SetHealth records h as the health of the live link id while it still leads to target, with divert as
-// where its clicks go instead (empty: to its target). A product with an empty Title leaves the product
-// last known as it is. written is false, and nothing is written, when the link is missing, deleted or
-// now leads elsewhere; diverted says whether divert differs from the one stored before.
-func (r *Records) SetHealth(ctx context.Context, id, target string, h link.Health, divert string) (written, diverted bool, err error) {
+// SetHealth records h as the health of the live link rec.ID while it still leads to rec.Target with rec's
+// plan B (Fallback, FallbackWhen: the record divert was decided from), with divert as where its clicks go
+// instead (empty: to its target). A product with an empty Title leaves the product last known as it is.
+// written is false, and nothing is written, when the link is missing, deleted, now leads elsewhere or has
+// another plan B (a PATCH won the race: it decided the diversion itself); diverted says whether divert
+// differs from the one stored before.
+func (r *Records) SetHealth(ctx context.Context, rec link.Record, h link.Health, divert string) (written, diverted bool, err error) {
+	id, target := rec.ID, rec.Target
 	if err := checkRecord(id, target); err != nil {
 		return false, false, fmt.Errorf("set health: %w", err)
 	}
 	p := h.Product
 	res, err := setHealthScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, string(h.State),
-		h.Seen.UnixMilli(), divert, p.Title, p.Image, p.Price, p.Currency, p.CommissionRate, p.Store).StringSlice()
+		h.Seen.UnixMilli(), divert, p.Title, p.Image, p.Price, p.Currency, p.CommissionRate, p.Store,
+		rec.Fallback, rec.FallbackWhen).StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return false, false, nil
 	}

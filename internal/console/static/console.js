@@ -713,7 +713,35 @@
         }));
     });
 
-    actions.prepend(retargetForm, el('div', { class: 'row tight' }, del));
+    // The plan B: where clicks go while the product is gone (and, if ticked, while it earns nothing).
+    const fbInput = el('input', {
+      type: 'text', class: 'fallback-url', inputmode: 'url', spellcheck: 'false', id: 'fb-' + id,
+      placeholder: 'none: the store or search page', 'aria-label': 'Plan B AliExpress URL for ' + id,
+    });
+    fbInput.value = link.fallback_url || '';
+    const fbUntagged = el('input', { type: 'checkbox', class: 'fallback-untagged', id: 'fbw-' + id });
+    fbUntagged.checked = link.fallback_when === 'untagged';
+    const fallbackForm = el('form', { class: 'retarget fallback', autocomplete: 'off' },
+      el('label', { for: 'fb-' + id, text: 'Plan B: where clicks go if this product disappears' }),
+      el('div', { class: 'row tight' }, fbInput,
+        el('button', { type: 'submit', class: 'fallback-btn', text: 'Save plan B' })),
+      el('label', { for: 'fbw-' + id }, fbUntagged, ' also while it earns no commission'));
+    fallbackForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const fallback_url = fbInput.value.trim();
+      try {
+        const { data } = await api('PATCH', '/api/links/' + encodeURIComponent(id),
+          { fallback_url, fallback_when: fallback_url && fbUntagged.checked ? 'untagged' : '' });
+        updateRow(li, data);
+        fbInput.value = data.fallback_url || '';
+        fbUntagged.checked = data.fallback_when === 'untagged';
+        say(data.fallback_url ? 'Plan B saved: ' + data.fallback_url + '.' : 'Plan B cleared.', 'ok');
+      } catch (e) {
+        say(e.message, 'error');
+      }
+    });
+
+    actions.prepend(retargetForm, fallbackForm, el('div', { class: 'row tight' }, del));
     details.replaceChildren(
       el('div', { class: 'detail-grid' },
         el('div', { class: 'stats' },
