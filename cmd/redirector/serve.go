@@ -188,7 +188,9 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		BufferSize: cfg.ClickBuffer, FlushInterval: cfg.ClickFlush, Logger: logger, Visits: counters,
 	})
 	registerStats(m, links, counter, guard)
-	pageViews := clicks.NewCounter(pages, clicks.Options{FlushInterval: cfg.ClickFlush, Logger: logger})
+	// Page views are counted like clicks: once per visitor per page per CLICK_DEDUP_WINDOW.
+	views := pages.ViewSink(counters, dedup)
+	pageViews := clicks.NewCounter(views, clicks.Options{FlushInterval: cfg.ClickFlush, Logger: logger, Visits: views})
 	codes := qr.NewCache(qr.CacheOptions{})
 	registerQRStats(m, codes)
 	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger)

@@ -2,15 +2,18 @@ package bio
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/stats"
 )
 
 // Keys of pages (see the key layout in internal/store/records.go). A page is written only by an
@@ -20,6 +23,8 @@ import (
 //	rd:v1:page:{handle}             the page (JSON); owns the keys below
 //	rd:v1:page:{handle}:n           page views (hash, field views); owned by the page: written only while it exists, deleted with it
 //	rd:v1:page:{handle}:d:YYYYMMDD  one day's page views (hash); expires the retention after its last write
+//	rd:v1:page:{handle}:u:<visitor> a visitor counted on the page (string "1"; visitor: 16 hex digits of the
+//	                                day's keyed hash, never an address); expires CLICK_DEDUP_WINDOW after it was counted
 //	rd:v1:pages                     the handles of the pages (sorted set, score: created, unix ms); each member owned by its page
 const (
 	pageKeyPrefix = "rd:v1:page:{"
@@ -268,4 +273,123 @@ func encode(p Page) (key string, b []byte, err error) {
 		return "", nil, fmt.Errorf("encode page %s: %w", k, err)
 	}
 	return k, b, nil
+}
+
+// Secrets names visitors: the day's secret shared by every replica (*store.Counters is one).
+type Secrets interface {
+	DaySecret(ctx context.Context, day string) ([]byte, error)
+}
+
+// ViewSink counts page views the way clicks are counted (issue 17): once per visitor per page per
+// dedup window (CLICK_DEDUP_WINDOW), the visitor named by the day's keyed hash, never by an address.
+// It is the clicks.VisitSink of a clicks.Counter of page views, whose Visit takes the page's key as
+// id: the views wait in that Counter and are written at its flush, off the request path.
+type ViewSink struct {
+	pages   *Store
+	secrets Secrets
+	window  time.Duration // 0: every view counts
+}
+
+// DefaultViewWindow is ViewSink's dedup window when given 0, as store.DefaultDedupWindow is the clicks'.
+const DefaultViewWindow = time.Hour
+
+// ViewSink returns the sink of s's page views, naming visitors by secrets' day secret; each visitor
+// counts once per page within window (0: DefaultViewWindow; negative: every view counts, as
+// CLICK_DEDUP_WINDOW=0 does).
+func (s *Store) ViewSink(secrets Secrets, window time.Duration) *ViewSink {
+	if window == 0 {
+		window = DefaultViewWindow
+	}
+	return &ViewSink{pages: s, secrets: secrets, window: max(window, 0)}
+}
+
+// DaySecret returns the secret that names visitors on day ("20060102").
+func (v *ViewSink) DaySecret(ctx context.Context, day string) ([]byte, error) {
+	return v.secrets.DaySecret(ctx, day)
+}
+
+// AddClicks adds views counted without visitors (see Store.AddClicks).
+func (v *ViewSink) AddClicks(ctx context.Context, counts []link.ClickCount) error {
+	return v.pages.AddClicks(ctx, counts)
+}
+
+func viewerKey(key, visitor string) string { return pageKeyPrefix + key + "}:u:" + visitor }
+
+// addViewersScript counts a page's views on one day unless the page does not exist: with a window,
+// each visitor whose key it sets (NX, expiring after the window) counts 1 and the others 0; without
+// one, each visit counts its views. Returns the views counted.
+// KEYS: page, totals, day, then (with a window) one visitor key per visit. ARGV: window (ms, "0":
+// none), day TTL (ms), then (without a window) each visit's views.
+var addViewersScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = 0
+if ARGV[1] == '0' then
+  for i = 3, #ARGV do n = n + tonumber(ARGV[i]) end
+else
+  for i = 4, #KEYS do
+    if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then n = n + 1 end
+  end
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], 'views', n)
+  redis.call('HINCRBY', KEYS[3], 'views', n)
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+return n
+`)
+
+// AddVisits counts each view whose visitor was not counted on its page within the window; the ID
+// of a visit is the page's key (lower-case handle). Views of a handle without a page write nothing.
+// A bad visit makes it return an error having written nothing. With a window, applying a batch
+// again counts nothing twice (its visitors were counted); without one, a batch retried after a
+// write that did land counts twice, as clicks without a window do.
+func (v *ViewSink) AddVisits(ctx context.Context, visits []stats.Visit) error {
+	type pageDay struct{ key, day string }
+	groups := make(map[pageDay][]stats.Visit)
+	var order []pageDay
+	for _, vi := range visits {
+		if _, ok := Key(vi.ID); !ok || vi.ID != strings.ToLower(vi.ID) {
+			return fmt.Errorf("add page views: bad handle %q", vi.ID)
+		}
+		if _, err := time.Parse("20060102", vi.Day); err != nil || len(vi.Day) != 8 {
+			return fmt.Errorf("add page views %s: bad day %q", vi.ID, vi.Day)
+		}
+		if _, err := hex.DecodeString(vi.Visitor); err != nil || len(vi.Visitor) != 16 {
+			return fmt.Errorf("add page views %s: visitor %q is not 16 hex digits", vi.ID, vi.Visitor)
+		}
+		if vi.Clicks < 0 {
+			return fmt.Errorf("add page views %s: negative views", vi.ID)
+		}
+		k := pageDay{vi.ID, vi.Day}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], vi)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	if err := addViewersScript.Load(ctx, v.pages.rdb).Err(); err != nil {
+		return fmt.Errorf("add page views: load script: %w", err)
+	}
+	window, ttl := v.window.Milliseconds(), v.pages.retention.Milliseconds()
+	_, err := v.pages.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range order {
+			keys := []string{pageKey(k.key), viewsKey(k.key), viewDayKey(k.key, k.day)}
+			args := []any{window, ttl}
+			for _, vi := range groups[k] {
+				if window > 0 {
+					keys = append(keys, viewerKey(k.key, vi.Visitor))
+				} else {
+					args = append(args, max(vi.Clicks, 1))
+				}
+			}
+			addViewersScript.EvalSha(ctx, p, keys, args...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add page views: %w", err)
+	}
+	return nil
 }

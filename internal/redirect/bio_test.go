@@ -281,3 +281,65 @@ func styleHash(css string) string {
 	sum := sha256.Sum256([]byte(css))
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }
+
+// view is a GET of /@handle from the address addr (through the loopback proxy the env trusts) with
+// the User-Agent ua.
+func (e *env) view(handle, addr, ua string) {
+	e.t.Helper()
+	if r := e.get("/@"+handle, "User-Agent", ua, "X-Forwarded-For", addr); r.status != http.StatusOK {
+		e.t.Fatalf("GET /@%s from %s = %s, want 200", handle, addr, r)
+	}
+}
+
+// pageViews returns the page's views once every view recorded is written.
+func (e *env) pageViewsOf(handle string) int64 {
+	e.t.Helper()
+	waitFor(e.t, "page views flushed", func() bool { return e.pageViews.Pending() == 0 })
+	var p pageReply
+	decode(e.t, e.api(http.MethodGet, "/api/pages/"+handle, ""), &p)
+	if p.Views == nil {
+		e.t.Fatalf("GET /api/pages/%s has no views", handle)
+	}
+	return *p.Views
+}
+
+// TestBioViewsDeduplicated is issue 19's "a page view is counted like a click": once per visitor per
+// page per CLICK_DEDUP_WINDOW, people only.
+func TestBioViewsDeduplicated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for _, h := range []string{"one", "two", "bots"} {
+		e.createPage(`{"handle":"`+h+`","title":"T"}`, http.StatusCreated)
+	}
+	for range 100 {
+		e.view("one", "193.0.6.139", chromeUA)
+	}
+	e.view("two", "193.0.6.139", chromeUA)
+	e.view("two", "193.0.6.139", chromeUA)
+	e.view("two", "194.25.2.129", firefoxUA)
+	e.get("/@bots", "User-Agent", facebook)
+	e.get("/@bots", "User-Agent", googleUA)
+	e.request(http.MethodHead, "/@bots", nil)
+	if n := e.pageViewsOf("one"); n != 1 {
+		t.Errorf("100 views of one visitor: %d, want 1", n)
+	}
+	if n := e.pageViewsOf("two"); n != 2 {
+		t.Errorf("two visitors: %d views, want 2", n)
+	}
+	if n := e.pageViewsOf("bots"); n != 0 {
+		t.Errorf("a preview fetcher, a crawler and a HEAD: %d views, want 0", n)
+	}
+}
+
+// TestBioViewsWithoutAWindow: CLICK_DEDUP_WINDOW=0 counts every view, one visitor's too.
+func TestBioViewsWithoutAWindow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{DedupWindow: -1})
+	e.createPage(`{"handle":"every","title":"T"}`, http.StatusCreated)
+	for range 30 {
+		e.view("every", "193.0.6.139", chromeUA)
+	}
+	if n := e.pageViewsOf("every"); n != 30 {
+		t.Errorf("30 views of one visitor without a window: %d, want 30", n)
+	}
+}

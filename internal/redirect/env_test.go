@@ -248,8 +248,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		testBase, bio.RenderOptions{})
 	forget := func(id string) { lookup.Forget(id); e.renderer.Forget() }
 	changes := invalidate.New(ctx, nil, nil, invalidate.Handlers{Record: forget, Link: e.links.Forget})
-	e.pageViews = clicks.NewCounter(e.pages, clicks.Options{FlushInterval: 20 * time.Millisecond})
 	counters := store.NewCountersWith(rdb, store.CountersOptions{DedupWindow: opts.DedupWindow, Top: opts.StatsTop})
+	views := e.pages.ViewSink(counters, opts.DedupWindow)
+	e.pageViews = clicks.NewCounter(views, clicks.Options{FlushInterval: 20 * time.Millisecond, Visits: views})
 	e.counter = clicks.NewCounter(counters, clicks.Options{FlushInterval: 20 * time.Millisecond, Visits: counters})
 	token := testToken
 	if opts.NoAdmin {

@@ -6,10 +6,11 @@ import (
 
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/clicks"
+	"github.com/redirector/redirector/internal/stats"
 )
 
 // handleBioPage serves GET and HEAD /@{handle}: the creator's bio page, rendered from the
-// Renderer's cache. A person's GET is a page view (HEAD, crawlers and preview fetchers are not);
+// Renderer's cache. A person's GET is a page view, de-duplicated per visitor like a click (HEAD, crawlers and preview fetchers are not);
 // preview fetchers get the same page, whose Open Graph tags make the card. Each item links to
 // /{id}?src=bio, so its click counts with source bio.
 func handleBioPage(d Deps) http.Handler {
@@ -24,7 +25,8 @@ func handleBioPage(d Deps) http.Handler {
 			notFound(w, d)
 			return
 		}
-		page, err := d.Bio.Renderer.Render(r.Context(), key, d.Limits.client(r))
+		client := d.Limits.client(r)
+		page, err := d.Bio.Renderer.Render(r.Context(), key, client)
 		if err != nil {
 			d.Logger.Warn("render bio page", "handle", key, "err", err)
 			w.Header().Set("Retry-After", "5")
@@ -35,8 +37,9 @@ func handleBioPage(d Deps) http.Handler {
 			notFound(w, d)
 			return
 		}
-		if r.Method == http.MethodGet && d.Bio.Views != nil && !clicks.IsBot(r.UserAgent()) {
-			d.Bio.Views.Record(key, false)
+		if ua := r.UserAgent(); r.Method == http.MethodGet && d.Bio.Views != nil && !clicks.IsBot(ua) {
+			// Counted once per visitor per window when the counter's sink names visitors.
+			d.Bio.Views.Visit(key, stats.Hit{Addr: client, UserAgent: ua})
 		}
 		h := w.Header()
 		if inm := r.Header.Get("If-None-Match"); inm != "" && inm == page.ETag {

@@ -89,9 +89,10 @@ type BioDeps struct {
 	Pages BioPages
 	// Renderer renders a page, from its cache when it can; *bio.Renderer is one.
 	Renderer BioRenderer
-	// Views counts a human view of a page by its key (lower-case handle); a *clicks.Counter over
-	// *bio.Store is one.
-	Views interface{ Record(key string, scan bool) }
+	// Views counts a human view of a page by its key (lower-case handle), described by the visitor's
+	// hit (kept in memory until the next write, never stored); a *clicks.Counter whose Visits is a
+	// *bio.ViewSink is one, counting each visitor once per page per CLICK_DEDUP_WINDOW.
+	Views interface{ Visit(key string, h stats.Hit) }
 	// Changed is told of every page written or deleted here, so every replica drops its renders:
 	// *invalidate.Owner's RecordChanged, given "@" and the page's key.
 	Changed func(ctx context.Context, key string)

@@ -67,6 +67,8 @@ import (
 //	rd:v1:page:{handle}             a bio page (JSON string); owns the two keys below
 //	rd:v1:page:{handle}:n           its views (hash); written only while the page exists, deleted with it
 //	rd:v1:page:{handle}:d:YYYYMMDD  one day's views (hash); expires the Counters' retention after its last write
+//	rd:v1:page:{handle}:u:<visitor>  a visitor counted on the page (string "1"; visitor as in rd:v1:{id}:u:);
+//	                                written only while the page exists, expires CLICK_DEDUP_WINDOW after it was counted
 //	rd:v1:pages                     the list of pages (sorted set); each member owned by the page it names
 //
 // The field "bio" of rd:v1:{id}:n and rd:v1:{id}:d:YYYYMMDD counts the clicks that came from a bio page

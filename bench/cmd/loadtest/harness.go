@@ -18,7 +18,7 @@ import (
 )
 
 // scenarioNames are the scenarios -scenarios may name, in the order they run.
-var scenarioNames = []string{"hot-go", "hot-id", "zipf", "cold", "flood-cheap", "flood-ua", "flood-qr", "flood-qr-spread", "redis", "soak"}
+var scenarioNames = []string{"hot-go", "hot-id", "bio", "zipf", "cold", "flood-cheap", "flood-ua", "flood-qr", "flood-qr-spread", "redis", "soak"}
 
 func isScenario(s string) bool { return slices.Contains(scenarioNames, s) }
 
@@ -117,7 +117,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 	if err := h.startBaseline(ctx, baseBin); err != nil {
 		return nil, err
 	}
-	if !h.want("hot-go") && !h.want("hot-id") && !h.want("zipf") && !h.want("redis") {
+	if !h.want("hot-go") && !h.want("hot-id") && !h.want("bio") && !h.want("zipf") && !h.want("redis") {
 		if err := h.measureBaseline(ctx, rep); err != nil {
 			return nil, err
 		}
@@ -132,7 +132,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		h.logf("pre-filled in %v", time.Since(t).Round(time.Millisecond))
 	}
 
-	if h.want("hot-go") || h.want("hot-id") || h.want("zipf") || h.want("cold") {
+	if h.want("hot-go") || h.want("hot-id") || h.want("bio") || h.want("zipf") || h.want("cold") {
 		svc, err := startService(ctx, &h.ps, h.env, "redirector", o.tier1)
 		if err != nil {
 			return nil, err
@@ -141,7 +141,7 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 			name string
 			f    func(context.Context, *service, *report) error
 		}{
-			{"hot-go", h.hotGo}, {"hot-id", h.hotID}, {"zipf", h.zipf}, {"cold", h.cold},
+			{"hot-go", h.hotGo}, {"hot-id", h.hotID}, {"bio", h.bioPage}, {"zipf", h.zipf}, {"cold", h.cold},
 		} {
 			if h.want(sc.name) {
 				if err := sc.f(ctx, svc, rep); err != nil {
@@ -379,7 +379,7 @@ func (h *harness) startBaseline(ctx context.Context, bin string) error {
 			return err
 		}
 	}
-	if _, err := wrkBinary(); err != nil && (h.want("hot-go") || h.want("hot-id") || h.want("zipf") || h.want("redis") || h.want("cold")) {
+	if _, err := wrkBinary(); err != nil && (h.want("hot-go") || h.want("hot-id") || h.want("bio") || h.want("zipf") || h.want("redis") || h.want("cold")) {
 		return err
 	}
 	return nil

@@ -76,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.perf, "perf", false, "profile the whole machine with perf during each throughput scenario's window (not the soak); reports go to "+profilesDir)
 	fs.BoolVar(&o.pprof, "pprof", false, "take Go CPU profiles of the service (DEBUG_ADDR) during each throughput scenario's measured slices; they and their merged top functions go to "+profilesDir)
 	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "where the markdown report is written (empty: nowhere)")
-	fs.StringVar(&o.scenarios, "scenarios", "hot-go,hot-id,zipf,redis,cold,flood-cheap,flood-ua,flood-qr,flood-qr-spread,soak", "comma-separated scenarios to run (baseline always runs)")
+	fs.StringVar(&o.scenarios, "scenarios", "hot-go,hot-id,bio,zipf,redis,cold,flood-cheap,flood-ua,flood-qr,flood-qr-spread,soak", "comma-separated scenarios to run (baseline always runs)")
 	fs.DurationVar(&o.limit, "limit", 30*time.Minute, "the whole run stops after this long, whatever it is doing")
 	fs.Func("service-env", "a `KEY=VALUE` setting for the service, over the harness's own (repeatable), to measure another setting", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" || k == "REDIS_URL" {
