@@ -276,25 +276,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		return s
 	}
 	// waitJS waits until the expression is true in the page.
-	waitJS := func(what, expr string) {
-		t.Helper()
-		wctx, cancel := context.WithTimeout(bctx, 10*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-			t.Fatalf("wait for %s (%s): %v", what, expr, err)
-		}
-	}
-	screenshot := func(name string) []byte {
-		t.Helper()
-		buf, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return buf
-	}
+	waitJS := func(what, expr string) { t.Helper(); browserWaitJS(t, bctx, what, expr) }
+	screenshot := func(name string) []byte { t.Helper(); return browserScreenshot(t, bctx, shots, name) }
 
 	// Sign in: a wrong token is refused in words, the right one opens the console.
 	do("open the console",
