@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -72,35 +71,8 @@ func TestBioPageInBrowser(t *testing.T) {
 		t.Fatalf("the bio browser test needs Chromium at %s (%v): run `make test`, which installs it", chromiumPath, err)
 	}
 	svc := startConsoleService(t)
-	shots := filepath.Join("..", "..", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		// A person's browser: HeadlessChrome would be taken for a bot and not counted.
-		chromedp.UserAgent(browserUA),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	var events browserEvents
-	if err := chromedp.Listen(bctx, events.listen); err != nil {
-		t.Fatalf("start Chromium (%s): %v", chromiumPath, err)
-	}
+	// A person's browser: HeadlessChrome would be taken for a bot and not counted.
+	bctx, events, shots := startBrowser(t, 1280, 1000, chromedp.UserAgent(browserUA))
 	// The test reaches no network: AliExpress's images and pages are answered here.
 	if err := chromedp.Listen(bctx, func(ev any) {
 		p, ok := ev.(*fetch.EventRequestPaused)

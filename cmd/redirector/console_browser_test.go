@@ -231,35 +231,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			"(scripts/ensure-chromium.sh), or run scripts/ensure-chromium.sh once", chromiumPath, err)
 	}
 	svc := startConsoleService(t)
-	shots := filepath.Join("..", "..", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	var events browserEvents
-	if err := chromedp.Listen(bctx, events.listen); err != nil {
-		t.Fatalf("start Chromium (%s): %v", chromiumPath, err)
-	}
+	bctx, events, shots := startBrowser(t, 1280, 900)
 
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
