@@ -33,6 +33,9 @@
     return e;
   }
 
+  // What pages.js (the bio page editor, loaded after this file) builds on.
+  window.redirectorConsole = Object.freeze({ el, $, TOKEN_KEY });
+
   function svg(tag, attrs) {
     const e = document.createElementNS(SVG_NS, tag);
     for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));

@@ -4,21 +4,8 @@
 'use strict';
 
 (() => {
-  const TOKEN_KEY = 'redirector.adminToken';
-  const $ = (id) => document.getElementById(id);
-
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-      else e.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
-    return e;
-  }
+  // The element builder and the token's storage key are console.js's (loaded first, both deferred).
+  const { el, $, TOKEN_KEY } = window.redirectorConsole;
 
   function describe(status, detail) {
     if (status === 0) return 'Could not reach the redirector. Check the connection and try again.';
