@@ -248,13 +248,21 @@ func (c *Counter) Visit(id string, h stats.Hit) {
 	c.record(event{id: id, visit: true, hit: h})
 }
 
-// takeEvents swaps the recorded clicks for spare (emptied) and returns them.
-func (c *Counter) takeEvents(spare []event) []event {
+// takeEvents swaps the recorded clicks for spare (emptied) and folds them into p with add. They are
+// counted in held before they stop counting as waiting, and add counts each again as it keeps it, so
+// Pending over-counts them while they change hands and never reads low: a reader who sees it at 0 knows
+// every click recorded before is written or dropped.
+func (c *Counter) takeEvents(p *pending, spare []event) []event {
 	c.mu.Lock()
 	taken := c.events
 	c.events = spare[:0]
+	c.held.Add(int64(len(taken)))
 	c.waiting.Add(-int64(len(taken)))
 	c.mu.Unlock()
+	for _, e := range taken {
+		c.add(p, e)
+	}
+	c.held.Add(-int64(len(taken)))
 	return taken
 }
 
@@ -317,10 +325,7 @@ func (c *Counter) run() {
 	results := make(chan error, 1)
 	spare := make([]event, 0, min(c.opts.BufferSize, initialEvents)) // the events slice not in use, kept for its capacity
 	fold := func() {
-		taken := c.takeEvents(spare)
-		for _, e := range taken {
-			c.add(p, e)
-		}
+		taken := c.takeEvents(p, spare)
 		p.settle()
 		clear(taken) // let go of the ids
 		spare = taken
@@ -511,9 +516,7 @@ func (c *Counter) finish(p *pending, b *batch, err error) {
 // shutdown drains the buffer, waits for the write under way, and writes everything left, trying again
 // every FlushInterval until ctx ends. It returns nil when every click was written.
 func (c *Counter) shutdown(ctx context.Context, p *pending, inflight *batch, results chan error) error {
-	for _, e := range c.takeEvents(nil) {
-		c.add(p, e)
-	}
+	c.takeEvents(p, nil)
 	if inflight != nil {
 		select {
 		case err := <-results:
