@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -446,8 +447,8 @@ func (s *Service) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 		return
 	}
 	now := s.opts.Now()
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: queueKey, Start: "-inf", Stop: fmt.Sprint(now.UnixMilli()), ByScore: true, Count: int64(free),
+	ids, err := s.rdb.ZRangeByScore(ctx, queueKey, &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(free),
 	}).Result()
 	if err != nil {
 		if ctx.Err() == nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/redistest"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // receiver is a webhook receiver on a loopback TLS port that checks every delivery's signature as the
@@ -457,5 +458,28 @@ func TestBackoff(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, got, want/2, want)
 			}
 		}
+	}
+}
+
+// The embedded store (redirector -dev, no REDIS_URL) runs the same queue: a failed delivery is retried
+// and delivered, and the queue is kept on disk.
+func TestEmbeddedStore(t *testing.T) {
+	t.Parallel()
+	rdb, closeStore, err := store.Embedded(t.TempDir())
+	if err != nil {
+		t.Fatalf("store.Embedded: %v", err)
+	}
+	t.Cleanup(closeStore)
+	r := newReceiver(t)
+	r.setFail(http.StatusInternalServerError)
+	s := New(rdb, testOptions(r))
+	h := register(t, s, r, "link.created")
+	start(t, s)
+	s.Emit(LinkCreated, map[string]string{"id": "e1"})
+	waitFor(t, "two failed attempts", func() bool { _, n, _ := r.snapshot(); return n >= 2 })
+	r.setFail(0)
+	waitFor(t, "delivered", func() bool { ds := deliveries(t, s, h.ID); return len(ds) == 1 && ds[0].State() == "delivered" })
+	if _, _, bad := r.snapshot(); len(bad) > 0 {
+		t.Errorf("receiver refused: %q", bad)
 	}
 }
