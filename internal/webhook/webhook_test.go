@@ -483,3 +483,44 @@ func TestEmbeddedStore(t *testing.T) {
 		t.Errorf("receiver refused: %q", bad)
 	}
 }
+
+// An attempt that outlived its lease (another process took the delivery meanwhile) records nothing: the
+// other process's attempt is the one that counts, and the delivery stays queued under its lease.
+func TestLeaseLost(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	srv := redistest.Start(t)
+	rdb := client(t, srv)
+	s := New(rdb, testOptions(r))
+	h := register(t, s, r, "link.created")
+	ctx := context.Background()
+	if err := s.enqueue(ctx, pending{event: LinkCreated, data: json.RawMessage(`{}`), at: time.Now()}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	id := deliveries(t, s, h.ID)[0].ID
+	now := time.Now()
+	mine, theirs := now.Add(time.Minute).UnixMilli(), now.Add(2*time.Minute).UnixMilli()
+	if n, err := claimScript.Run(ctx, rdb, []string{queueKey}, id, now.UnixMilli(), mine).Int(); err != nil || n != 1 {
+		t.Fatalf("claim = %d, %v; want 1", n, err)
+	}
+	rdb.ZAdd(ctx, queueKey, redis.Z{Score: float64(theirs), Member: id}) // the lease ran out and another took it
+	s.attempt(ctx, id, mine)
+	if _, n, _ := r.snapshot(); n != 1 {
+		t.Fatalf("receiver got %d requests, want the 1 attempt", n)
+	}
+	d := deliveries(t, s, h.ID)[0]
+	if d.Attempts != 0 || d.State() != "pending" {
+		t.Errorf("delivery after an attempt under a lost lease = %+v, want it untouched (0 attempts, pending)", d)
+	}
+	if at := rdb.ZScore(ctx, queueKey, id).Val(); int64(at) != theirs {
+		t.Errorf("queue time = %v, want the other process's lease %d", at, theirs)
+	}
+	// Under its own lease, the same attempt is recorded.
+	s.attempt(ctx, id, theirs)
+	if d := deliveries(t, s, h.ID)[0]; d.Attempts != 1 || d.State() != "delivered" {
+		t.Errorf("delivery after an attempt under its lease = %+v, want delivered after 1 attempt", d)
+	}
+	if n := rdb.ZCard(ctx, queueKey).Val(); n != 0 {
+		t.Errorf("queue holds %d after delivery, want 0", n)
+	}
+}
