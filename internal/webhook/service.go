@@ -466,7 +466,7 @@ func (s *Service) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			s.attempt(context.WithoutCancel(ctx), id, lease)
+			s.attempt(ctx, id, lease)
 		}()
 	}
 }
@@ -490,8 +490,11 @@ return 1
 `)
 
 // attempt sends the delivery id, claimed until lease (unix ms), once and records the outcome:
-// delivered, retried later, or given up.
-func (s *Service) attempt(ctx context.Context, id string, lease int64) {
+// delivered, retried later, or given up. When ctx ends (the process stops) the request is cut short
+// and recorded as a failed attempt, to be retried: stopping does not wait for a slow receiver.
+func (s *Service) attempt(runCtx context.Context, id string, lease int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), 2*s.opts.Timeout) // for the store
+	defer cancel()
 	v, err := s.rdb.Get(ctx, deliveryKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		s.rdb.ZRem(ctx, queueKey, id) // expired: nothing to send
@@ -518,7 +521,7 @@ func (s *Service) attempt(ctx context.Context, id string, lease int64) {
 	}
 	s.attempted.Add(1)
 	d.Attempts++
-	d.Status, d.Error = s.send(ctx, h, d)
+	d.Status, d.Error = s.send(runCtx, h, d)
 	now := s.opts.Now()
 	done := d.Status >= 200 && d.Status < 300
 	d.NextRetry = time.Time{}

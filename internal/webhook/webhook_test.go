@@ -35,6 +35,7 @@ type receiver struct {
 	got      map[string][]string // delivery id → event bodies received, one per attempt
 	bad      []string            // what failed verification
 	attempts int
+	hold     chan struct{} // when set, each request waits for it to close
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -47,8 +48,15 @@ func newReceiver(t *testing.T) *receiver {
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	hold := r.hold
 	r.attempts++
+	r.mu.Unlock()
+	if hold != nil {
+		<-hold
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err := r.verify(req.Header.Get("Redirector-Signature"), body); err != nil {
 		r.bad = append(r.bad, err.Error())
 		w.WriteHeader(http.StatusUnauthorized)
@@ -522,5 +530,36 @@ func TestLeaseLost(t *testing.T) {
 	}
 	if n := rdb.ZCard(ctx, queueKey).Val(); n != 0 {
 		t.Errorf("queue holds %d after delivery, want 0", n)
+	}
+}
+
+// Stopping does not wait for a receiver that hangs: the attempt is cut short, recorded as failed and
+// queued again, for the next process.
+func TestStopCutsHangingAttempt(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	hold := make(chan struct{})
+	r.hold = hold
+	t.Cleanup(func() { close(hold) }) // before the receiver's server closes
+	opts := testOptions(r)
+	opts.Timeout = time.Hour
+	s := New(client(t, redistest.Start(t)), opts)
+	h := register(t, s, r, "link.created")
+	stop := start(t, s)
+	s.Emit(LinkCreated, map[string]string{"id": "slow"})
+	waitFor(t, "the receiver to hold the attempt", func() bool { _, n, _ := r.snapshot(); return n == 1 })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	waitFor(t, "Run to return while the receiver still hangs", func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	})
+	d := deliveries(t, s, h.ID)[0]
+	if d.Attempts != 1 || d.State() != "pending" || d.NextRetry.IsZero() || !strings.Contains(d.Error, "context canceled") {
+		t.Errorf("delivery after stopping = %+v, want 1 attempt, cut short, pending with a retry", d)
 	}
 }
