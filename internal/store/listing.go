@@ -121,4 +121,3 @@ func (c *Counters) Visitors(ctx context.Context, ids []string, days int, now tim
 	}
 	return out, nil
 }
-
