@@ -133,6 +133,12 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 				return fmt.Errorf("import %s: index target: %w (so far %v; run it again)", rec.ID, err, changes)
 			}
 		}
+		// A custom slug is matched ignoring case (store.Records.CreateSlug): give it its entry.
+		if !rec.Deleted && shortid.Classify(rec.ID) == shortid.KindSlug {
+			if _, err := records.IndexSlug(ctx, rec.ID); err != nil {
+				return fmt.Errorf("import %s: index slug: %w (so far %v; run it again)", rec.ID, err, changes)
+			}
+		}
 		if l.clicks > 0 || l.scans > 0 {
 			up, err := counters.RestoreTotals(ctx, rec.ID, l.clicks, l.scans)
 			if err != nil {
