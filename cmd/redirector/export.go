@@ -75,8 +75,12 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 // clicks and scans are set as the link's totals unless these are higher already, never added.
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
+	csvFile := fs.String("csv", "", "a CSV file of links to create (columns url, slug, label, channel, fallback_url) instead of JSON Lines from stdin")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if *csvFile != "" && fs.NArg() == 0 {
+		return importCSV(ctx, *csvFile, environ, stderr)
 	}
 	if fs.NArg() > 0 {
 		return usageError(fmt.Sprintf("unexpected argument %q (import reads its records from stdin)", fs.Arg(0)))

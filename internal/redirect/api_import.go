@@ -23,6 +23,10 @@ type importLinks struct {
 
 func (l importLinks) Listing(ctx context.Context) ([]store.Listed, error) { return l.list.Listing(ctx) }
 
+// Normalize returns the channel to tag a link with: "" for the default channel, else ch itself; ok=false
+// when ch is not configured. It is for imports outside the server (`redirector import --csv`).
+func (c Channels) Normalize(ch string) (string, bool) { return c.normalize(ch) }
+
 // handleImport serves POST /api/import: a CSV file of links (Content-Type text/csv; linkcsv says
 // which columns and rows), every row checked before any link is written. 400 with each bad row's
 // error and nothing written when any row is bad, 413 past maxImportBody, 415 for another type;
