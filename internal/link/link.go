@@ -49,6 +49,8 @@ type Patch struct {
 	FallbackWhen *string
 	// Labels, when set, replace the link's labels (the zero Labels clears them).
 	Labels *Labels
+	// Channel, when set, is the link's new tracking id ("": the default channel).
+	Channel *string
 }
 
 // FallbackUntagged is the Record.FallbackWhen that sends clicks to the plan B also while the target earns

@@ -286,8 +286,10 @@ type patchBody struct {
 	URL          jsontext.Value `json:"url"`
 	FallbackURL  jsontext.Value `json:"fallback_url"`
 	FallbackWhen jsontext.Value `json:"fallback_when"`
-	// Slug and Channel are refused with a reason rather than as unknown fields.
-	Slug    jsontext.Value `json:"slug"`
+	// Slug is refused with a reason rather than as an unknown field.
+	Slug jsontext.Value `json:"slug"`
+	// Channel, one of ALIEXPRESS_TRACKING_IDS, moves the link's clicks to that tracking id; "" or null
+	// (or the default tracking id) to the default channel.
 	Channel jsontext.Value `json:"channel"`
 	// Labels, an array of strings, replaces the link's labels; [] or null clears them.
 	Labels jsontext.Value `json:"labels"`
@@ -329,8 +331,8 @@ func optString(v jsontext.Value, name string) (s string, set bool, err error) {
 
 // handleRetarget serves PATCH /api/links/{id} with any of "url" (the link now leads there),
 // "fallback_url" (its plan B; "" or null clears it), "fallback_when" ("untagged" or "") and "labels"
-// (replacing the link's; [] or null clears them), checked
-// as POST checks them and written at once (ShortLinks.Patch): 400 and nothing written when any is bad.
+// (replacing the link's; [] or null clears them) and "channel", checked as POST checks them and written
+// at once (ShortLinks.Patch): 400 and nothing written when any is bad.
 func handleRetarget(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -342,12 +344,23 @@ func handleRetarget(d Deps) http.Handler {
 		if !decodeBody(w, r, &body) {
 			return
 		}
-		if len(body.Slug) != 0 || len(body.Channel) != 0 {
-			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url, fallback_url, fallback_when and labels"), "")
+		if len(body.Slug) != 0 {
+			fail(w, d, link.Invalid("a link's id cannot be changed; only url, fallback_url, fallback_when, labels and channel"), "")
 			return
 		}
 		var spec shortlink.PatchSpec
 		var warnings []string
+		if raw, set, err := optString(body.Channel, "channel"); err != nil || set {
+			ch, known := d.Channels.normalize(raw)
+			if err == nil && !known {
+				err = link.Invalid("unknown channel: it must be one of ALIEXPRESS_TRACKING_IDS")
+			}
+			if err != nil {
+				fail(w, d, err, "")
+				return
+			}
+			spec.Channel = &ch
+		}
 		rawURL, setURL, err := optString(body.URL, "url")
 		if err == nil && setURL {
 			if body.URL.Kind() == 'n' {

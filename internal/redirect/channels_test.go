@@ -87,5 +87,63 @@ func TestChannels(t *testing.T) {
 	if got := lastTracking(t, e); got != testChannel {
 		t.Errorf("short link on %s: generated with tracking_id %q", testChannel, got)
 	}
-	apiError(t, "PATCH a channel", e.api(http.MethodPatch, "/api/links/"+l.ID, `{"url":"`+page+`","channel":"`+testChannel+`"}`), http.StatusBadRequest)
+	apiError(t, "PATCH an unknown channel", e.api(http.MethodPatch, "/api/links/"+l.ID, `{"url":"`+page+`","channel":"nope"}`), http.StatusBadRequest)
+	decode(t, e.api(http.MethodGet, "/api/links/"+l.ID, ""), &got)
+	if got.Channel != testChannel || got.Target != "https://www.aliexpress.com/item/1005009999999999.html" {
+		t.Errorf("a refused PATCH changed the link: channel %q, target %q", got.Channel, got.Target)
+	}
+}
+
+// TestPatchChannel: PATCH moves a link to another channel (the console's bulk "set channel"): its clicks
+// are tagged with the new tracking id from the next click, and a link moved off the default channel no
+// longer answers for its page there, so a link made for that page on the default channel is a new one.
+func TestPatchChannel(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	def := e.platform.Config().TrackingID
+	for _, page := range []string{
+		"https://www.aliexpress.com/item/1005001111111111.html", // a product code
+		"https://www.aliexpress.com/store/912345",               // a random id, the page's shared one
+	} {
+		l := e.create(`{"url":"`+page+`"}`, http.StatusCreated)
+		if l.Channel != "" {
+			t.Fatalf("%s: created on channel %q, want the default", page, l.Channel)
+		}
+		r := e.api(http.MethodPatch, "/api/links/"+l.ID, `{"channel":"`+testChannel+`"}`)
+		var moved linkReply
+		decode(t, r, &moved)
+		if r.status != http.StatusOK || moved.Channel != testChannel {
+			t.Fatalf("%s: PATCH channel = %s", page, r)
+		}
+		if r := e.get("/" + l.ID); r.status != http.StatusFound {
+			t.Fatalf("/%s = %s, want 302", l.ID, r)
+		}
+		if got := lastTracking(t, e); got != testChannel {
+			t.Errorf("%s moved to %s: its click generated with tracking_id %q", l.ID, testChannel, got)
+		}
+		again := e.create(`{"url":"`+page+`"}`, http.StatusCreated)
+		if again.ID == l.ID || again.Channel != "" {
+			t.Errorf("%s: the page on the default channel got %s on %q; want a new link, not the moved %s", page, again.ID, again.Channel, l.ID)
+		}
+		if same := e.create(`{"url":"`+page+`"}`, http.StatusOK); same.ID != again.ID {
+			t.Errorf("%s: the page's default-channel link is now %s, want %s", page, same.ID, again.ID)
+		}
+		// Back to the default channel: null, as for the other fields.
+		var back linkReply
+		r = e.api(http.MethodPatch, "/api/links/"+l.ID, `{"channel":null}`)
+		decode(t, r, &back)
+		if r.status != http.StatusOK || back.Channel != "" {
+			t.Errorf("%s: PATCH channel null = %s", l.ID, r)
+		}
+		var got linkReply
+		decode(t, e.api(http.MethodGet, "/api/links/"+l.ID, ""), &got)
+		if got.Channel != "" {
+			t.Errorf("%s: stored channel %q after moving back", l.ID, got.Channel)
+		}
+	}
+	// The default channel's link of a fresh page, clicked: the default tracking id.
+	l := e.create(`{"url":"https://www.aliexpress.com/item/1005002222222222.html"}`, http.StatusCreated)
+	e.get("/" + l.ID)
+	if got := lastTracking(t, e); got != def {
+		t.Errorf("default channel: tracking_id %q, want %q", got, def)
+	}
 }

@@ -142,10 +142,11 @@ func (s *Service) CreateSpec(ctx context.Context, spec Spec, now time.Time) (rec
 			if !errors.Is(err, link.ErrExists) {
 				return link.Record{}, false, err
 			}
-			if old, ok, err := s.records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL {
+			if old, ok, err := s.records.Get(ctx, id); err == nil && ok && !old.Deleted && old.Target == page.URL && old.Channel == "" {
 				return old, false, nil
 			}
-			// The product code now points elsewhere (retargeted): give this page an id of its own.
+			// The product code now points elsewhere (retargeted) or is on another channel: give this
+			// page an id of its own.
 		}
 	}
 	// Any other page gets a random id, one per page: racing creates agree on it (CreateForTarget).
@@ -196,6 +197,10 @@ type PatchSpec struct {
 	FallbackWhen *string
 	// Labels, when set, replace the link's labels (checked as link.NewLabels says; empty: none).
 	Labels *[]string
+	// Channel, when set, is the link's new tracking id, one the caller has checked ("": the default
+	// channel). Clicks are tagged with it from the next click; a link moved off the default channel no
+	// longer answers for its page when a link is created for that page on the default channel.
+	Channel *string
 }
 
 // Patch changes the live short link id as spec says, in one atomic write, and returns the record as it
@@ -209,8 +214,8 @@ type PatchSpec struct {
 func (s *Service) Patch(ctx context.Context, id string, spec PatchSpec, now time.Time) (link.Record, error) {
 	var p link.Patch
 	switch {
-	case spec.Target == nil && spec.Fallback == nil && spec.FallbackWhen == nil && spec.Labels == nil:
-		return link.Record{}, link.Invalid("nothing to change: give url, fallback_url, fallback_when or labels")
+	case spec.Target == nil && spec.Fallback == nil && spec.FallbackWhen == nil && spec.Labels == nil && spec.Channel == nil:
+		return link.Record{}, link.Invalid("nothing to change: give url, fallback_url, fallback_when, labels or channel")
 	case spec.Target != nil && (spec.Target.URL == "" || spec.Target.Kind == aliurl.Share):
 		return link.Record{}, link.Invalid("the link's target must be a page, not a share link")
 	case spec.Fallback != nil && spec.Fallback.URL != "" && spec.Fallback.Kind == aliurl.Share:
@@ -225,6 +230,7 @@ func (s *Service) Patch(ctx context.Context, id string, spec PatchSpec, now time
 		p.Fallback = &spec.Fallback.URL
 	}
 	p.FallbackWhen = spec.FallbackWhen
+	p.Channel = spec.Channel
 	if spec.Labels != nil {
 		labels, err := link.NewLabels(*spec.Labels)
 		if err != nil {

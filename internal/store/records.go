@@ -575,7 +575,8 @@ func (r *Records) IDForTarget(ctx context.Context, target string) (id string, ok
 	return id, true, nil
 }
 
-// leadsTo reports whether id is a live record pointing at target.
+// leadsTo reports whether id is a live record pointing at target on the default channel (the target index
+// names the page's link on the default channel; one moved to another channel no longer holds it).
 func (r *Records) leadsTo(ctx context.Context, id, target string) (bool, error) {
 	if checkID(id) != nil {
 		return false, nil // not an id Records wrote: a stale or foreign entry
@@ -584,7 +585,7 @@ func (r *Records) leadsTo(ctx context.Context, id, target string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	return ok && !rec.Deleted && rec.Target == target, nil
+	return ok && !rec.Deleted && rec.Target == target && rec.Channel == "", nil
 }
 
 // SetTargetID records id as the short link for target, so that creating a link for the same target again
@@ -695,7 +696,7 @@ func (r *Records) CreateForTarget(ctx context.Context, rec link.Record) (got lin
 			if err != nil {
 				return link.Record{}, false, fmt.Errorf("create %s: holder: %w", rec.ID, err)
 			}
-			if ok && !cur.Deleted && cur.Target == rec.Target {
+			if ok && !cur.Deleted && cur.Target == rec.Target && cur.Channel == rec.Channel {
 				return cur, false, nil
 			}
 			if !ok {
@@ -739,7 +740,7 @@ func (r *Records) writeClaimed(ctx context.Context, key string, rec link.Record)
 	if gerr != nil {
 		return link.Record{}, false, fmt.Errorf("create %s: %w", rec.ID, gerr)
 	}
-	if ok && !cur.Deleted && cur.Target == rec.Target {
+	if ok && !cur.Deleted && cur.Target == rec.Target && cur.Channel == rec.Channel {
 		return cur, false, nil // a racer wrote it for us
 	}
 	// The id is another record's (a collision): give the entry up.
