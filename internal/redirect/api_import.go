@@ -9,6 +9,7 @@ import (
 
 	"github.com/redirector/redirector/internal/linkcsv"
 	"github.com/redirector/redirector/internal/store"
+	"github.com/redirector/redirector/internal/webhook"
 )
 
 // maxImportBody bounds a POST /api/import body: larger than the API's other bodies (maxBody), enough
@@ -75,6 +76,9 @@ func handleImport(d Deps) http.Handler {
 		}{Created: res.Created, Unchanged: res.Unchanged, Links: make([]rowJSON, len(res.Rows))}
 		for i, o := range res.Rows {
 			out.Links[i] = rowJSON{Row: o.Row, ID: o.Link.ID, ShortURL: d.BaseURL + "/" + o.Link.ID, Created: o.Created}
+			if o.Created {
+				emit(d, webhook.LinkCreated, toJSON(d, o.Link))
+			}
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -249,3 +249,45 @@ func TestWebhookHangingReceiver(t *testing.T) {
 		t.Errorf("receiver refused: %q", bad)
 	}
 }
+
+// Links made by a CSV import are announced as link.created, one event each, as POST /api/links's are.
+func TestWebhookImport(t *testing.T) {
+	t.Parallel()
+	rcv := newHookReceiver(t)
+	e := newEnv(t, envOptions{Webhooks: rcv.options()})
+	e.registerHook(rcv, "link.created")
+	csv := fmt.Sprintf("url,slug\n%s,spring-sale\n%s,\n", product(401), product(402))
+	r := e.request(http.MethodPost, "/api/import", strings.NewReader(csv), "Authorization", "Bearer "+testToken, "Content-Type", "text/csv")
+	var res struct {
+		Created   int `json:"created"`
+		Unchanged int `json:"unchanged"`
+		Links     []struct {
+			Row      int    `json:"row"`
+			ID       string `json:"id"`
+			ShortURL string `json:"short_url"`
+			Created  bool   `json:"created"`
+		} `json:"links"`
+	}
+	decode(t, r, &res)
+	if r.status != http.StatusOK || res.Created != 2 || len(res.Links) != 2 {
+		t.Fatalf("POST /api/import = %s, want 2 links created", r)
+	}
+	waitUntil(t, "two link.created events", func() bool { ev, _, _ := rcv.seen(); return len(ev) >= 2 })
+	events, bad, _ := rcv.seen()
+	if len(bad) > 0 {
+		t.Fatalf("receiver refused deliveries: %q", bad)
+	}
+	ids := map[string]bool{}
+	for _, ev := range events {
+		var d struct {
+			ID string `json:"id"`
+		}
+		if ev.Event != "link.created" || json.Unmarshal(ev.Data, &d) != nil {
+			t.Errorf("event %s %s, want link.created with a link", ev.Event, ev.Data)
+		}
+		ids[d.ID] = true
+	}
+	if len(events) != 2 || !ids[res.Links[0].ID] || !ids[res.Links[1].ID] {
+		t.Errorf("events %+v, want link.created for %s and %s", events, res.Links[0].ID, res.Links[1].ID)
+	}
+}
