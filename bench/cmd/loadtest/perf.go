@@ -124,6 +124,9 @@ func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpe
 	if err := f.Close(); err != nil {
 		return err
 	}
+	if len(h.profiled[name]) == 0 {
+		h.profileOrder = append(h.profileOrder, name)
+	}
 	h.profiled[name] = append(h.profiled[name], path)
 	slices := h.profiled[name]
 	var out bytes.Buffer
@@ -137,10 +140,47 @@ func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpe
 		}
 		out.WriteString("\n")
 	}
+	if h.profileTops == nil {
+		h.profileTops = map[string]string{}
+	}
+	h.profileTops[name] = spec.name + "\x00" + reportTop(out.String())
 	top := filepath.Join(profilesDir, name+"-cpu-top.txt")
 	if err := os.WriteFile(top, out.Bytes(), 0o644); err != nil {
 		return err
 	}
 	h.logf("%s: Go CPU profile of the service, %d slices merged, in %s", spec.name, len(slices), top)
 	return nil
+}
+
+// profileTopLines is how many functions of each profile the report shows.
+const profileTopLines = 30
+
+// reportTop is the part of pprof's output (flat, then cumulative) that the report shows: the
+// header of the cumulative listing and its first profileTopLines functions, which say where the
+// time goes (handler, net/http, Redis client, scheduler, collector); the whole of both is in
+// profilesDir.
+func reportTop(out string) string {
+	lines := strings.Split(out, "\n")
+	var cum []string
+	for i := len(lines) - 1; i >= 0; i-- { // the second listing's header
+		if strings.HasPrefix(lines[i], "File: ") {
+			cum = lines[i:]
+			break
+		}
+	}
+	var keep []string
+	funcs := 0
+	for _, l := range cum {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") || strings.TrimSpace(l) == "" {
+			continue
+		}
+		if strings.HasPrefix(l, " ") && !strings.Contains(l, "flat%") {
+			if funcs == profileTopLines {
+				break
+			}
+			funcs++
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
 }
