@@ -291,18 +291,22 @@ func TestParseQuick(t *testing.T) {
 }
 
 func TestReportTop(t *testing.T) {
-	out := "File: x\nShowing nodes\n      flat  flat%   sum%        cum   cum%\n     1s 10% 10% 1s 10%  flatfn\n\n" +
-		"File: x\nBuild ID: y\nType: cpu\nShowing nodes accounting for 3s\n      flat  flat%   sum%        cum   cum%\n"
+	out := "File: x\nBuild ID: y\nType: cpu\nShowing nodes accounting for 3s\n      flat  flat%   sum%        cum   cum%\n"
 	for i := range profileTopLines + 5 {
 		out += fmt.Sprintf("         0     0%%     0%%      1s 10%%  fn%d\n", i)
 	}
+	out += "         0     0%     0%      1s 10%  runtime.gcBgMarkWorker\n" +
+		"         0     0%     0%      1s 10%  github.com/redirector/redirector/internal/cache.(*Links).GetAt\n" +
+		"         0     0%     0%      1s 10%  runtime.gcBgMarkWorker.func2\n"
 	got := reportTop(out)
-	if strings.Contains(got, "flatfn") || strings.Contains(got, "Build ID") {
-		t.Errorf("reportTop kept the flat listing or the header noise:\n%s", got)
+	if strings.Contains(got, "Build ID") || !strings.Contains(got, "Type: cpu") || !strings.Contains(got, "flat%") {
+		t.Errorf("reportTop wants the listing's header without the build noise:\n%s", got)
 	}
-	if !strings.Contains(got, "Type: cpu") || !strings.Contains(got, "fn0") || !strings.Contains(got, fmt.Sprintf("fn%d", profileTopLines-1)) ||
-		strings.Contains(got, fmt.Sprintf("fn%d", profileTopLines)) {
-		t.Errorf("reportTop wants the cumulative listing's header and its first %d functions:\n%s", profileTopLines, got)
+	if !strings.Contains(got, "fn0") || !strings.Contains(got, fmt.Sprintf("fn%d\n", profileTopLines-1)) || strings.Contains(got, fmt.Sprintf("fn%d\n", profileTopLines)) {
+		t.Errorf("reportTop wants the first %d functions and no more:\n%s", profileTopLines, got)
+	}
+	if !strings.Contains(got, "gcBgMarkWorker\n") || !strings.Contains(got, "GetAt") || strings.Contains(got, "func2") {
+		t.Errorf("reportTop wants the landmarks below the first functions, and only them:\n%s", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,13 @@ func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpe
 	if h.profileTops == nil {
 		h.profileTops = map[string]string{}
 	}
-	h.profileTops[name] = spec.name + "\x00" + reportTop(out.String())
+	var cum bytes.Buffer
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-top", "-cum", "-nodecount=150", h.env.bin}, slices...)...)
+	cmd.Stdout, cmd.Stderr = &cum, &cum
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go tool pprof: %w: %s", err, cum.String())
+	}
+	h.profileTops[name] = spec.name + "\x00" + reportTop(cum.String())
 	top := filepath.Join(profilesDir, name+"-cpu-top.txt")
 	if err := os.WriteFile(top, out.Bytes(), 0o644); err != nil {
 		return err
@@ -152,35 +159,38 @@ func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpe
 	return nil
 }
 
-// profileTopLines is how many functions of each profile the report shows.
-const profileTopLines = 30
+// profileTopLines is how many of a profile's first functions the report shows, beside the
+// landmarks further down.
+const profileTopLines = 12
 
-// reportTop is the part of pprof's output (flat, then cumulative) that the report shows: the
-// header of the cumulative listing and its first profileTopLines functions, which say where the
-// time goes (handler, net/http, Redis client, scheduler, collector); the whole of both is in
-// profilesDir.
+// profileLandmarks are the functions the report shows wherever they rank, so that a profile
+// says how much of the service's CPU goes to its own handlers, the Redis client, the clock,
+// the collector and the scheduler, beside net/http's reads and writes.
+var profileLandmarks = regexp.MustCompile(`(redirector/internal/|go-redis/v9\.\(\*(AutoPipeliner|apShard|baseClient)\)\.|runtime\.(gcBgMarkWorker|gcAssistAlloc|mallocgc|schedule|findRunnable|netpoll)$|time\.Now$|net/http\.\(\*conn\)\.(readRequest|serve)$|net/http\.\(\*response\)\.finishRequest$)`)
+
+// reportTop is the part of pprof's cumulative listing that the report shows: its header, its
+// first profileTopLines functions and the landmarks below them, at most 40 lines in all; the
+// whole listing is in profilesDir.
 func reportTop(out string) string {
-	lines := strings.Split(out, "\n")
-	var cum []string
-	for i := len(lines) - 1; i >= 0; i-- { // the second listing's header
-		if strings.HasPrefix(lines[i], "File: ") {
-			cum = lines[i:]
-			break
-		}
-	}
 	var keep []string
 	funcs := 0
-	for _, l := range cum {
-		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") || strings.TrimSpace(l) == "" {
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") ||
+			strings.HasPrefix(l, "Dropped ") || strings.HasPrefix(l, "Showing top") || strings.TrimSpace(l) == "":
+			continue
+		case !strings.HasPrefix(l, " ") || strings.Contains(l, "flat%"):
+			keep = append(keep, l) // the header
 			continue
 		}
-		if strings.HasPrefix(l, " ") && !strings.Contains(l, "flat%") {
-			if funcs == profileTopLines {
-				break
-			}
-			funcs++
+		funcs++
+		fields := strings.Fields(l)
+		if funcs <= profileTopLines || (len(fields) > 0 && profileLandmarks.MatchString(strings.TrimSuffix(strings.TrimSuffix(fields[len(fields)-1], " (inline)"), " (partial-inline)"))) {
+			keep = append(keep, l)
 		}
-		keep = append(keep, l)
+		if len(keep) >= 40 {
+			break
+		}
 	}
 	return strings.Join(keep, "\n")
 }
