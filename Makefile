@@ -7,7 +7,7 @@ export GOTOOLCHAIN := go1.26.10
 GO ?= go
 BIN := bin/redirector
 
-.PHONY: run test test-deps build lint bench bench-go chaos fuzz clean
+.PHONY: run test test-deps build lint bench bench-quick bench-go chaos fuzz clean
 
 ## run: the service in development mode (embedded store kept in ./data, sandbox platform, no configuration)
 run:
@@ -35,11 +35,17 @@ lint:
 	scripts/govulncheck.sh
 
 ## bench: Go micro-benchmarks of the hot path, then a load test of the real binary driven by wrk
-## (flags for the load test in BENCH_FLAGS, e.g. make bench BENCH_FLAGS="-mem1m -pprof")
+## with Go CPU profiles of the service (flags for the load test in BENCH_FLAGS, e.g. make bench BENCH_FLAGS=-mem1m)
 bench: test-deps
 	@scripts/ensure-wrk.sh
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) run ./bench/cmd/loadtest $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/loadtest -pprof $(BENCH_FLAGS)
+
+## bench-quick: the load test's comparisons with the floors alone (issue 20's targets), with CPU profiles; about 4 minutes
+bench-quick:
+	@scripts/ensure-redis.sh
+	@scripts/ensure-wrk.sh
+	$(GO) run ./bench/cmd/loadtest -quick $(BENCH_FLAGS)
 
 ## bench-go: the Go micro-benchmarks alone
 bench-go:

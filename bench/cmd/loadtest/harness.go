@@ -41,6 +41,10 @@ type harness struct {
 	// profiled lists the CPU profiles taken (-pprof) per scenario, one a measured slice. Only
 	// the goroutine measure waits for writes it.
 	profiled map[string][]string
+	// profileOrder names the profiled scenarios in the order they ran; profileTops holds each
+	// one's title and merged top functions, by cumulative time, for the report, apart by a NUL.
+	profileOrder []string
+	profileTops  map[string]string
 }
 
 // logsDir is where the children's logs are kept after a run (git ignores bench/out).
@@ -185,6 +189,10 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 		if err := h.million(ctx, rep); err != nil {
 			return nil, fmt.Errorf("mem1m: %w", err)
 		}
+	}
+	for _, name := range h.profileOrder {
+		title, top, _ := strings.Cut(h.profileTops[name], "\x00")
+		rep.profiles = append(rep.profiles, profileTop{scenario: title, top: top})
 	}
 	rep.finish()
 	return rep, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -267,6 +268,45 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("parseFlags(%q) error = %v, want error %v", tc.args, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestParseQuick checks that -quick selects issue 20's comparisons with profiles and no soak,
+// and that flags given beside it win.
+func TestParseQuick(t *testing.T) {
+	o, err := parseFlags([]string{"-quick"}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.scenarios != quickScenarios || o.soak != 0 || !o.pprof {
+		t.Errorf("-quick: scenarios %q, soak %v, pprof %v; want %q, 0, true", o.scenarios, o.soak, o.pprof, quickScenarios)
+	}
+	o, err = parseFlags([]string{"-quick", "-scenarios", "redis", "-soak", "30s", "-pprof=false"}, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.scenarios != "redis" || o.soak != 30*time.Second || o.pprof {
+		t.Errorf("-quick with flags: scenarios %q, soak %v, pprof %v; want the flags' redis, 30s, false", o.scenarios, o.soak, o.pprof)
+	}
+}
+
+func TestReportTop(t *testing.T) {
+	out := "File: x\nBuild ID: y\nType: cpu\nShowing nodes accounting for 3s\n      flat  flat%   sum%        cum   cum%\n"
+	for i := range profileTopLines + 5 {
+		out += fmt.Sprintf("         0     0%%     0%%      1s 10%%  fn%d\n", i)
+	}
+	out += "         0     0%     0%      1s 10%  runtime.gcBgMarkWorker\n" +
+		"         0     0%     0%      1s 10%  github.com/redirector/redirector/internal/cache.(*Links).GetAt\n" +
+		"         0     0%     0%      1s 10%  runtime.gcBgMarkWorker.func2\n"
+	got := reportTop(out)
+	if strings.Contains(got, "Build ID") || !strings.Contains(got, "Type: cpu") || !strings.Contains(got, "flat%") {
+		t.Errorf("reportTop wants the listing's header without the build noise:\n%s", got)
+	}
+	if !strings.Contains(got, "fn0") || !strings.Contains(got, fmt.Sprintf("fn%d\n", profileTopLines-1)) || strings.Contains(got, fmt.Sprintf("fn%d\n", profileTopLines)) {
+		t.Errorf("reportTop wants the first %d functions and no more:\n%s", profileTopLines, got)
+	}
+	if !strings.Contains(got, "gcBgMarkWorker\n") || !strings.Contains(got, "GetAt") || strings.Contains(got, "func2") {
+		t.Errorf("reportTop wants the landmarks below the first functions, and only them:\n%s", got)
 	}
 }
 

@@ -7,6 +7,7 @@
 // CPU, writes them to bench/RESULTS.md, and stops everything it started, also on Ctrl-C. Loopback only.
 //
 //	go run ./bench/cmd/loadtest                      # what `make bench` runs (about 5 minutes)
+//	go run ./bench/cmd/loadtest -quick               # issue 20's figures alone, with profiles (about 4 minutes)
 //	go run ./bench/cmd/loadtest -duration 3s -soak 30s   # a quick look
 //	go run ./bench/cmd/loadtest -mem1m               # also: 1,000,000 entries in the first tier
 package main
@@ -33,6 +34,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// quickScenarios are what -quick runs: the scenarios compared with the floors, whose figures
+// issue 20 holds to targets, and no soak, flood or cold mix.
+const quickScenarios = "hot-go,hot-id,zipf,redis"
 
 // options are the command line's settings.
 type options struct {
@@ -86,8 +91,22 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return nil
 	})
 	fs.StringVar(&o.redisQuery, "redis-query", "", "query appended to the service's REDIS_URL, to measure the client's options (e.g. pool_size=4&read_timeout=100ms)")
+	quick := fs.Bool("quick", false, "issue 20's figures alone, in about 4 minutes: -scenarios "+quickScenarios+" -soak 0 -pprof (flags given as well win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["scenarios"] {
+			o.scenarios = quickScenarios
+		}
+		if !set["soak"] {
+			o.soak = 0
+		}
+		if !set["pprof"] {
+			o.pprof = true
+		}
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))

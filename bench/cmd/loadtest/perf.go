@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -124,6 +125,9 @@ func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpe
 	if err := f.Close(); err != nil {
 		return err
 	}
+	if len(h.profiled[name]) == 0 {
+		h.profileOrder = append(h.profileOrder, name)
+	}
 	h.profiled[name] = append(h.profiled[name], path)
 	slices := h.profiled[name]
 	var out bytes.Buffer
@@ -137,10 +141,56 @@ func (h *harness) takeCPUProfile(ctx context.Context, svc *service, spec loadSpe
 		}
 		out.WriteString("\n")
 	}
+	if h.profileTops == nil {
+		h.profileTops = map[string]string{}
+	}
+	var cum bytes.Buffer
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof", "-top", "-cum", "-nodecount=150", h.env.bin}, slices...)...)
+	cmd.Stdout, cmd.Stderr = &cum, &cum
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go tool pprof: %w: %s", err, cum.String())
+	}
+	h.profileTops[name] = spec.name + "\x00" + reportTop(cum.String())
 	top := filepath.Join(profilesDir, name+"-cpu-top.txt")
 	if err := os.WriteFile(top, out.Bytes(), 0o644); err != nil {
 		return err
 	}
 	h.logf("%s: Go CPU profile of the service, %d slices merged, in %s", spec.name, len(slices), top)
 	return nil
+}
+
+// profileTopLines is how many of a profile's first functions the report shows, beside the
+// landmarks further down.
+const profileTopLines = 12
+
+// profileLandmarks are the functions the report shows wherever they rank, so that a profile
+// says how much of the service's CPU goes to its own handlers, the Redis client, the clock,
+// the collector and the scheduler, beside net/http's reads and writes.
+var profileLandmarks = regexp.MustCompile(`(redirector/internal/|go-redis/v9\.\(\*(AutoPipeliner|apShard|baseClient)\)\.|runtime\.(gcBgMarkWorker|gcAssistAlloc|mallocgc|schedule|findRunnable|netpoll)$|time\.Now$|net/http\.\(\*conn\)\.(readRequest|serve)$|net/http\.\(\*response\)\.finishRequest$)`)
+
+// reportTop is the part of pprof's cumulative listing that the report shows: its header, its
+// first profileTopLines functions and the landmarks below them, at most 40 lines in all; the
+// whole listing is in profilesDir.
+func reportTop(out string) string {
+	var keep []string
+	funcs := 0
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") ||
+			strings.HasPrefix(l, "Dropped ") || strings.HasPrefix(l, "Showing top") || strings.TrimSpace(l) == "":
+			continue
+		case !strings.HasPrefix(l, " ") || strings.Contains(l, "flat%"):
+			keep = append(keep, l) // the header
+			continue
+		}
+		funcs++
+		fields := strings.Fields(l)
+		if funcs <= profileTopLines || (len(fields) > 0 && profileLandmarks.MatchString(strings.TrimSuffix(strings.TrimSuffix(fields[len(fields)-1], " (inline)"), " (partial-inline)"))) {
+			keep = append(keep, l)
+		}
+		if len(keep) >= 40 {
+			break
+		}
+	}
+	return strings.Join(keep, "\n")
 }

@@ -132,6 +132,7 @@ type report struct {
 	// comparisons are the throughput scenarios measured against both floors with wrk.
 	comparisons []*comparison
 	targets     []target
+	profiles    []profileTop // -pprof: the service's top functions per scenario
 	date        time.Time
 	loadavg     [2]string // /proc/loadavg at the start and the end
 }
@@ -438,6 +439,19 @@ func (r *report) notesAndTargets(b *strings.Builder) {
 			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", t.name, t.want, t.got, verdict)
 		}
 	}
+	if len(r.profiles) > 0 {
+		fmt.Fprintf(b, "\n## Where the service's CPU goes (-pprof)\n\n"+
+			"Go CPU profiles of the service over each scenario's measured slices, merged (`go tool pprof -top -cum`, the first %d functions; "+
+			"the profiles and both listings in full are in %s). A miss above is read here.\n", profileTopLines, profilesDir)
+		for _, p := range r.profiles {
+			fmt.Fprintf(b, "\n%s:\n\n```\n%s\n```\n", p.scenario, p.top)
+		}
+	}
+}
+
+// profileTop is one scenario's merged CPU profile, as the report shows it.
+type profileTop struct {
+	scenario, top string
 }
 
 // command is the command line that reproduces this run.
