@@ -26,7 +26,7 @@ type idHandler func(w http.ResponseWriter, r *http.Request, id string)
 func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
 	png, svg := cappedID(d.Limits, handleQR(d, qr.FormatPNG)), cappedID(d.Limits, handleQR(d, qr.FormatSVG))
-	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	apiNotFound := authorizer(d)(anyScope, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
 	page := d.Limits.capped(handleBioPage(d))

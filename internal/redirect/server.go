@@ -151,6 +151,8 @@ type Deps struct {
 	OrderZone *time.Location
 	// StatsTop is how many values per dimension the stats endpoints list (STATS_TOP); 0: 50.
 	StatsTop int
+	// Keys are the named API keys with scopes (auth.go); nil: ADMIN_TOKEN alone, /api/keys answers 404.
+	Keys APIKeys
 
 	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
 	// this handler then answers 404 for /metrics. False: it serves them.
