@@ -24,6 +24,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/openapi/openapitest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/store"
 )
@@ -172,6 +173,12 @@ func (s *e2eService) do(t *testing.T, method, path, body, token string) e2eReply
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	// Every /api/ exchange is checked against the OpenAPI document.
+	if v, err := openapitest.Load(); err != nil {
+		t.Fatalf("OpenAPI document: %v", err)
+	} else if err := v.Check(req, []byte(body), resp.StatusCode, resp.Header, b); err != nil {
+		t.Errorf("OpenAPI: %v", err)
 	}
 	return e2eReply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/apikey"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
@@ -231,6 +232,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		OrderZone: cfg.orderZone,
 		StatsTop:  cfg.StatsTop,
 		Health:    monitor,
+		Keys:      apikey.NewStore(st.rdb, logger),
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})
