@@ -36,7 +36,7 @@ func runKeys(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 	}
 	switch args[0] {
 	case "create":
-		fs := newFlagSet("keys create", stderr)
+		fs := newFlagSet("keys", stderr)
 		name := fs.String("name", "", "the key's name, unique in any case: letters, digits, '.', '-' and '_'")
 		var scopes scopeFlags
 		fs.Var(&scopes, "scope", "a scope the key holds ("+apikey.ScopeList()+"); repeat it or separate with commas")
@@ -60,7 +60,7 @@ func runKeys(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 			return nil
 		})
 	case "list":
-		fs := newFlagSet("keys list", stderr)
+		fs := newFlagSet("keys", stderr)
 		if help, err := parseFlags(fs, args[1:]); help || err != nil {
 			return err
 		}
@@ -84,7 +84,7 @@ func runKeys(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 			return tw.Flush()
 		})
 	case "revoke":
-		fs := newFlagSet("keys revoke", stderr)
+		fs := newFlagSet("keys", stderr)
 		if help, err := parseFlags(fs, args[1:]); help || err != nil {
 			return err
 		}

@@ -406,7 +406,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}, {"import", "extra"}, {"import", "-nosuchflag"}, {"healthcheck", "extra"}} {
+	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}, {"import", "extra"}, {"import", "-nosuchflag"}, {"healthcheck", "extra"}, {"keys"}, {"keys", "rotate"}, {"keys", "revoke"}, {"keys", "create", "--scope", "links:all"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
 		var usage usageError
@@ -424,7 +424,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(t.Context(), []string{"help"}, nil, strings.NewReader(""), &stdout, &stderr); err != nil {
 		t.Errorf("run(help) = %v, want nil; stderr: %s", err, stderr.String())
 	}
-	for _, cmd := range []string{"redirector [-dev]", "redirector export", "redirector import", "redirector healthcheck", "redirector help"} {
+	for _, cmd := range []string{"redirector [-dev]", "redirector export", "redirector import", "redirector healthcheck", "redirector keys", "redirector help"} {
 		if !strings.Contains(stdout.String(), cmd) {
 			t.Errorf("run(help) output does not list %q:\n%s", cmd, stdout.String())
 		}
