@@ -135,3 +135,24 @@ func TestUsed(t *testing.T) {
 	s.Used(k.ID, t1)
 	clocktest.WaitFor(t, "last used written again", func() bool { return lastUsed().Equal(t1) })
 }
+
+// BenchmarkAuthenticate is what a key costs an /api/ request: one HMGET and a hash.
+func BenchmarkAuthenticate(b *testing.B) {
+	srv := redistest.Start(b)
+	rdb, err := store.Connect(context.Background(), srv.URL, store.ConnectOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rdb.Close()
+	s := NewStore(rdb, nil)
+	_, token, err := s.Create(context.Background(), "bench", []Scope{LinksRead}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := s.Authenticate(context.Background(), token); !ok || err != nil {
+			b.Fatalf("Authenticate = %v, %v", ok, err)
+		}
+	}
+}
