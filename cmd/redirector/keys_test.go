@@ -69,3 +69,26 @@ func TestKeysCommand(t *testing.T) {
 		t.Errorf("keys list after revoke = %q", list)
 	}
 }
+
+// TestKeysCommandEmbedded: keys made on the embedded store (DATA_DIR, no process on it) are kept on
+// disk, and the server started on it later accepts them.
+func TestKeysCommandEmbedded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"DATA_DIR=" + dir}
+	var out, errOut bytes.Buffer
+	if err := run(t.Context(), []string{"keys", "create", "--name", "sheet", "--scope", "stats:read,links:read"}, env, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("keys create: %v; stderr: %s", err, errOut.String())
+	}
+	key := strings.TrimSpace(out.String())
+	s := startRun(t, []string{"-dev"}, []string{"DATA_DIR=" + dir, "ADMIN_TOKEN=" + e2eToken})
+	if r := s.do(t, http.MethodGet, "/api/stats", "", key); r.status != http.StatusOK {
+		t.Errorf("GET /api/stats with the key made on the embedded store = %d %s, want 200", r.status, r.body)
+	}
+	if r := s.do(t, http.MethodGet, "/api/keys", "", key); r.status != http.StatusForbidden {
+		t.Errorf("GET /api/keys with a key without keys:admin = %d, want 403", r.status)
+	}
+	if r := s.do(t, http.MethodGet, "/api/keys", "", e2eToken); r.status != http.StatusOK || !strings.Contains(r.body, `"sheet"`) {
+		t.Errorf("GET /api/keys = %d %s, want the key sheet", r.status, r.body)
+	}
+}
