@@ -119,6 +119,10 @@ func TestUndocumentedFails(t *testing.T) {
 		{"undocumented field", http.MethodGet, "/api/keys", 200, `{"keys":[],"extra":1}`, false},
 		{"error without message", http.MethodGet, "/api/keys", 401, `{}`, false},
 		{"documented", http.MethodGet, "/api/keys", 200, `{"keys":[]}`, true},
+		// OpenAPI 3.1's type arrays (JSON Schema 2020-12): null is allowed where the document says so.
+		{"null allowed", http.MethodGet, "/api/keys", 200, `{"keys":[{"id":"0123456789abcdef","name":"a","scopes":["links:read"],"created_at":"2026-11-30T12:00:00Z","last_used_at":null}]}`, true},
+		{"number refused", http.MethodGet, "/api/keys", 200, `{"keys":[{"id":"0123456789abcdef","name":"a","scopes":["links:read"],"created_at":"2026-11-30T12:00:00Z","last_used_at":5}]}`, false},
+		{"unknown scope refused", http.MethodGet, "/api/keys", 200, `{"keys":[{"id":"0123456789abcdef","name":"a","scopes":["links:all"],"created_at":"2026-11-30T12:00:00Z","last_used_at":null}]}`, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
