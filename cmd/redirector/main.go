@@ -43,6 +43,7 @@ var commands = []struct{ name, args, summary string }{
 	{"", "[-dev]", "serve redirects and the admin API (configuration from the environment; see README.md)"},
 	{"export", "[-from URL] > links.jsonl", "write every record, deleted ones included, with its click totals, to stdout as JSON Lines (from REDIS_URL, or the embedded store in DATA_DIR)"},
 	{"import", "< links.jsonl | --csv links.csv", "read records as JSON Lines from stdin into the store (REDIS_URL, or DATA_DIR); the newer updated_at wins, totals are raised to the file's. --csv: create the links of a CSV file (url, slug, label, channel, fallback_url), all rows checked first"},
+	{"keys", "create --name NAME --scope SCOPE… | list | revoke ID|NAME", "create an API key (printed once on stdout), list the keys, or revoke one, in the store (REDIS_URL, or DATA_DIR)"},
 	{"healthcheck", "", "ask the local server's /healthz; exit status 0 when it answers 200 (for container health checks)"},
 	{"help", "", "print this list"},
 }
@@ -105,6 +106,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 			return runExport(ctx, args[1:], environ, stdout, stderr)
 		case "import":
 			return runImport(ctx, args[1:], environ, stdin, stderr)
+		case "keys":
+			return runKeys(ctx, args[1:], environ, stdout, stderr)
 		case "healthcheck":
 			return runHealthcheck(ctx, args[1:], environ, stderr)
 		case "help":

@@ -24,6 +24,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/clocktest"
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/openapi/openapitest"
 	"github.com/redirector/redirector/internal/redistest"
 	"github.com/redirector/redirector/internal/store"
 )
@@ -172,6 +173,12 @@ func (s *e2eService) do(t *testing.T, method, path, body, token string) e2eReply
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	// Every /api/ exchange is checked against the OpenAPI document.
+	if v, err := openapitest.Load(); err != nil {
+		t.Fatalf("OpenAPI document: %v", err)
+	} else if err := v.Check(req, []byte(body), resp.StatusCode, resp.Header, b); err != nil {
+		t.Errorf("OpenAPI: %v", err)
 	}
 	return e2eReply{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
@@ -400,7 +407,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}, {"import", "extra"}, {"import", "-nosuchflag"}, {"healthcheck", "extra"}} {
+	for _, args := range [][]string{{"serve"}, {"-nosuchflag"}, {"export", "extra"}, {"import", "extra"}, {"import", "-nosuchflag"}, {"healthcheck", "extra"}, {"keys"}, {"keys", "rotate"}, {"keys", "revoke"}, {"keys", "create", "--scope", "links:all"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, []string{"REDIS_URL=redis://127.0.0.1:1/0"}, strings.NewReader(""), &stdout, &stderr)
 		var usage usageError
@@ -418,7 +425,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(t.Context(), []string{"help"}, nil, strings.NewReader(""), &stdout, &stderr); err != nil {
 		t.Errorf("run(help) = %v, want nil; stderr: %s", err, stderr.String())
 	}
-	for _, cmd := range []string{"redirector [-dev]", "redirector export", "redirector import", "redirector healthcheck", "redirector help"} {
+	for _, cmd := range []string{"redirector [-dev]", "redirector export", "redirector import", "redirector healthcheck", "redirector keys", "redirector help"} {
 		if !strings.Contains(stdout.String(), cmd) {
 			t.Errorf("run(help) output does not list %q:\n%s", cmd, stdout.String())
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/apikey"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
@@ -236,6 +237,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		StatsTop:  cfg.StatsTop,
 		Health:    monitor,
 		Webhooks:  hooks.Service,
+		Keys:      apikey.NewStore(st.rdb, logger),
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})

@@ -39,6 +39,10 @@ var (
 	pagesJS []byte
 	//go:embed static/pages.css
 	pagesCSS []byte
+	//go:embed static/keys.js
+	keysJS []byte
+	//go:embed static/keys.css
+	keysCSS []byte
 )
 
 // asset is one file the console serves.
@@ -65,6 +69,8 @@ func New() *Console {
 			"icon.svg":    newAsset("icon.svg", iconSVG),
 			"pages.js":    newAsset("pages.js", pagesJS),
 			"pages.css":   newAsset("pages.css", pagesCSS),
+			"keys.js":     newAsset("keys.js", keysJS),
+			"keys.css":    newAsset("keys.css", keysCSS),
 		},
 	}
 }

@@ -2,15 +2,11 @@ package redirect
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,36 +36,6 @@ const (
 
 // isAPI reports whether path is under /api/.
 func isAPI(path string) bool { return path == "/api" || strings.HasPrefix(path, "/api/") }
-
-// adminOnly guards the admin API: 403 when no token is configured, 401 without the right bearer
-// token. The comparison takes the same time whatever the token. Only wrong tokens spend the
-// client's failed logins (AUTH_FAILURES_PER_MINUTE): past them a wrong token gets 429, and the
-// right one still passes, so nobody who shares the admin's address can lock the admin out.
-func adminOnly(d Deps) func(http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(d.AdminToken))
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Cache-Control", "no-store")
-			if d.AdminToken == "" {
-				writeError(w, http.StatusForbidden, "the admin API is disabled: set ADMIN_TOKEN to enable it")
-				return
-			}
-			token, ok := bearerToken(r.Header.Get("Authorization"))
-			got := sha256.Sum256([]byte(token))
-			if subtle.ConstantTimeCompare(got[:], want[:]) == 1 && ok {
-				next.ServeHTTP(w, r)
-				return
-			}
-			if ok, retry := d.Limits.authFailed(r); !ok {
-				w.Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(retry.Seconds())))))
-				writeError(w, http.StatusTooManyRequests, "too many failed logins: try again later")
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="redirector"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-		})
-	}
-}
 
 // bearerToken reads the token of an Authorization header as RFC 9110 and RFC 6750 write it:
 // the scheme name "Bearer" in any case, one or more spaces, the token; whitespace around the

@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -25,6 +26,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/apikey"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
@@ -34,6 +36,7 @@ import (
 	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/invalidate"
 	"github.com/redirector/redirector/internal/metrics"
+	"github.com/redirector/redirector/internal/openapi/openapitest"
 	"github.com/redirector/redirector/internal/preview"
 	"github.com/redirector/redirector/internal/qr"
 	"github.com/redirector/redirector/internal/redistest"
@@ -170,6 +173,7 @@ type env struct {
 	records   *store.Records
 
 	webhooks *webhook.Service // nil unless envOptions.Webhooks
+	keys     *apikey.Store
 }
 
 // newEnv starts a service. Everything it starts is stopped when the test ends.
@@ -274,6 +278,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		previewer = preview.New(details, preview.Options{Admit: limits.Admit})
 	}
 	e.records = records
+	e.keys = apikey.NewStore(rdb, nil)
 	var monitor Health
 	if opts.Health {
 		e.monitor = health.New(records, client, changes, health.Options{Rate: 1000, Now: e.clock.Now})
@@ -311,6 +316,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Bio: BioDeps{Pages: e.pages, Renderer: e.renderer, Views: e.pageViews,
 			Changed: func(ctx context.Context, key string) { changes.RecordChanged(ctx, "@"+key) }},
 		Health: monitor,
+		Keys:   e.keys,
 		Limits: limits,
 		QR:     opts.QR,
 		Now:    e.clock.Now,
@@ -374,9 +380,19 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// request sends one request to the service. header is pairs of names and values.
+// request sends one request to the service. header is pairs of names and values. An /api/ request
+// and its answer are checked against the OpenAPI document (openapitest.Validator.Check): a mismatch
+// fails the test.
 func (e *env) request(method, path string, body io.Reader, header ...string) reply {
 	e.t.Helper()
+	var sent []byte
+	if body != nil && isAPI(strings.SplitN(path, "?", 2)[0]) {
+		var err error
+		if sent, err = io.ReadAll(body); err != nil {
+			e.t.Fatalf("%s %s: read the body to send: %v", method, path, err)
+		}
+		body = bytes.NewReader(sent)
+	}
 	req, err := http.NewRequest(method, e.srv.URL+path, body)
 	if err != nil {
 		e.t.Fatalf("NewRequest(%s %s): %v", method, path, err)
@@ -394,7 +410,20 @@ func (e *env) request(method, path string, body io.Reader, header ...string) rep
 	if err != nil {
 		e.t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
+	if err := apiDoc(e.t).Check(req, sent, resp.StatusCode, resp.Header, b); err != nil {
+		e.t.Errorf("OpenAPI: %v", err)
+	}
 	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// apiDoc is the OpenAPI document's validator, loaded once.
+func apiDoc(t testing.TB) *openapitest.Validator {
+	t.Helper()
+	v, err := openapitest.Load()
+	if err != nil {
+		t.Fatalf("OpenAPI document: %v", err)
+	}
+	return v
 }
 
 // get sends a GET from a person's browser, unless header says otherwise.

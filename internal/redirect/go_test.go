@@ -447,7 +447,7 @@ func TestStaticRoutesRefuseIDs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			refused := func() (refused bool) {
 				defer func() { refused = recover() != nil }()
-				staticRoutes{httprouter.New()}.Handler(http.MethodGet, tc.path, http.NotFoundHandler())
+				staticRoutes{httprouter.New(), new([]route)}.Handler(http.MethodGet, tc.path, http.NotFoundHandler())
 				return false
 			}()
 			if refused != tc.refused {

@@ -27,7 +27,7 @@ func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
 	png, svg := cappedID(d.Limits, handleQR(d, qr.FormatPNG)), cappedID(d.Limits, handleQR(d, qr.FormatSVG))
 	pdf := cappedID(d.Limits, handleQRPDF(d))
-	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	apiNotFound := authorizer(d)(anyScope, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
 	page := d.Limits.capped(handleBioPage(d))

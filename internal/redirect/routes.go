@@ -7,6 +7,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/redirector/redirector/internal/apikey"
 	"github.com/redirector/redirector/internal/console"
 	"github.com/redirector/redirector/internal/shortid"
 )
@@ -24,11 +25,17 @@ import (
 // route, since no static route's first segment is a valid id (reserved slugs are not; routes panics
 // at start if one were).
 func routes(d Deps) http.Handler {
+	h, _ := newRoutes(d)
+	return h
+}
+
+// newRoutes is routes, with the list of the routes it registered.
+func newRoutes(d Deps) (http.Handler, []route) {
 	router := httprouter.New()
 	router.RedirectFixedPath = false // ids are case-sensitive: /AbC must never be sent to /abc
 	router.HandleMethodNotAllowed = true
 	router.HandleOPTIONS = false
-	r := staticRoutes{router}
+	r := staticRoutes{router, new([]route)}
 
 	goHandler := handleGo(d)
 	r.Handler(http.MethodGet, "/go", goHandler)
@@ -45,34 +52,40 @@ func routes(d Deps) http.Handler {
 	}
 	r.Handler(http.MethodGet, "/robots.txt", handleRobots())
 
-	guard := adminOnly(d)
-	api := func(h http.Handler) http.Handler { return capped(guard(h)) }
-	r.Handler(http.MethodPost, "/api/links", api(handleCreate(d)))
-	r.Handler(http.MethodGet, "/api/links", api(handleList(d)))
-	r.Handler(http.MethodGet, "/api/links/:id", api(handleGet(d)))
-	r.Handler(http.MethodPatch, "/api/links/:id", api(handleRetarget(d)))
-	r.Handler(http.MethodDelete, "/api/links/:id", api(handleDelete(d)))
-	r.Handler(http.MethodGet, "/api/links/:id/stats", api(handleLinkStats(d)))
-	r.Handler(http.MethodGet, "/api/stats", api(handleAllStats(d)))
-	r.Handler(http.MethodGet, "/api/export", api(handleExport(d)))
-	r.Handler(http.MethodPost, "/api/import", api(handleImport(d)))
-	r.Handler(http.MethodGet, "/api/reports/earnings", api(handleEarningsReport(d)))
+	// Every /api/ route but the OpenAPI document is api(scope, h): h for ADMIN_TOKEN or an API key
+	// holding scope (auth.go). A new route needs a scope and an entry in internal/openapi/api/.
+	api := authorizer(d)
+	r.Handler(http.MethodGet, "/api/openapi.json", capped(handleOpenAPI()))
+	r.Handler(http.MethodPost, "/api/links", api(apikey.LinksWrite, handleCreate(d)))
+	r.Handler(http.MethodGet, "/api/links", api(apikey.LinksRead, handleList(d)))
+	r.Handler(http.MethodGet, "/api/links/:id", api(apikey.LinksRead, handleGet(d)))
+	r.Handler(http.MethodPatch, "/api/links/:id", api(apikey.LinksWrite, handleRetarget(d)))
+	r.Handler(http.MethodDelete, "/api/links/:id", api(apikey.LinksWrite, handleDelete(d)))
+	r.Handler(http.MethodGet, "/api/links/:id/stats", api(apikey.StatsRead, handleLinkStats(d)))
+	r.Handler(http.MethodGet, "/api/stats", api(apikey.StatsRead, handleAllStats(d)))
+	r.Handler(http.MethodGet, "/api/export", api(apikey.LinksRead, handleExport(d)))
+	r.Handler(http.MethodGet, "/api/reports/earnings", api(apikey.StatsRead, handleEarningsReport(d)))
+	r.Handler(http.MethodPost, "/api/import", api(apikey.LinksWrite, handleImport(d)))
 	if d.Bio.Pages != nil {
-		r.Handler(http.MethodPost, "/api/pages", api(handlePageCreate(d)))
-		r.Handler(http.MethodGet, "/api/pages", api(handlePageList(d)))
-		r.Handler(http.MethodGet, "/api/pages/:handle", api(handlePageGet(d)))
-		r.Handler(http.MethodPatch, "/api/pages/:handle", api(handlePageUpdate(d)))
-		r.Handler(http.MethodDelete, "/api/pages/:handle", api(handlePageDelete(d)))
+		r.Handler(http.MethodPost, "/api/pages", api(apikey.PagesWrite, handlePageCreate(d)))
+		r.Handler(http.MethodGet, "/api/pages", api(apikey.LinksRead, handlePageList(d)))
+		r.Handler(http.MethodGet, "/api/pages/:handle", api(apikey.LinksRead, handlePageGet(d)))
+		r.Handler(http.MethodPatch, "/api/pages/:handle", api(apikey.PagesWrite, handlePageUpdate(d)))
+		r.Handler(http.MethodDelete, "/api/pages/:handle", api(apikey.PagesWrite, handlePageDelete(d)))
 	}
-	r.Handler(http.MethodGet, "/api/links/:id/suggestions", api(handleSuggestions(d)))
-	r.Handler(http.MethodGet, "/api/health", api(handleHealthReport(d)))
-	r.Handler(http.MethodPost, "/api/qr/sheet", api(handleQRSheet(d)))
-	r.Handler(http.MethodPost, "/api/qr/zip", api(handleQRZip(d)))
+	r.Handler(http.MethodGet, "/api/links/:id/suggestions", api(apikey.LinksRead, handleSuggestions(d)))
+	r.Handler(http.MethodGet, "/api/health", api(apikey.LinksRead, handleHealthReport(d)))
+	r.Handler(http.MethodPost, "/api/keys", api(apikey.KeysAdmin, handleKeyCreate(d)))
+	r.Handler(http.MethodGet, "/api/keys", api(apikey.KeysAdmin, handleKeyList(d)))
+	r.Handler(http.MethodDelete, "/api/keys/:id", api(apikey.KeysAdmin, handleKeyRevoke(d)))
+	r.Handler(http.MethodPost, "/api/qr/sheet", api(apikey.LinksRead, handleQRSheet(d)))
+	r.Handler(http.MethodPost, "/api/qr/zip", api(apikey.LinksRead, handleQRZip(d)))
 	if d.Webhooks != nil {
-		r.Handler(http.MethodPost, "/api/webhooks", api(handleWebhookCreate(d)))
-		r.Handler(http.MethodGet, "/api/webhooks", api(handleWebhookList(d)))
-		r.Handler(http.MethodDelete, "/api/webhooks/:id", api(handleWebhookDelete(d)))
-		r.Handler(http.MethodGet, "/api/webhooks/:id/deliveries", api(handleWebhookDeliveries(d)))
+		// Webhooks carry every link and order event out of the service: managed with keys:admin.
+		r.Handler(http.MethodPost, "/api/webhooks", api(apikey.KeysAdmin, handleWebhookCreate(d)))
+		r.Handler(http.MethodGet, "/api/webhooks", api(apikey.KeysAdmin, handleWebhookList(d)))
+		r.Handler(http.MethodDelete, "/api/webhooks/:id", api(apikey.KeysAdmin, handleWebhookDelete(d)))
+		r.Handler(http.MethodGet, "/api/webhooks/:id/deliveries", api(apikey.KeysAdmin, handleWebhookDeliveries(d)))
 	}
 	admin := capped(console.New()) // the creators' console (/admin): its page and files; it talks to /api/
 	r.Handler(http.MethodGet, console.Prefix, admin)
@@ -99,7 +112,7 @@ func routes(d Deps) http.Handler {
 			}
 		}
 		router.ServeHTTP(w, req)
-	})
+	}), *r.list
 }
 
 // clickID returns the id in a path /{id} whose id is well formed.
@@ -110,12 +123,28 @@ func clickID(path string) (string, bool) {
 	return path[1:], true
 }
 
-// staticRoutes registers the router's static routes, refusing one that a short link could shadow.
-type staticRoutes struct{ *httprouter.Router }
+// route is a route registered: its method, its path in httprouter's form (/api/links/:id), and the
+// scope it needs ("" for a route that api() does not guard).
+type route struct {
+	method, path string
+	scope        apikey.Scope
+}
+
+// staticRoutes registers the router's static routes, refusing one that a short link could shadow,
+// and lists them.
+type staticRoutes struct {
+	*httprouter.Router
+	list *[]route
+}
 
 func (s staticRoutes) Handler(method, path string, h http.Handler) {
 	if first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/"); shortid.Valid(first) {
 		panic(fmt.Sprintf("route %s %s: its first segment is a valid short-link id", method, path))
 	}
+	rt := route{method: method, path: path}
+	if sc, ok := h.(scoped); ok {
+		rt.scope = sc.scope
+	}
+	*s.list = append(*s.list, rt)
 	s.Router.Handler(method, path, h)
 }

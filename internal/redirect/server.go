@@ -156,6 +156,8 @@ type Deps struct {
 	StatsTop int
 	// Webhooks are told of link changes and serve /api/webhooks; nil: no events, and those routes 404.
 	Webhooks Webhooks
+	// Keys are the named API keys with scopes (auth.go); nil: ADMIN_TOKEN alone, /api/keys answers 404.
+	Keys APIKeys
 
 	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
 	// this handler then answers 404 for /metrics. False: it serves them.

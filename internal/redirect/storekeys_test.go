@@ -120,6 +120,7 @@ func TestUnrecordedClicksWriteNoKeys(t *testing.T) {
 //   - rd:v1:links is owned by the live records, and each member must name one;
 //   - rd:v1:tgt:<h> is owned by the live record it names, whose target must hash to h;
 //   - rd:v1:slug:<s> is owned by the live record it names, whose id in lower case must be s.
+//   - rd:v1:apikeys owns itself, and each of its fields belongs to a live key's record field.
 //
 // Anything else is an orphan.
 func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
@@ -176,6 +177,22 @@ func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
 		if _, _, err := records.SetTargetID(ctx, rec.Target, rec.ID); err != nil {
 			t.Fatalf("SetTargetID(%+v): %v", rec, err)
 		}
+	}
+
+	// API keys: one used (its last use written), one revoked after use.
+	_, kept := e.newKey("kept", "links:read")
+	revokedID, revoked := e.newKey("revoked", "links:read")
+	for _, k := range []string{kept, revoked} {
+		if r := e.get("/api/links", bearer(k)...); r.status != http.StatusOK {
+			t.Fatalf("GET /api/links with a key = %s", r)
+		}
+	}
+	waitFor(t, "both keys' last use written", func() bool {
+		n, _ := e.rdb.HLen(ctx, "rd:v1:apikeys").Result()
+		return n == 6
+	})
+	if r := e.api(http.MethodDelete, "/api/keys/"+revokedID, ""); r.status != http.StatusNoContent {
+		t.Fatalf("revoke = %s", r)
 	}
 
 	orphans := e.orphanKeys()
@@ -251,6 +268,24 @@ func (e *env) orphanKeys() []string {
 			}
 			if _, ok := live(id); !ok || "rd:v1:slug:"+strings.ToLower(id) != key {
 				orphans = append(orphans, fmt.Sprintf("%s → %s: not a live record with that slug", key, id))
+			}
+		case key == "rd:v1:apikeys":
+			// Owns itself; each n: and u: field belongs to the k: field of its key.
+			fields, err := e.rdb.HGetAll(ctx, key).Result()
+			if err != nil {
+				e.t.Fatalf("HGETALL %s: %v", key, err)
+			}
+			for f, v := range fields {
+				id := ""
+				switch {
+				case strings.HasPrefix(f, "u:"):
+					id = f[2:]
+				case strings.HasPrefix(f, "n:"):
+					id = v
+				}
+				if _, ok := fields["k:"+id]; id != "" && !ok {
+					orphans = append(orphans, fmt.Sprintf("%s field %s: no key %s", key, f, id))
+				}
 			}
 		default:
 			orphans = append(orphans, key+": no expiry and no owner rule ("+strconv.FormatInt(int64(ttl/time.Millisecond), 10)+" ms)")

@@ -64,6 +64,9 @@ import (
 //	rd:v1:health:lease      the replica running the health check (string); expires (HealthLease's ttl)
 //	rd:v1:health:last       the last health check's time and counts per state (hash); expires 30 days
 //	                        after its last write
+//	rd:v1:apikeys           the API keys (hash; internal/apikey): k:<id> a key's record (its SHA-256, never the
+//	                        key), n:<name> its id, u:<id> its last use; owns its fields, written by admins
+//	                        alone; revoking a key deletes its fields
 //
 // Bio pages (internal/bio, whose store.go says more) are owners like records: written only by an admin (the
 // API, import). Their keys carry the lower-case handle as hash tag.
