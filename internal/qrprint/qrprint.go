@@ -220,12 +220,21 @@ func writeLines(pdf *fpdf.Fpdf, s string, cx, y, width, pt float64, n int) {
 }
 
 // cp1252 returns the translation of UTF-8 into the core fonts' encoding, cp1252 (what it lacks becomes
-// a dot), read once: fpdf reads its table again at each call. The function is safe for concurrent use.
+// a dot), read once: fpdf reads its table again at each call. The function it returns writes into one
+// buffer of its own (fpdf's repClosure), so it is not safe for concurrent use: toCP1252 holds
+// cp1252Mu around it, as sheets and pages are drawn by concurrent requests.
 var cp1252 = sync.OnceValue(func() func(string) string {
 	return fpdf.New("P", "mm", "A4", "").UnicodeTranslatorFromDescriptor("")
 })
 
-func toCP1252(s string) string { return cp1252()(s) }
+var cp1252Mu sync.Mutex
+
+func toCP1252(s string) string {
+	tr := cp1252()
+	cp1252Mu.Lock()
+	defer cp1252Mu.Unlock()
+	return tr(s)
+}
 
 // printable is s with control characters (which would end the core fonts' width count) made spaces.
 func printable(s string) string {
