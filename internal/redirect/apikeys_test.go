@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/apikey"
+	"github.com/redirector/redirector/internal/webhook"
 )
 
 // publicAPI are the /api/ routes that need no token.
@@ -20,6 +21,9 @@ var publicAPI = map[string]bool{"GET /api/openapi.json": true}
 func apiRoutes(t *testing.T, e *env) []route {
 	t.Helper()
 	d := Deps{AdminToken: testToken, Keys: e.keys, Bio: BioDeps{Pages: e.pages}, Metrics: e.metrics}
+	if e.webhooks != nil { // a nil *webhook.Service in the interface would not be nil
+		d.Webhooks = e.webhooks
+	}
 	_, all := newRoutes(d)
 	var out []route
 	for _, rt := range all {
@@ -73,7 +77,8 @@ func bearer(key string) []string { return []string{"Authorization", "Bearer " + 
 // same scope, and every operation of the document is a route.
 func TestRoutesDocumented(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	// The webhook routes exist only with webhooks on.
+	e := newEnv(t, envOptions{Webhooks: &webhook.Options{}})
 	doc := apiDoc(t)
 	registered := map[string]bool{}
 	for _, rt := range apiRoutes(t, e) {
@@ -140,7 +145,8 @@ func TestUndocumentedFails(t *testing.T) {
 // fails here (and in TestRoutesDocumented).
 func TestRouteScopes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	// The webhook routes exist only with webhooks on.
+	e := newEnv(t, envOptions{Webhooks: &webhook.Options{}})
 	keys := map[apikey.Scope]string{}    // a key holding the scope alone
 	without := map[apikey.Scope]string{} // a key holding every scope but it
 	for _, s := range apikey.Scopes {
