@@ -18,6 +18,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/apikey"
+	"github.com/redirector/redirector/internal/backup"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
@@ -238,6 +239,9 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		Health:    monitor,
 		Webhooks:  hooks.Service,
 		Keys:      apikey.NewStore(st.rdb, logger),
+		// JSON Lines imports: the records and pages written here are announced as the API's own writes are.
+		Backup:        backup.Restorer{Records: records, Counters: counters, Pages: pages},
+		RecordChanged: changes.RecordChanged,
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})

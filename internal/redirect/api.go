@@ -15,6 +15,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/backup"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
@@ -505,63 +506,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// ExportLine is one record in the JSON Lines form of GET /api/export and `redirector export`,
-// which `redirector import` reads back. Clicks and Scans are the link's totals; lines without them
-// (files made before they were exported) import as before.
-type ExportLine struct {
-	ID        string    `json:"id"`
-	Target    string    `json:"target"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Deleted   bool      `json:"deleted,omitempty"`
-	Channel   string    `json:"channel,omitempty"` // the tracking id, absent for the default channel
-	// The plan B (an accepted, canonical page) and when it applies; health is found again after import.
-	FallbackURL  string `json:"fallback_url,omitempty"`
-	FallbackWhen string `json:"fallback_when,omitempty"`
-	Clicks       int64  `json:"clicks,omitempty"`
-	Scans        int64  `json:"scans,omitempty"`
-	// Labels are the link's campaign names (link.Labels); absent for none.
-	Labels []string `json:"labels,omitempty"`
-	// Kind is empty for a short link. "page" is a bio page, whole in Page, the fields above
-	// absent (see PageExportLine): files written before pages existed read as they did.
-	Kind string    `json:"kind,omitempty"`
-	Page *bio.Page `json:"page,omitempty"`
-}
+// ExportLine is one record in the JSON Lines form of GET /api/export and `redirector export`
+// (backup.Line), which POST /api/import and `redirector import` read back.
+type ExportLine = backup.Line
 
-// PageExportLine is a bio page in an export: {"kind":"page","page":{…}}. Pages come after the
-// short links their items name.
-type PageExportLine struct {
-	Kind string   `json:"kind"`
-	Page bio.Page `json:"page"`
-}
+// PageExportLine is a bio page in an export (backup.PageLine).
+type PageExportLine = backup.PageLine
 
 // KindPage is the Kind of an export line that holds a bio page.
-const KindPage = "page"
+const KindPage = backup.KindPage
 
 // NewPageExportLine is p as an export line.
-func NewPageExportLine(p bio.Page) PageExportLine {
-	p.Created, p.Updated = p.Created.UTC(), p.Updated.UTC()
-	return PageExportLine{Kind: KindPage, Page: p}
-}
+func NewPageExportLine(p bio.Page) PageExportLine { return backup.NewPageLine(p) }
 
-// ParseExportLine reads one line of an export by the rules of the API's bodies (strictJSON): exact
-// names, none twice, none unknown. It checks the form only; the values are the importer's to check.
-func ParseExportLine(b []byte) (ExportLine, error) {
-	var l ExportLine
-	if err := jsonv2.Unmarshal(b, &l, strictJSON); err != nil {
-		return ExportLine{}, errors.New(jsonReason(err))
-	}
-	return l, nil
-}
+// ParseExportLine reads one line of an export strictly (backup.ParseLine).
+func ParseExportLine(b []byte) (ExportLine, error) { return backup.ParseLine(b) }
 
 // NewExportLine is rec as an export line, with its totals.
-func NewExportLine(rec link.Record, totals link.Stats) ExportLine {
-	return ExportLine{
-		ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted,
-		Channel: rec.Channel, Clicks: totals.Clicks, Scans: totals.Scans,
-		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen, Labels: rec.Labels.All(),
-	}
-}
+func NewExportLine(rec link.Record, totals link.Stats) ExportLine { return backup.NewLine(rec, totals) }
 
 // exportBatch is how many records Export reads the totals of at once.
 const exportBatch = 500

@@ -28,16 +28,22 @@ func (l importLinks) Listing(ctx context.Context) ([]store.Listed, error) { retu
 // when ch is not configured. It is for imports outside the server (`redirector import --csv`).
 func (c Channels) Normalize(ch string) (string, bool) { return c.normalize(ch) }
 
-// handleImport serves POST /api/import: a CSV file of links (Content-Type text/csv; linkcsv says
-// which columns and rows), every row checked before any link is written. 400 with each bad row's
+// handleImport serves POST /api/import: JSON Lines as GET /api/export writes them
+// (application/x-ndjson or application/jsonl; importJSONLines), or a CSV file of links (Content-Type
+// text/csv; linkcsv says which columns and rows), every row checked before any link is written. 400 with each bad row's
 // error and nothing written when any row is bad, 413 past maxImportBody, 415 for another type;
 // else 200 with how many links were created and how many rows were links already (unchanged), and
 // each row's link.
 func handleImport(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" {
-			writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be text/csv (JSON Lines are imported with `redirector import`)")
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch {
+		case err == nil && (mt == "application/x-ndjson" || mt == "application/jsonl") && d.Backup.Records != nil:
+			importJSONLines(w, r, d)
+			return
+		case err != nil || mt != "text/csv":
+			writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be text/csv, or application/x-ndjson (or application/jsonl) for JSON Lines")
 			return
 		}
 		rows, err := linkcsv.Parse(http.MaxBytesReader(w, r.Body, maxImportBody))

@@ -27,6 +27,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/apikey"
+	"github.com/redirector/redirector/internal/backup"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/breaker"
 	"github.com/redirector/redirector/internal/cache"
@@ -320,6 +321,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Limits: limits,
 		QR:     opts.QR,
 		Now:    e.clock.Now,
+		// As serve.go: what an import writes is announced, which drops the first tier's entry here.
+		Backup:        backup.Restorer{Records: records, Counters: counters, Pages: e.pages},
+		RecordChanged: changes.RecordChanged,
 	})
 	e.srv = httptest.NewServer(e.handler)
 	transport := http.DefaultTransport.(*http.Transport).Clone()

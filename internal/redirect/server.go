@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redirector/redirector/internal/aliurl"
+	"github.com/redirector/redirector/internal/backup"
 	"github.com/redirector/redirector/internal/bio"
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/metrics"
@@ -158,6 +159,12 @@ type Deps struct {
 	Webhooks Webhooks
 	// Keys are the named API keys with scopes (auth.go); nil: ADMIN_TOKEN alone, /api/keys answers 404.
 	Keys APIKeys
+	// Backup restores the JSON Lines of POST /api/import to the store (its Written and PageWritten are
+	// the handler's); Backup.Records nil: those imports answer 415.
+	Backup backup.Restorer
+	// RecordChanged is told of every record an import wrote, so that every replica drops what it kept
+	// of it: *invalidate.Owner's. nil: no one is told.
+	RecordChanged func(ctx context.Context, id string)
 
 	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
 	// this handler then answers 404 for /metrics. False: it serves them.
