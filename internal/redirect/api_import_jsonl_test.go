@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -223,4 +224,33 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// A large import answers although it takes longer than the server's WriteTimeout, which is set for clicks.
+func TestImportJSONLinesOutlivesWriteTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	srv := httptest.NewUnstartedServer(e.handler)
+	srv.Config.WriteTimeout = 20 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	now := time.Now().UTC().Truncate(time.Second)
+	var body strings.Builder
+	for i := range 2000 { // a few Redis round trips each: far longer than 20 ms
+		b, _ := json.Marshal(backup.NewLine(link.Record{ID: fmt.Sprintf("slug-%d", i), Target: product(4000 + i), Created: now, Updated: now}, link.Stats{}))
+		body.Write(append(b, '\n'))
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/import", strings.NewReader(body.String()))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	start := time.Now()
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("POST /api/import of 2,000 lines (%v): %v", time.Since(start), err)
+	}
+	defer resp.Body.Close()
+	var got linesReply
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK || got.Created != 2000 {
+		t.Errorf("POST /api/import of 2,000 lines = %d %+v, %v; want 200, 2,000 created", resp.StatusCode, got, err)
+	}
 }
