@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -105,23 +106,51 @@ func TestConsoleInBrowser(t *testing.T) {
 	svc := startConsoleService(t)
 	bctx, events, shots := startBrowser(t, 1280, 900)
 
-	// Product pictures are answered here, never fetched from the internet.
+	// Product pictures are answered here, never fetched from the internet. stubs holds the API
+	// answers the test stands in for (by method and URL), for states the sandbox never reaches.
+	var stubMu sync.Mutex
+	stubs := map[string][]byte{} // guarded by stubMu
 	if err := chromedp.Listen(bctx, func(ev any) {
-		if p, ok := ev.(*fetch.EventRequestPaused); ok {
-			go func() {
+		p, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		go func() {
+			if strings.HasPrefix(p.Request.URL, productImageHost) {
 				_, _ = chromedp.Call(bctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
 					RequestID: p.RequestID, ResponseCode: 200,
 					ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "image/png"}},
 					Body:            thumbnailPNG(p.Request.URL),
 				})
-			}()
-		}
+				return
+			}
+			stubMu.Lock()
+			body, ok := stubs[p.Request.Method+" "+p.Request.URL]
+			stubMu.Unlock()
+			if !ok {
+				_, _ = chromedp.Call(bctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: p.RequestID})
+				return
+			}
+			_, _ = chromedp.Call(bctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: p.RequestID, ResponseCode: 200,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}, {Name: "Cache-Control", Value: "no-store"}},
+				Body:            body,
+			})
+		}()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Call(bctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: productImageHost + "*"}}}); err != nil {
-		t.Fatalf("intercept product pictures: %v", err)
+	intercept := func(patterns ...string) {
+		t.Helper()
+		ps := []*fetch.RequestPattern{{URLPattern: productImageHost + "*"}}
+		for _, p := range patterns {
+			ps = append(ps, &fetch.RequestPattern{URLPattern: p})
+		}
+		if _, err := chromedp.Call(bctx, fetch.Enable, fetch.EnableParams{Patterns: ps}); err != nil {
+			t.Fatalf("intercept requests: %v", err)
+		}
 	}
+	intercept()
 
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -432,6 +461,56 @@ func TestConsoleInBrowser(t *testing.T) {
 			saveDoc("console-phone-dark.png", png)
 		}
 	}
+
+	// A gone product: its health says so and offers replacements; one click retargets the link. The
+	// sandbox's products never go, so the test stands in for the record's health and the suggestions
+	// (GET only); the retarget itself goes to the server.
+	const replacement = "https://www.aliexpress.com/item/1005009999999999.html"
+	func() {
+		var rec map[string]any
+		req, _ := http.NewRequest(http.MethodGet, svc.base+"/api/links/"+idC, nil)
+		req.Header.Set("Authorization", "Bearer "+svc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rec)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec["health"] = map[string]any{"state": "gone", "seen_at": "2026-11-02T10:00:00Z"}
+		gone, _ := json.Marshal(rec)
+		sugg, _ := json.Marshal(map[string]any{"suggestions": []map[string]string{{
+			"id": "1005009999999999", "title": "Sandbox product 1005009999999999", "image": productImageHost + "kf/sandbox-1005009999999999.jpg",
+			"price": "8.50", "currency": "USD", "commission_rate": "9.0%", "url": replacement,
+		}}})
+		stubMu.Lock()
+		stubs["GET "+svc.base+"/api/links/"+idC] = gone
+		stubs["GET "+svc.base+"/api/links/"+idC+"/suggestions"] = sugg
+		stubMu.Unlock()
+	}()
+	intercept(svc.base + "/api/links/" + idC + "*")
+	view(consoleViews[0])
+	do("open C's details", chromedp.Click(chromedp.CSS(row(idC)+" button.toggle")), chromedp.WaitVisible(chromedp.CSS(row(idC)+" .use-suggestion")))
+	if got := text(row(idC) + " .health-box"); !strings.Contains(got, "Product gone") || !strings.Contains(got, "Sandbox product 1005009999999999") || !strings.Contains(got, "9.0% commission") {
+		t.Errorf("C's health reads %q, want it gone with the replacement, its price and commission", got)
+	}
+	axeCheck("a gone link's details, desktop-light")
+	screenshot("03-gone-suggestions.png")
+	do("retarget C to the replacement", chromedp.Click(chromedp.CSS(row(idC)+" .use-suggestion")), chromedp.WaitVisible(chromedp.CSS(row(idC)+" .msg.ok")))
+	if rec, _ := svc.link(t, idC); rec.Target != replacement {
+		t.Errorf("after Retarget here, C leads to %q, want %q", rec.Target, replacement)
+	}
+	intercept()
+
+	// Labels edited in the details replace the set.
+	do("edit C's labels", chromedp.SetValue(chromedp.CSS(row(idC)+" .labels-input"), "winter, , reels"), chromedp.Click(chromedp.CSS(row(idC)+" .labels-btn")))
+	waitJS("C's labels saved", fmt.Sprintf(`(e => e && e.textContent.startsWith('Labels saved'))(document.querySelector(%q))`, row(idC)+" .msg.ok"))
+	if rec, _ := svc.link(t, idC); strings.Join(rec.Labels, ",") != "winter,reels" {
+		t.Errorf("after saving labels %q, C has %q, want winter and reels", "winter, , reels", rec.Labels)
+	}
+	do("close C's details", chromedp.Click(chromedp.CSS(row(idC)+" button.toggle")))
 
 	// The focus ring is not the error red: Tab from the URL box to the custom name.
 	view(consoleViews[0])

@@ -1143,7 +1143,7 @@
           el('span', { class: 'muted', text: [price(p), p.commission_rate ? p.commission_rate + ' commission' : ''].filter(Boolean).join(' · ') })),
         el('button', {
           type: 'button', class: 'use-suggestion', text: 'Retarget here',
-          'aria-label': 'Retarget ' + link.id + ' to ' + (p.title || p.url),
+          'aria-label': 'Retarget here: ' + link.id + ' to ' + (p.title || p.url),
           onclick: (ev) => { ev.currentTarget.disabled = true; onRetarget(p.url); },
         }))));
     }, (e) => {
