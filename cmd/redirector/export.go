@@ -278,6 +278,9 @@ func checkRecordLine(l redirect.ExportLine, latest time.Time) (link.Record, erro
 		return link.Record{}, fmt.Errorf("fallback_when needs a fallback_url")
 	}
 	rec.FallbackWhen = l.FallbackWhen
+	if rec.Labels, err = link.NewLabels(l.Labels); err != nil {
+		return link.Record{}, fmt.Errorf("labels: %w", err)
+	}
 	return rec, nil
 }
 

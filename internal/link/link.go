@@ -28,6 +28,8 @@ type Record struct {
 	Updated time.Time // the last change: creation, retarget or deletion
 	Deleted bool      // a tombstone: the link was deleted; /{id} answers 404
 	Channel string    // the tracking id its clicks are tagged with; "" for the default channel
+	// Labels are the owner's campaign names for the link; zero: none.
+	Labels Labels
 
 	// Fallback is the link's plan B (an accepted AliExpress page, checked like Target): where clicks go
 	// while the target is gone, and while it is untagged when FallbackWhen is FallbackUntagged. Empty:
@@ -45,6 +47,8 @@ type Patch struct {
 	Target       *string
 	Fallback     *string
 	FallbackWhen *string
+	// Labels, when set, replace the link's labels (the zero Labels clears them).
+	Labels *Labels
 }
 
 // FallbackUntagged is the Record.FallbackWhen that sends clicks to the plan B also while the target earns

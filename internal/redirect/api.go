@@ -34,7 +34,7 @@ const statsDays = 30
 // listDefault and listMax bound a page of GET /api/links.
 const (
 	listDefault = 50
-	listMax     = 200
+	listMax     = 1000
 )
 
 // isAPI reports whether path is under /api/.
@@ -104,6 +104,8 @@ type linkJSON struct {
 	Daily        []dayJSON     `json:"daily,omitempty"`
 	Channel      string        `json:"channel,omitempty"`
 	Earnings     *earningsJSON `json:"earnings,omitempty"`
+	Labels       []string      `json:"labels"`                  // always present: [] for none
+	LastClickAt  *time.Time    `json:"last_click_at,omitempty"` // in lists: the last click, when known
 }
 
 type dayJSON struct {
@@ -120,8 +122,16 @@ func toJSON(d Deps, rec link.Record) linkJSON {
 		ID: rec.ID, ShortURL: short, Target: rec.Target,
 		CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(),
 		QRPNG: short + "/qr.png", QRSVG: short + "/qr.svg", Channel: rec.Channel,
-		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen,
+		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen, Labels: labelsJSON(rec.Labels),
 	}
+}
+
+// labelsJSON is a record's labels for JSON: [] for none, never null.
+func labelsJSON(ls link.Labels) []string {
+	if all := ls.All(); all != nil {
+		return all
+	}
+	return []string{}
 }
 
 // withStats adds the link's counts; days=0 adds the totals alone.
@@ -149,6 +159,8 @@ type urlBody struct {
 	// FallbackURL and FallbackWhen are the plan B (PATCH changes them too: patchBody).
 	FallbackURL  string `json:"fallback_url,omitempty"`
 	FallbackWhen string `json:"fallback_when,omitempty"`
+	// Labels are the link's campaign names (link.NewLabels); PATCH replaces them.
+	Labels []string `json:"labels,omitempty"`
 }
 
 // handleCreate serves POST /api/links: 201 with a new link, 200 with the existing one for the
@@ -171,7 +183,7 @@ func handleCreate(d Deps) http.Handler {
 			fail(w, d, link.Invalid("unknown channel: it must be one of ALIEXPRESS_TRACKING_IDS"), "")
 			return
 		}
-		spec := shortlink.Spec{Page: page, Slug: body.Slug, FallbackWhen: body.FallbackWhen, Channel: ch}
+		spec := shortlink.Spec{Page: page, Slug: body.Slug, FallbackWhen: body.FallbackWhen, Channel: ch, Labels: body.Labels}
 		if body.FallbackURL != "" {
 			if spec.Fallback, err = accept(ctx, d, body.FallbackURL); err != nil {
 				fail(w, d, link.Invalid("fallback_url: "+err.Error()), "")
@@ -233,61 +245,6 @@ func accept(ctx context.Context, d Deps, raw string) (aliurl.Page, error) {
 	return page, nil
 }
 
-// handleList serves GET /api/links?cursor=…&limit=…: newest first.
-func handleList(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		q := r.URL.Query()
-		limit := listDefault
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > listMax {
-				fail(w, d, link.Invalid("limit must be a whole number from 1 to 200"), "")
-				return
-			}
-			limit = n
-		}
-		state, filter := link.HealthState(""), q.Has("health")
-		if filter {
-			var ok bool
-			if state, ok = link.ParseHealthState(q.Get("health")); !ok || d.Health == nil {
-				fail(w, d, link.Invalid("health must be one of ok, untagged, gone, unknown, page"), "")
-				return
-			}
-		}
-		var recs []link.Record
-		var next string
-		var err error
-		if filter {
-			recs, next, err = listByHealth(ctx, d, state, q.Get("cursor"), limit)
-		} else {
-			recs, next, err = d.Records.List(ctx, q.Get("cursor"), limit)
-		}
-		if err != nil {
-			fail(w, d, err, "")
-			return
-		}
-		out := struct {
-			Links      []linkJSON `json:"links"`
-			NextCursor string     `json:"next_cursor,omitempty"`
-		}{Links: make([]linkJSON, 0, len(recs)), NextCursor: next}
-		for _, rec := range recs {
-			l := toJSON(d, rec)
-			if err := withStats(ctx, d, &l, 0); err != nil {
-				fail(w, d, err, "")
-				return
-			}
-			out.Links = append(out.Links, l)
-		}
-		ptrs := make([]*linkJSON, len(out.Links))
-		for i := range out.Links {
-			ptrs[i] = &out.Links[i]
-		}
-		withHealth(ctx, d, ptrs)
-		writeJSON(w, http.StatusOK, out)
-	})
-}
-
 // handleGet serves GET /api/links/{id}: the record with its counts.
 func handleGet(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -328,6 +285,26 @@ type patchBody struct {
 	// Slug and Channel are refused with a reason rather than as unknown fields.
 	Slug    jsontext.Value `json:"slug"`
 	Channel jsontext.Value `json:"channel"`
+	// Labels, an array of strings, replaces the link's labels; [] or null clears them.
+	Labels jsontext.Value `json:"labels"`
+}
+
+// optLabels reads the labels of a patch: nil when left out; null reads as none.
+func optLabels(v jsontext.Value) (*link.Labels, error) {
+	if len(v) == 0 {
+		return nil, nil
+	}
+	var list []string
+	if v.Kind() != 'n' {
+		if v.Kind() != '[' || jsonv2.Unmarshal(v, &list) != nil {
+			return nil, link.Invalid("labels must be an array of strings or null")
+		}
+	}
+	ls, err := link.NewLabels(list)
+	if err != nil {
+		return nil, err
+	}
+	return &ls, nil
 }
 
 // optString reads a member of a patch: set is false when it was left out; null reads as "".
@@ -347,7 +324,8 @@ func optString(v jsontext.Value, name string) (s string, set bool, err error) {
 }
 
 // handleRetarget serves PATCH /api/links/{id} with any of "url" (the link now leads there),
-// "fallback_url" (its plan B; "" or null clears it) and "fallback_when" ("untagged" or ""), checked
+// "fallback_url" (its plan B; "" or null clears it), "fallback_when" ("untagged" or "") and "labels"
+// (replacing the link's; [] or null clears them), checked
 // as POST checks them and written at once (ShortLinks.Patch): 400 and nothing written when any is bad.
 func handleRetarget(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -361,7 +339,7 @@ func handleRetarget(d Deps) http.Handler {
 			return
 		}
 		if len(body.Slug) != 0 || len(body.Channel) != 0 {
-			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url, fallback_url and fallback_when"), "")
+			fail(w, d, link.Invalid("a link's id and channel cannot be changed; only url, fallback_url, fallback_when and labels"), "")
 			return
 		}
 		var spec shortlink.PatchSpec
@@ -394,6 +372,13 @@ func handleRetarget(d Deps) http.Handler {
 			var when string
 			if when, ok, err = optString(body.FallbackWhen, "fallback_when"); err == nil && ok {
 				spec.FallbackWhen = &when
+			}
+		}
+		if err == nil {
+			var ls *link.Labels
+			if ls, err = optLabels(body.Labels); err == nil && ls != nil {
+				all := ls.All()
+				spec.Labels = &all
 			}
 		}
 		if err != nil {
@@ -550,6 +535,8 @@ type ExportLine struct {
 	FallbackWhen string `json:"fallback_when,omitempty"`
 	Clicks       int64  `json:"clicks,omitempty"`
 	Scans        int64  `json:"scans,omitempty"`
+	// Labels are the link's campaign names (link.Labels); absent for none.
+	Labels []string `json:"labels,omitempty"`
 	// Kind is empty for a short link. "page" is a bio page, whole in Page, the fields above
 	// absent (see PageExportLine): files written before pages existed read as they did.
 	Kind string    `json:"kind,omitempty"`
@@ -587,7 +574,7 @@ func NewExportLine(rec link.Record, totals link.Stats) ExportLine {
 	return ExportLine{
 		ID: rec.ID, Target: rec.Target, CreatedAt: rec.Created.UTC(), UpdatedAt: rec.Updated.UTC(), Deleted: rec.Deleted,
 		Channel: rec.Channel, Clicks: totals.Clicks, Scans: totals.Scans,
-		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen,
+		FallbackURL: rec.Fallback, FallbackWhen: rec.FallbackWhen, Labels: rec.Labels.All(),
 	}
 }
 

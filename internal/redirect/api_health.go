@@ -69,42 +69,6 @@ func withHealth(ctx context.Context, d Deps, ls []*linkJSON) {
 	}
 }
 
-// healthScanMax bounds the records one filtered page reads, so a rare state costs a bounded request:
-// past it the page is returned short, with a cursor to go on.
-const healthScanMax = 5000
-
-// listByHealth is List keeping only links in state: up to limit of them, and the cursor after the last
-// record read.
-func listByHealth(ctx context.Context, d Deps, state link.HealthState, cursor string, limit int) ([]link.Record, string, error) {
-	out := make([]link.Record, 0, limit)
-	scanned := 0
-	for {
-		// Ask for no more than are still wanted, so that a page never holds more matches than fit.
-		recs, next, err := d.Records.List(ctx, cursor, limit-len(out))
-		if err != nil {
-			return nil, "", err
-		}
-		ids := make([]string, len(recs))
-		for i, r := range recs {
-			ids[i] = r.ID
-		}
-		hs, err := d.Health.Health(ctx, ids)
-		if err != nil {
-			return nil, "", err
-		}
-		for i, h := range hs {
-			if h.State == state {
-				out = append(out, recs[i])
-			}
-		}
-		scanned += len(recs)
-		cursor = next
-		if next == "" || len(out) == limit || scanned >= healthScanMax {
-			return out, next, nil
-		}
-	}
-}
-
 // handleHealthReport serves GET /api/health: links per state at the last check, and when it ran.
 func handleHealthReport(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

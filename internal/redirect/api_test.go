@@ -127,9 +127,10 @@ func TestCreateRejects(t *testing.T) {
 	r := e.api(http.MethodGet, "/api/links", "")
 	var list struct {
 		Links []linkReply `json:"links"`
+		Total int         `json:"total"`
 	}
 	decode(t, r, &list)
-	if len(list.Links) != 0 {
+	if len(list.Links) != 0 || list.Total != 0 {
 		t.Errorf("links after refused creates = %d, want 0", len(list.Links))
 	}
 }
@@ -266,10 +267,14 @@ func TestList(t *testing.T) {
 		}
 		var page struct {
 			Links      []linkReply `json:"links"`
+			Total      int         `json:"total"`
 			NextCursor string      `json:"next_cursor"`
 		}
 		decode(t, r, &page)
 		t.Logf("GET %s: %s", path, r.body)
+		if page.Total != len(want) {
+			t.Errorf("page %d: total %d, want %d", pages+1, page.Total, len(want))
+		}
 		pages++
 		if len(page.Links) > 4 {
 			t.Errorf("page %d has %d links, want at most 4", pages, len(page.Links))
@@ -292,7 +297,7 @@ func TestList(t *testing.T) {
 		t.Errorf("listed %q in %d pages, want %q (newest first) in 2", got, pages, want)
 	}
 
-	for _, q := range []string{"limit=0", "limit=-1", "limit=abc", "limit=201", "cursor=not-a-cursor", "cursor=%7B%7D"} {
+	for _, q := range []string{"limit=0", "limit=-1", "limit=abc", "limit=1001", "cursor=not-a-cursor", "cursor=%7B%7D"} {
 		apiError(t, "GET /api/links?"+q, e.api(http.MethodGet, "/api/links?"+q, ""), http.StatusBadRequest)
 	}
 }

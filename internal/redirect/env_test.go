@@ -412,6 +412,8 @@ type linkReply struct {
 	QRSVG     string          `json:"qr_svg"`
 	Warnings  []string        `json:"warnings"`
 	Channel   string          `json:"channel"`
+	Labels    []string        `json:"labels"`
+	LastClick *time.Time      `json:"last_click_at"`
 	Earnings  json.RawMessage `json:"earnings"`
 	Clicks    *int64          `json:"clicks"`
 	Scans     *int64          `json:"scans"`

@@ -164,6 +164,7 @@ func TestHealthCheck300(t *testing.T) {
 			r := e.api(http.MethodGet, "/api/links?limit=7&health="+st+"&cursor="+cursor, "")
 			var page struct {
 				Links      []healthLink `json:"links"`
+				Total      int          `json:"total"`
 				NextCursor string       `json:"next_cursor"`
 			}
 			decode(t, r, &page)

@@ -62,6 +62,7 @@ type Records interface {
 	Get(ctx context.Context, id string) (link.Record, bool, error)
 	List(ctx context.Context, cursor string, limit int) ([]link.Record, string, error)
 	Each(ctx context.Context, fn func(link.Record) error) error
+	Listing
 }
 
 // ClickStats reads a short link's counters; *store.Counters is one.
@@ -72,6 +73,8 @@ type ClickStats interface {
 	Report(ctx context.Context, id string, from, to time.Time, top int) (stats.Report, error)
 	// Totals returns each id's totals (no Daily), in order, for export.
 	Totals(ctx context.Context, ids []string) ([]link.Stats, error)
+	// Visitors returns each id's distinct visitors over the last days UTC days, in order.
+	Visitors(ctx context.Context, ids []string, days int, now time.Time) ([]int64, error)
 }
 
 // Previewer renders the page that link-preview fetchers get for a short link; *preview.Previewer

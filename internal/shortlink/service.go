@@ -86,6 +86,8 @@ type Spec struct {
 	// default channel. A link on another channel never takes a product code or the page's shared id
 	// (those lead to the default channel): it gets its slug, or a random id of its own.
 	Channel string
+	// Labels are the link's campaign names (checked and kept as link.NewLabels says).
+	Labels []string
 }
 
 // CreateSpec is Create with a plan B: the link made is stored with spec's Fallback and FallbackWhen.
@@ -105,8 +107,12 @@ func (s *Service) CreateSpec(ctx context.Context, spec Spec, now time.Time) (rec
 	case spec.FallbackWhen != "" && spec.Fallback.URL == "":
 		return link.Record{}, false, link.Invalid("fallback_when needs a fallback_url")
 	}
+	labels, err := link.NewLabels(spec.Labels)
+	if err != nil {
+		return link.Record{}, false, err
+	}
 	now = now.UTC().Truncate(time.Millisecond)
-	rec = link.Record{Target: page.URL, Created: now, Updated: now, Fallback: spec.Fallback.URL, FallbackWhen: spec.FallbackWhen, Channel: spec.Channel}
+	rec = link.Record{Target: page.URL, Created: now, Updated: now, Fallback: spec.Fallback.URL, FallbackWhen: spec.FallbackWhen, Channel: spec.Channel, Labels: labels}
 	if slug != "" {
 		if err := shortid.CheckSlug(slug); err != nil {
 			return link.Record{}, false, link.Invalid(err.Error())
@@ -184,6 +190,8 @@ type PatchSpec struct {
 	Fallback *aliurl.Page
 	// FallbackWhen, when set, is "" or link.FallbackUntagged.
 	FallbackWhen *string
+	// Labels, when set, replace the link's labels (checked as link.NewLabels says; empty: none).
+	Labels *[]string
 }
 
 // Patch changes the live short link id as spec says, in one atomic write, and returns the record as it
@@ -197,8 +205,8 @@ type PatchSpec struct {
 func (s *Service) Patch(ctx context.Context, id string, spec PatchSpec, now time.Time) (link.Record, error) {
 	var p link.Patch
 	switch {
-	case spec.Target == nil && spec.Fallback == nil && spec.FallbackWhen == nil:
-		return link.Record{}, link.Invalid("nothing to change: give url, fallback_url or fallback_when")
+	case spec.Target == nil && spec.Fallback == nil && spec.FallbackWhen == nil && spec.Labels == nil:
+		return link.Record{}, link.Invalid("nothing to change: give url, fallback_url, fallback_when or labels")
 	case spec.Target != nil && (spec.Target.URL == "" || spec.Target.Kind == aliurl.Share):
 		return link.Record{}, link.Invalid("the link's target must be a page, not a share link")
 	case spec.Fallback != nil && spec.Fallback.URL != "" && spec.Fallback.Kind == aliurl.Share:
@@ -213,6 +221,13 @@ func (s *Service) Patch(ctx context.Context, id string, spec PatchSpec, now time
 		p.Fallback = &spec.Fallback.URL
 	}
 	p.FallbackWhen = spec.FallbackWhen
+	if spec.Labels != nil {
+		labels, err := link.NewLabels(*spec.Labels)
+		if err != nil {
+			return link.Record{}, err
+		}
+		p.Labels = &labels
+	}
 	rec, err := s.records.Patch(ctx, id, p, now.UTC().Truncate(time.Millisecond), health.Divert)
 	if err != nil {
 		return link.Record{}, err

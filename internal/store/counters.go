@@ -85,7 +85,7 @@ const appliedTTL = 7 * 24 * time.Hour
 // addClicksScript adds a count unless the link has no live record (none, or a tombstone), or its
 // writer's batch was applied already. Returns 1 when added, 0 when skipped.
 // KEYS: record, totals, day, applied. ARGV: clicks, scans, day TTL (ms), writer ("" for none), seq,
-// applied TTL (ms), bio.
+// applied TTL (ms), bio, now (unix ms: the totals' "last", the last click, only ever raised).
 var addClicksScript = redis.NewScript(`
 local rec = redis.call('HMGET', KEYS[1], 'target', 'deleted')
 if not rec[1] or rec[2] == '1' then return 0 end
@@ -98,6 +98,9 @@ end
 if ARGV[1] ~= '0' then
   redis.call('HINCRBY', KEYS[2], 'clicks', ARGV[1])
   redis.call('HINCRBY', KEYS[3], 'clicks', ARGV[1])
+  if ARGV[8] and tonumber(ARGV[8]) > tonumber(redis.call('HGET', KEYS[2], 'last') or '0') then
+    redis.call('HSET', KEYS[2], 'last', ARGV[8])
+  end
 end
 if ARGV[2] ~= '0' then
   redis.call('HINCRBY', KEYS[2], 'scans', ARGV[2])
@@ -139,13 +142,14 @@ func (c *Counters) AddClicks(ctx context.Context, counts []link.ClickCount) erro
 		return fmt.Errorf("add clicks: load script: %w", err)
 	}
 	dayTTL, markTTL := c.retention.Milliseconds(), appliedTTL.Milliseconds()
+	now := time.Now().UnixMilli()
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, cc := range counts {
 			if cc.Clicks == 0 && cc.Scans == 0 && cc.Bio == 0 {
 				continue
 			}
 			addClicksScript.EvalSha(ctx, p, []string{recordKey(cc.ID), counterKey(cc.ID), dayKey(cc.ID, cc.Day), appliedKey(cc.ID)},
-				cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL, cc.Bio)
+				cc.Clicks, cc.Scans, dayTTL, cc.Writer, cc.Seq, markTTL, cc.Bio, now)
 		}
 		return nil
 	})

@@ -99,19 +99,29 @@ func (r *Records) Health(ctx context.Context, ids []string) ([]link.Health, erro
 		return nil, fmt.Errorf("health: %w", err)
 	}
 	for i, c := range cmds {
-		v := c.(*redis.SliceCmd).Val()
-		str := func(j int) string { s, _ := v[j].(string); return s }
-		h := link.Health{State: link.HealthUnknown}
-		if st, ok := link.ParseHealthState(str(0)); ok {
-			h.State = st
+		if out[i], err = parseHealth(c.(*redis.SliceCmd).Val()); err != nil {
+			return nil, fmt.Errorf("health %s: %w", ids[i], err)
 		}
-		if h.Seen, err = parseMs(v[1]); err != nil {
-			return nil, fmt.Errorf("health %s: seen: %w", ids[i], err)
-		}
-		h.Product = link.Product{Title: str(2), Image: str(3), Price: str(4), Currency: str(5), CommissionRate: str(6), Store: str(7)}
-		out[i] = h
 	}
 	return out, nil
+}
+
+// parseHealth reads the reply of HMGET healthFields.
+func parseHealth(v []any) (link.Health, error) {
+	if len(v) != len(healthFields) {
+		return link.Health{}, fmt.Errorf("health: %d values", len(v))
+	}
+	str := func(j int) string { s, _ := v[j].(string); return s }
+	h := link.Health{State: link.HealthUnknown}
+	if st, ok := link.ParseHealthState(str(0)); ok {
+		h.State = st
+	}
+	var err error
+	if h.Seen, err = parseMs(v[1]); err != nil {
+		return link.Health{}, fmt.Errorf("seen: %w", err)
+	}
+	h.Product = link.Product{Title: str(2), Image: str(3), Price: str(4), Currency: str(5), CommissionRate: str(6), Store: str(7)}
+	return h, nil
 }
 
 // releaseLeaseScript deletes KEYS[1] if it holds ARGV[1]; renewLeaseScript extends it by ARGV[2] ms.

@@ -22,7 +22,7 @@ var errPatchRace = errors.New("the record kept changing: try again")
 // patchRecordScript writes a patch to a live record if what the new diversion was computed from is still
 // as read: ARGV[1..6] are the target, fallback, fallback_when, h_state, p_store and p_title read (""
 // for absent); the plan B read is not compared when ARGV[12] is "1" (the patch gives the whole plan B). ARGV[7] is the new target, ARGV[8] and ARGV[9] the new fallback and fallback_when (""
-// drops them), ARGV[10] the new divert ("" drops it), ARGV[11] updated. A new target drops the health
+// drops them), ARGV[10] the new divert ("" drops it), ARGV[11] updated; when ARGV[13] is "1", ARGV[14] replaces the labels ("" drops them). A new target drops the health
 // found for the old one, as a retarget does. Returns {"ok", created}, {"changed"} when the record moved
 // on since it was read, or false (a nil reply) when there is no live record.
 var patchRecordScript = redis.NewScript(`
@@ -52,6 +52,13 @@ if ARGV[10] ~= '' then
   redis.call('HSET', KEYS[1], 'divert', ARGV[10])
 else
   redis.call('HDEL', KEYS[1], 'divert')
+end
+if ARGV[13] == '1' then
+  if ARGV[14] ~= '' then
+    redis.call('HSET', KEYS[1], 'labels', ARGV[14])
+  else
+    redis.call('HDEL', KEYS[1], 'labels')
+  end
 end
 return {'ok', cur[8] or '0'}
 `)
@@ -113,6 +120,11 @@ func (r *Records) Patch(ctx context.Context, id string, p link.Patch, now time.T
 		if p.FallbackWhen != nil {
 			rec.FallbackWhen = *p.FallbackWhen
 		}
+		setLabels, labels := "0", ""
+		if p.Labels != nil {
+			rec.Labels = *p.Labels
+			setLabels, labels = "1", rec.Labels.Encode()
+		}
 		switch {
 		case rec.Target == "":
 			return link.Record{}, link.Invalid("the link's target cannot be empty")
@@ -126,7 +138,7 @@ func (r *Records) Patch(ctx context.Context, id string, p link.Patch, now time.T
 		rec.Divert = divert(rec, after)
 		res, err := patchRecordScript.Run(ctx, r.rdb, []string{recordKey(id)},
 			read.Target, read.Fallback, read.FallbackWhen, state, h.Product.Store, h.Product.Title,
-			rec.Target, rec.Fallback, rec.FallbackWhen, rec.Divert, now.UnixMilli(), whole).StringSlice()
+			rec.Target, rec.Fallback, rec.FallbackWhen, rec.Divert, now.UnixMilli(), whole, setLabels, labels).StringSlice()
 		if errors.Is(err, redis.Nil) {
 			return link.Record{}, fmt.Errorf("patch %s: %w", id, link.ErrNotFound)
 		}

@@ -27,7 +27,7 @@ import (
 // API, import); a deleted record stays as a tombstone and keeps what it owns.
 //
 //	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted, channel, fallback,
-//	                        fallback_when, divert, and its health: h_state, h_seen, p_* the product last
+//	                        fallback_when, divert, labels, and its health: h_state, h_seen, p_* the product last
 //	                        known; see health.go); owns the keys below
 //	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
 //	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
@@ -102,10 +102,11 @@ const (
 	fieldFallback     = "fallback"
 	fieldFallbackWhen = "fallback_when"
 	fieldDivert       = "divert"
+	fieldLabels       = "labels" // link.Labels.Encode of the record's labels; absent when none
 )
 
 // recordFields are the fields a record is read with (parseRecord), in its order.
-var recordFields = []string{fieldTarget, fieldCreated, fieldUpdated, fieldDeleted, fieldFallback, fieldFallbackWhen, fieldDivert, fieldChannel}
+var recordFields = []string{fieldTarget, fieldCreated, fieldUpdated, fieldDeleted, fieldFallback, fieldFallbackWhen, fieldDivert, fieldChannel, fieldLabels}
 
 // List paging bounds.
 const (
@@ -133,7 +134,7 @@ func NewRecords(rdb redis.UniversalClient) *Records {
 // createRecordScript writes a record unless a live one has its key. A tombstone is overwritten (the
 // deleted link is revived with its new target) when ARGV[4] is "1", and kept otherwise. ARGV[5] and ARGV[6]
 // are the plan B and when it applies (none when ARGV[5] is empty), ARGV[7] the channel ("" or absent: the
-// default one). Returns 1 when
+// default one), ARGV[8] the labels (link.Labels.Encode; "" or absent: none). Returns 1 when
 // written, 0 when a record that stays has the key.
 var createRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
@@ -147,6 +148,9 @@ if ARGV[5] ~= '' then
 end
 if ARGV[7] and ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'channel', ARGV[7])
+end
+if ARGV[8] and ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'labels', ARGV[8])
 end
 return 1
 `)
@@ -200,6 +204,9 @@ if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
   end
   if ARGV[7] and ARGV[7] ~= '' then
     redis.call('HSET', KEYS[1], 'channel', ARGV[7])
+  end
+  if ARGV[8] and ARGV[8] ~= '' then
+    redis.call('HSET', KEYS[1], 'labels', ARGV[8])
   end
 end
 local v = redis.call('HMGET', KEYS[1], 'created', 'deleted')
@@ -296,7 +303,7 @@ func (r *Records) create(ctx context.Context, rec link.Record, revive bool) erro
 		reviveArg = "1"
 	}
 	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Fallback, rec.FallbackWhen, rec.Channel).Int()
+		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Fallback, rec.FallbackWhen, rec.Channel, rec.Labels.Encode()).Int()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
 	}
@@ -354,6 +361,9 @@ func parseRecord(id string, vals []any) (link.Record, bool, error) {
 	rec.FallbackWhen, _ = vals[5].(string)
 	rec.Divert, _ = vals[6].(string)
 	rec.Channel, _ = vals[7].(string)
+	if s, _ := vals[8].(string); s != "" {
+		rec.Labels = link.ParseLabels(s)
+	}
 	return rec, true, nil
 }
 
@@ -905,7 +915,7 @@ func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) 
 		deleted = "1"
 	}
 	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
-		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Fallback, rec.FallbackWhen, rec.Channel).StringSlice()
+		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Fallback, rec.FallbackWhen, rec.Channel, rec.Labels.Encode()).StringSlice()
 	if err != nil {
 		return Unchanged, fmt.Errorf("put %s: %w", rec.ID, err)
 	}
