@@ -78,6 +78,9 @@ type config struct {
 	DedupWindow    time.Duration `env:"CLICK_DEDUP_WINDOW" envDefault:"1h"`
 	StatsTop       int           `env:"STATS_TOP" envDefault:"50"`
 
+	// WebhookAllowPrivate lets webhooks reach loopback and private addresses, over http too.
+	WebhookAllowPrivate bool `env:"WEBHOOK_ALLOW_PRIVATE"`
+
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	DebugAddr       string        `env:"DEBUG_ADDR"`
 	MetricsAddr     string        `env:"METRICS_ADDR"`

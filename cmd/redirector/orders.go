@@ -13,13 +13,14 @@ import (
 	"github.com/redirector/redirector/internal/earnings"
 	"github.com/redirector/redirector/internal/metrics"
 	"github.com/redirector/redirector/internal/store"
+	"github.com/redirector/redirector/internal/webhook"
 )
 
 // startOrderSync starts the background order sync (every ORDER_SYNC_INTERVAL, until ctx ends) and
 // returns the store it writes, for the reports. It pauses while the platform's breaker is not closed,
 // so that clicks keep what the platform gives, and shares the client's rate limit (PLATFORM_RATE).
 func startOrderSync(ctx context.Context, cfg config, rdb redis.UniversalClient, client *affiliate.Client,
-	records *store.Records, guard *breaker.Guard, m *metrics.Metrics, logger *slog.Logger) *earnings.Store {
+	records *store.Records, guard *breaker.Guard, m *metrics.Metrics, logger *slog.Logger, hooks *webhook.Service) *earnings.Store {
 	st := earnings.NewStore(rdb, 0)
 	var synced, failures atomic.Int64
 	var last atomic.Int64
@@ -28,6 +29,7 @@ func startOrderSync(ctx context.Context, cfg config, rdb redis.UniversalClient, 
 		Paused:   func() bool { return guard.State() != "closed" },
 		Logger:   logger,
 		OnOrders: func(n int) { synced.Add(int64(n)) },
+		OnOrder:  func(o earnings.Order) { hooks.Emit(webhook.OrderUpdated, o) },
 	})
 	m.CounterFunc("redirector_orders_synced_total", "Orders written by the order sync (new ones and changes).",
 		func() float64 { return float64(synced.Load()) })

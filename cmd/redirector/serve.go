@@ -193,11 +193,14 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	pageViews := clicks.NewCounter(views, clicks.Options{FlushInterval: cfg.ClickFlush, Logger: logger, Visits: views})
 	codes := qr.NewCache(qr.CacheOptions{})
 	registerQRStats(m, codes)
-	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger)
+	hooks := startWebhooks(ctx, cfg, st.rdb, m, logger)
+	defer hooks.stop() // before the store closes (deferred earlier)
+	orders := startOrderSync(ctx, cfg, st.rdb, client, records, guard, m, logger, hooks.Service)
 	// The health check takes a tenth of PLATFORM_RATE, and only tokens the clicks leave spare; it is
 	// behind the breaker, so it does not call a platform found failing.
 	monitor := health.New(records, guard.Catalog(client), changes, health.Options{
 		Interval: cfg.HealthInterval, Rate: cfg.PlatformRate / 10, Products: previewer.Put, Logger: logger,
+		OnChange: hooks.healthChanged,
 	})
 	registerHealthStats(m, monitor)
 	hctx, stopHealth := context.WithCancel(ctx)
@@ -231,6 +234,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		OrderZone: cfg.orderZone,
 		StatsTop:  cfg.StatsTop,
 		Health:    monitor,
+		Webhooks:  hooks.Service,
 
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	})

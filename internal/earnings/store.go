@@ -48,10 +48,14 @@ func NewStore(rdb redis.UniversalClient, retention time.Duration) *Store {
 }
 
 // putOrderScript writes the order unless the stored one has a higher rank (a later status). It returns 1
-// when written, 0 when kept. ARGV: rank, JSON, expiry in ms.
+// when written, 0 when kept (the same order again only has its expiry renewed). ARGV: rank, JSON, expiry in ms.
 var putOrderScript = redis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'rank') or '0')
 if cur > tonumber(ARGV[1]) then
+  return 0
+end
+if redis.call('HGET', KEYS[1], 'v') == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return 0
 end
 redis.call('HSET', KEYS[1], 'rank', ARGV[1], 'v', ARGV[2])
@@ -60,8 +64,8 @@ return 1
 `)
 
 // Put stores o by its sub-order id: idempotent, and a report of an earlier status than the one stored
-// changes nothing. It reports whether o was written. The index entries are written first, so a failure
-// half-way leaves at most an entry that readers skip, and the next sync writes the order again.
+// changes nothing. It reports whether o was written: false too when the stored order is the same. The
+// index entries are written first, so a failure half-way leaves at most an entry that readers skip, and the next sync writes the order again.
 func (s *Store) Put(ctx context.Context, o Order) (bool, error) {
 	v, err := json.Marshal(o)
 	if err != nil {

@@ -54,6 +54,9 @@ type SyncOptions struct {
 	Logger *slog.Logger
 	// OnOrders, if set, is told how many orders each page wrote.
 	OnOrders func(n int)
+	// OnOrder, if set, is told of each order written (new, or changed since it was stored); it must not
+	// block (the webhooks' Emit).
+	OnOrder func(Order)
 }
 
 // Syncer copies the platform's order reports into a Store. Safe for concurrent use; concurrent syncs,
@@ -201,6 +204,9 @@ func (s *Syncer) syncStatus(ctx context.Context, status string, links Links, now
 			}
 			if w {
 				written++
+				if s.opts.OnOrder != nil {
+					s.opts.OnOrder(o)
+				}
 			}
 		}
 		if s.opts.OnOrders != nil && written > 0 {

@@ -22,7 +22,7 @@ type Store interface {
 	Get(ctx context.Context, id string) (link.Record, bool, error)
 	List(ctx context.Context, cursor string, limit int) ([]link.Record, string, error)
 	Health(ctx context.Context, ids []string) ([]link.Health, error)
-	SetHealth(ctx context.Context, rec link.Record, h link.Health, divert string) (written, diverted bool, err error)
+	SetHealthFrom(ctx context.Context, rec link.Record, h link.Health, divert string) (prev link.HealthState, written, diverted bool, err error)
 	HealthLease(ctx context.Context, owner string, ttl time.Duration) (bool, error)
 	ReleaseHealthLease(ctx context.Context, owner string) error
 	SetLastHealthCheck(ctx context.Context, c store.HealthCheck) error
@@ -62,6 +62,9 @@ type Options struct {
 	// Products, if set, is told of the products each batch found, so that other caches (previews)
 	// need not ask the platform again.
 	Products func(map[string]affiliate.Product)
+	// OnChange, if set, is told of every link whose health state was written different from the one
+	// stored before (from is "unknown" for a link never checked). It must not block (the webhooks' Emit).
+	OnChange func(id string, from, to link.HealthState)
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
@@ -351,16 +354,23 @@ func (m *Monitor) write(ctx context.Context, rec link.Record, h link.Health, las
 	if h.State == link.HealthGone {
 		known.Product = last
 	}
-	var diverted bool
+	var prev link.HealthState
+	var written, diverted bool
 	var err error
 	for range writeTries { // a store slow for a moment must not leave a gone link undiverted for a day
-		if _, diverted, err = m.store.SetHealth(ctx, rec, h, Divert(rec, known)); err == nil || ctx.Err() != nil {
+		if prev, written, diverted, err = m.store.SetHealthFrom(ctx, rec, h, Divert(rec, known)); err == nil || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
 		m.opts.Logger.Warn("write link health", "id", rec.ID, "err", err)
 		return
+	}
+	if prev == "" {
+		prev = link.HealthUnknown
+	}
+	if written && prev != h.State && m.opts.OnChange != nil {
+		m.opts.OnChange(rec.ID, prev, h.State)
 	}
 	if diverted && m.changes != nil {
 		m.changes.RecordChanged(ctx, rec.ID)

@@ -23,6 +23,7 @@ import (
 	"github.com/redirector/redirector/internal/link"
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
+	"github.com/redirector/redirector/internal/webhook"
 )
 
 // maxBody bounds an admin API request body.
@@ -204,6 +205,9 @@ func handleCreate(d Deps) http.Handler {
 		if d.Health != nil {
 			warnings = append(warnings, d.Health.Inspect(ctx, rec)...)
 			withHealth(ctx, d, []*linkJSON{&l})
+		}
+		if created {
+			emit(d, webhook.LinkCreated, l)
 		}
 		writeJSON(w, status, withWarnings(l, warnings))
 	})
@@ -394,6 +398,7 @@ func handleRetarget(d Deps) http.Handler {
 		if d.Health != nil {
 			withHealth(ctx, d, []*linkJSON{&l})
 		}
+		emit(d, webhook.LinkUpdated, l)
 		writeJSON(w, http.StatusOK, withWarnings(l, warnings))
 	})
 }
@@ -410,6 +415,7 @@ func handleDelete(d Deps) http.Handler {
 			fail(w, d, err, "")
 			return
 		}
+		emit(d, webhook.LinkDeleted, deletedJSON{ID: id})
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

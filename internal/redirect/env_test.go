@@ -41,6 +41,7 @@ import (
 	"github.com/redirector/redirector/internal/shortid"
 	"github.com/redirector/redirector/internal/shortlink"
 	"github.com/redirector/redirector/internal/store"
+	"github.com/redirector/redirector/internal/webhook"
 )
 
 // Values the tests share.
@@ -105,6 +106,8 @@ type envOptions struct {
 	// burst; default the rate, rounded up.
 	PlatformRate  float64
 	PlatformBurst int
+	// Webhooks, when set, wires a running webhook.Service with these options (e.webhooks).
+	Webhooks *webhook.Options
 }
 
 // platform is a strict platform fake on a loopback port whose links change when Version moves on.
@@ -165,6 +168,8 @@ type env struct {
 	client    *http.Client
 	monitor   *health.Monitor // nil unless envOptions.Health
 	records   *store.Records
+
+	webhooks *webhook.Service // nil unless envOptions.Webhooks
 }
 
 // newEnv starts a service. Everything it starts is stopped when the test ends.
@@ -274,7 +279,17 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		e.monitor = health.New(records, client, changes, health.Options{Rate: 1000, Now: e.clock.Now})
 		monitor = e.monitor
 	}
+	var hooks Webhooks
+	if opts.Webhooks != nil {
+		e.webhooks = webhook.New(rdb, *opts.Webhooks)
+		hooks = e.webhooks
+		hctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); e.webhooks.Run(hctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
 	e.handler = NewServer(Deps{
+		Webhooks:   hooks,
 		Channels:   Channels{Default: cfg.TrackingID, List: []string{cfg.TrackingID, testChannel}},
 		SubID:      opts.SubID,
 		Earnings:   earnings.NewStore(rdb, 0),

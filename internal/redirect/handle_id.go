@@ -22,10 +22,11 @@ const BioMarker = "src=bio"
 type idHandler func(w http.ResponseWriter, r *http.Request, id string)
 
 // handleShortLinks serves what the router has no static route for: /{id}, /{id}/qr.png,
-// /{id}/qr.svg and the bio pages /@{handle}; anything else is a 404.
+// /{id}/qr.svg, /{id}/qr.pdf and the bio pages /@{handle}; anything else is a 404.
 func handleShortLinks(d Deps) http.Handler {
 	redirect := handleID(d)
 	png, svg := cappedID(d.Limits, handleQR(d, qr.FormatPNG)), cappedID(d.Limits, handleQR(d, qr.FormatSVG))
+	pdf := cappedID(d.Limits, handleQRPDF(d))
 	apiNotFound := adminOnly(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
@@ -53,6 +54,8 @@ func handleShortLinks(d Deps) http.Handler {
 			h = png
 		case "qr.svg":
 			h = svg
+		case "qr.pdf":
+			h = pdf
 		default:
 			notFound(w, d)
 			return

@@ -65,6 +65,14 @@ func routes(d Deps) http.Handler {
 	}
 	r.Handler(http.MethodGet, "/api/links/:id/suggestions", api(handleSuggestions(d)))
 	r.Handler(http.MethodGet, "/api/health", api(handleHealthReport(d)))
+	r.Handler(http.MethodPost, "/api/qr/sheet", api(handleQRSheet(d)))
+	r.Handler(http.MethodPost, "/api/qr/zip", api(handleQRZip(d)))
+	if d.Webhooks != nil {
+		r.Handler(http.MethodPost, "/api/webhooks", api(handleWebhookCreate(d)))
+		r.Handler(http.MethodGet, "/api/webhooks", api(handleWebhookList(d)))
+		r.Handler(http.MethodDelete, "/api/webhooks/:id", api(handleWebhookDelete(d)))
+		r.Handler(http.MethodGet, "/api/webhooks/:id/deliveries", api(handleWebhookDeliveries(d)))
+	}
 	admin := capped(console.New()) // the creators' console (/admin): its page and files; it talks to /api/
 	r.Handler(http.MethodGet, console.Prefix, admin)
 	r.Handler(http.MethodHead, console.Prefix, admin)

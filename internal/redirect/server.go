@@ -154,6 +154,8 @@ type Deps struct {
 	OrderZone *time.Location
 	// StatsTop is how many values per dimension the stats endpoints list (STATS_TOP); 0: 50.
 	StatsTop int
+	// Webhooks are told of link changes and serve /api/webhooks; nil: no events, and those routes 404.
+	Webhooks Webhooks
 
 	// MetricsElsewhere says that Metrics are served on a listener of their own (METRICS_ADDR):
 	// this handler then answers 404 for /metrics. False: it serves them.

@@ -213,6 +213,7 @@ func (e *env) orphanKeys() []string {
 			continue
 		}
 		switch {
+		case key == "rd:v1:{wh}:hooks": // the registered webhooks: each field is deleted by DELETE /api/webhooks/{id}
 		case strings.HasPrefix(key, "rd:v1:{"):
 			id, rest, _ := strings.Cut(strings.TrimPrefix(key, "rd:v1:{"), "}:")
 			if rest == "rec" {

@@ -62,24 +62,31 @@ return {cur[3] or '', cur[4] or ''}
 // another plan B (a PATCH won the race: it decided the diversion itself); diverted says whether divert
 // differs from the one stored before.
 func (r *Records) SetHealth(ctx context.Context, rec link.Record, h link.Health, divert string) (written, diverted bool, err error) {
+	_, written, diverted, err = r.SetHealthFrom(ctx, rec, h, divert)
+	return written, diverted, err
+}
+
+// SetHealthFrom is SetHealth that also returns the state stored before ("" when none was), so that a
+// change of state can be told (the link.health_changed webhook).
+func (r *Records) SetHealthFrom(ctx context.Context, rec link.Record, h link.Health, divert string) (prev link.HealthState, written, diverted bool, err error) {
 	id, target := rec.ID, rec.Target
 	if err := checkRecord(id, target); err != nil {
-		return false, false, fmt.Errorf("set health: %w", err)
+		return "", false, false, fmt.Errorf("set health: %w", err)
 	}
 	p := h.Product
 	res, err := setHealthScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, string(h.State),
 		h.Seen.UnixMilli(), divert, p.Title, p.Image, p.Price, p.Currency, p.CommissionRate, p.Store,
 		rec.Fallback, rec.FallbackWhen).StringSlice()
 	if errors.Is(err, redis.Nil) {
-		return false, false, nil
+		return "", false, false, nil
 	}
 	if err != nil {
-		return false, false, fmt.Errorf("set health %s: %w", id, err)
+		return "", false, false, fmt.Errorf("set health %s: %w", id, err)
 	}
 	if len(res) != 2 {
-		return false, false, fmt.Errorf("set health %s: script answered %d values", id, len(res))
+		return "", false, false, fmt.Errorf("set health %s: script answered %d values", id, len(res))
 	}
-	return true, res[1] != divert, nil
+	return link.HealthState(res[0]), true, res[1] != divert, nil
 }
 
 // Health returns the health of each id, in order: the zero Health (unknown, never seen) for an id whose
