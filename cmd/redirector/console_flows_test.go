@@ -404,6 +404,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	waitJS("every link again", `document.querySelectorAll('#links li.link').length === 4`)
 	do("sort by clicks", chromedp.SetValue(chromedp.ID("sort"), "clicks:desc"), chromedp.Evaluate[chromedp.Void](`document.getElementById('sort').dispatchEvent(new Event('change'))`))
 	waitJS("B first, then A", fmt.Sprintf(`[...document.querySelectorAll('#links li.link')].slice(0, 2).map(l => l.dataset.id).join() === %q`, idB+","+idA))
+	do("only gone links", chromedp.SetValue(chromedp.ID("health-filter"), "gone"), chromedp.Evaluate[chromedp.Void](`document.getElementById('health-filter').dispatchEvent(new Event('change'))`))
+	waitJS("none is gone", `!document.getElementById('links-nomatch').hidden && document.querySelectorAll('#links li.link').length === 0`)
+	do("any health", chromedp.Evaluate[chromedp.Void](`(s => { s.value = ''; s.dispatchEvent(new Event('change')); })(document.getElementById('health-filter'))`))
+	waitJS("every link again", `document.querySelectorAll('#links li.link').length === 4`)
 	do("filter by a label", chromedp.Click(chromedp.CSS(row(idD)+" .chip.label")))
 	waitJS("only the labelled link", fmt.Sprintf(`document.querySelectorAll('#links li.link').length === 1 && document.querySelector(%q) !== null`, row(idD)))
 	do("clear the label filter", clear("#label-filter"), chromedp.SetValue(chromedp.ID("sort"), "created:desc"),
@@ -435,6 +439,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(row(idB)+" input.print-title")))
 	if got := eval(fmt.Sprintf(`document.querySelector(%q).getAttribute('href')`, row(idB)+" a.print-pdf")); got != "/"+idB+"/qr.pdf?size_mm=60&title=1" {
 		t.Errorf("B's print link is %q, want /%s/qr.pdf?size_mm=60&title=1", got, idB)
+	}
+	if got, err := chromedp.Run(bctx, chromedp.Evaluate[string](`fetch(document.querySelector(`+fmt.Sprintf("%q", row(idB)+" a.print-pdf")+`).href).then(r => r.status + ' ' + r.headers.get('Content-Type'))`, chromedp.EvalAwaitPromise)); err != nil || got != "200 application/pdf" {
+		t.Errorf("B's print link answers %q (%v), want a PDF", got, err)
 	}
 	if got := text(row(idB) + " .health-box"); !strings.Contains(got, "earning") {
 		t.Errorf("B's health reads %q, want its state", got)
@@ -541,6 +548,31 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the focus ring is %s, want the focus colour, not the error red", ring)
 	}
 
+	// Keyboard alone reaches the search, sort, filters, selection and a link's actions, in that
+	// order, each with a visible focus ring.
+	do("focus the search", chromedp.Focus(chromedp.ID("search")))
+	var walk []string
+	for range 30 {
+		key("Tab", kb.Tab)
+		step := eval(`(e => { const s = getComputedStyle(e); const name = e.id || e.className || e.tagName;
+			return (s.outlineStyle === 'none' || s.outlineWidth === '0px') ? 'NO RING ' + name : name; })(document.activeElement)`)
+		walk = append(walk, step)
+		if strings.Contains(step, "toggle") {
+			break
+		}
+	}
+	got := strings.Join(walk, " > ")
+	wantOrder := []string{"sort", "health-filter", "channel-filter", "label-filter", "refresh", "select-all", "pick", "short", "copy", "toggle"}
+	at := 0
+	for _, w := range walk {
+		if at < len(wantOrder) && strings.Contains(w, wantOrder[at]) {
+			at++
+		}
+	}
+	if at != len(wantOrder) || strings.Contains(got, "NO RING") {
+		t.Errorf("Tab from the search walks %s; want %v in that order, each with a focus ring", got, wantOrder)
+	}
+
 	// ---- retarget, on a phone ----
 
 	view(consoleViews[2])
@@ -609,6 +641,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	do("Escape cancels", chromedp.Focus(chromedp.CSS(row(idE)+" .confirm .no")))
 	key("Escape", kb.Escape)
 	do("no confirmation left", chromedp.WaitNotPresent(chromedp.CSS(row(idE)+" .confirm")))
+	if got := eval(`document.activeElement.className`); !strings.Contains(got, "delete-btn") {
+		t.Errorf("after Escape the focus is on %q, want back on the Delete button", got)
+	}
 	if _, ok := svc.link(t, idE); !ok {
 		t.Fatalf("link %s is gone after Escape", idE)
 	}

@@ -451,7 +451,6 @@
     [/(^|\.)temu\.com$/i, 'a Temu link'],
     [/(^|\.)shein\.com$/i, 'a Shein link'],
     [/(^|\.)alibaba\.com$/i, 'an Alibaba link (AliExpress is its shop for single items)'],
-    [/(^|\.)s\.click\.aliexpress\.com$/i, ''],
   ];
 
   // readPaste pulls every URL out of prose, markdown or an app's share text. It returns the
@@ -482,7 +481,7 @@
         continue;
       }
       const shop = KNOWN_SHOPS.find(([host]) => host.test(u.hostname));
-      const what = shop && shop[1] ? 'this is ' + shop[1] : 'this is a link to ' + u.hostname.replace(/^www\./, '');
+      const what = shop ? 'this is ' + shop[1] : 'this is a link to ' + u.hostname.replace(/^www\./, '');
       problems.push({ url: raw, message: 'Not accepted: ' + what + '. Only AliExpress links can be shortened.' });
     }
     if (found.length === 0 && problems.length === 0 && text.trim()) {
@@ -1009,20 +1008,31 @@
   }
 
   // confirmBar asks before a lasting change: the action runs on the second, explicit click.
+  // Cancel, Escape or the end of the action gives the focus back to the button that asked (or, when
+  // that is gone with a deleted link, to the search box).
   function confirmBar(question, yesLabel, danger, onYes) {
+    const opener = document.activeElement;
     const bar = el('div', { class: 'confirm', role: 'alertdialog', 'aria-label': question });
     const yes = el('button', { type: 'button', class: danger ? 'danger yes' : 'primary yes', text: yesLabel });
     const no = el('button', { type: 'button', class: 'ghost no', text: 'Cancel' });
     bar.append(el('p', { text: question }), el('div', { class: 'row tight' }, yes, no));
-    no.addEventListener('click', () => bar.remove());
-    bar.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') bar.remove(); });
+    const close = () => {
+      // A button disabled while focused leaves the focus on the body.
+      const had = !document.activeElement || document.activeElement === document.body || bar.contains(document.activeElement);
+      bar.remove();
+      if (!had) return;
+      if (opener && opener.isConnected && !opener.closest('[hidden]')) opener.focus();
+      else $('search').focus();
+    };
+    no.addEventListener('click', close);
+    bar.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') close(); });
     yes.addEventListener('click', async () => {
       yes.disabled = true;
       no.disabled = true;
       try {
         await onYes();
       } finally {
-        bar.remove();
+        close();
       }
     });
     setTimeout(() => no.focus(), 0);
