@@ -391,6 +391,45 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("a 0 clicks pill is drawn in %s, an error or accent colour", colours)
 	}
 
+	// Orders and commission show once a link has them. The sandbox's orders come a minute apart, so
+	// the test stands in for one list answer: the server's own, with orders on B.
+	func() {
+		req, _ := http.NewRequest(http.MethodGet, svc.base+"/api/links?limit=50", nil)
+		req.Header.Set("Authorization", "Bearer "+svc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct {
+			Links []map[string]any `json:"links"`
+			Total int              `json:"total"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range list.Links {
+			if l["id"] == idB {
+				l["earnings"] = map[string]any{"orders": 3, "items": 4, "sales": 2997, "estimated_commission": 450, "settled_commission": 0, "currency": "USD"}
+			}
+		}
+		body, _ := json.Marshal(list)
+		stubMu.Lock()
+		stubs["GET "+svc.base+"/api/links?limit=50"] = body
+		stubMu.Unlock()
+	}()
+	intercept(svc.base + "/api/links?limit=50")
+	do("refresh with orders", chromedp.Click(chromedp.ID("refresh")))
+	waitJS("B's orders", fmt.Sprintf(`!!document.querySelector(%q)`, row(idB)+" .count.earn"))
+	if got := text(row(idB) + " .count.earn"); got != "3 orders · 4.50 USD" {
+		t.Errorf("B's row shows %q for 3 orders and 450 cents of commission, want %q", got, "3 orders · 4.50 USD")
+	}
+	if n := eval(`String(document.querySelectorAll('#links .count.earn').length)`); n != "1" {
+		t.Errorf("%s rows show orders, want only B's", n)
+	}
+	intercept()
+
 	// Search and sort on the server: a product id finds its link among all of them, a miss says so,
 	// and "Most clicks" puts B first.
 	do("search B's product", chromedp.SendKeys(chromedp.ID("search"), "1005006543210987"))
