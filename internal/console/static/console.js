@@ -702,8 +702,8 @@
     const e = link.earnings;
     const counts = el('div', { class: 'counts' },
       el('span', { class: 'count clicks' + (link.clicks ? '' : ' zero'), text: countText(link.clicks, 'click', 'clicks') }),
-      typeof link.visitors === 'number' ? el('span', { class: 'count visitors', text: plural(link.visitors, 'visitor', 'visitors') }) : null,
-      el('span', { class: 'count scans', text: countText(link.scans, 'scan', 'scans') }),
+      typeof link.visitors === 'number' ? el('span', { class: 'count visitors' + (link.visitors ? '' : ' zero'), text: plural(link.visitors, 'visitor', 'visitors') }) : null,
+      el('span', { class: 'count scans' + (link.scans ? '' : ' zero'), text: countText(link.scans, 'scan', 'scans') }),
       e && (Number(e.orders) || Number(e.estimated_commission)) ? el('span', { class: 'count earn', title: 'Orders and expected commission', text: plural(Number(e.orders) || 0, 'order', 'orders') + ' · ' + money(e.estimated_commission, e.currency) }) : null);
     const meta = el('div', { class: 'meta small' },
       healthBadge(link),
