@@ -157,7 +157,7 @@
       case status === 404:
         return what === 'link' || !what
           ? 'That link does not exist any more: it may have been deleted.'
-          : 'This redirector cannot do that yet (' + what + ' is not available).';
+          : 'This redirector cannot do that yet: ' + what + ' is not available on it.';
       case status === 409:
         return detail && !/slug|taken/i.test(detail) ? sentence(detail.charAt(0).toUpperCase() + detail.slice(1))
           : 'That custom name is already taken: choose another one.';
@@ -928,7 +928,7 @@
   async function bulkExport() {
     const q = new URLSearchParams({ format: 'csv', ids: selectedIDs().join(',') });
     try {
-      await download('GET', '/api/links?' + q.toString(), undefined, 'links.csv', 'CSV export');
+      await download('GET', '/api/links?' + q.toString(), undefined, 'links.csv', 'the CSV export');
       bulkSay('links.csv downloaded.', 'ok');
     } catch (e) {
       if (e.status !== 401) bulkSay(e.message, 'error');
@@ -937,7 +937,7 @@
 
   async function bulkZip() {
     try {
-      await download('POST', '/api/qr/zip', { ids: selectedIDs(), format: $('bulk-qr-format').value }, 'qr-codes.zip', 'QR code zips');
+      await download('POST', '/api/qr/zip', { ids: selectedIDs(), format: $('bulk-qr-format').value }, 'qr-codes.zip', 'the QR code zip');
       bulkSay('qr-codes.zip downloaded.', 'ok');
     } catch (e) {
       if (e.status !== 401) bulkSay(e.message, 'error');
@@ -952,7 +952,7 @@
       title: $('sheet-title').checked,
     };
     try {
-      await download('POST', '/api/qr/sheet', body, 'qr-sheet.pdf', 'printing a sheet');
+      await download('POST', '/api/qr/sheet', body, 'qr-sheet.pdf', 'the print sheet');
       bulkSay('qr-sheet.pdf downloaded: print it at 100% (actual size).', 'ok');
     } catch (e) {
       if (e.status !== 401) bulkSay(e.message, 'error');
