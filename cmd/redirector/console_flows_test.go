@@ -519,6 +519,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		for _, v := range consoleViews {
 			view(t, v)
 			axeCheck(t, "links with details, "+v.name)
+			if wide := eval(t, `(() => { const w = document.documentElement.clientWidth; const out = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.offscreen')); return out.slice(0, 3).map(e => e.tagName + '.' + e.className).join(' '); })()`); wide != "" {
+				t.Errorf("%s: wider than the screen: %s", v.name, wide)
+			}
 			png := screenshot(t, "02-"+v.name+".png")
 			switch v.name {
 			case "desktop-light":
