@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
@@ -493,6 +494,20 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event('change'))`, row(idB)+" select.range")))
 		waitJS(t, "a 7-day chart", fmt.Sprintf(`document.querySelectorAll(%q).length === 7`, row(idB)+" svg.chart g.day"))
 		waitJS(t, "the range's totals", fmt.Sprintf(`(e => e && e.textContent.startsWith('2 clicks'))(document.querySelector(%q))`, row(idB)+" .range-totals"))
+		// Custom dates: the last three days, then a start after the end.
+		setDates := func(from, to string) chromedp.Action[chromedp.Void] {
+			return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const r = document.querySelector(%q); r.value = 'custom'; r.dispatchEvent(new Event('change'));
+				const f = document.querySelector(%q), t = document.querySelector(%q); f.value = %q; t.value = %q; t.dispatchEvent(new Event('change')); })()`,
+				row(idB)+" select.range", row(idB)+" .range-from", row(idB)+" .range-to", from, to))
+		}
+		today := time.Now().UTC()
+		do(t, "custom dates", setDates(today.AddDate(0, 0, -2).Format(time.DateOnly), today.Format(time.DateOnly)))
+		waitJS(t, "a 3-day chart", fmt.Sprintf(`document.querySelectorAll(%q).length === 3`, row(idB)+" svg.chart g.day"))
+		waitJS(t, "the custom range's totals", fmt.Sprintf(`(e => e && e.textContent.startsWith('2 clicks'))(document.querySelector(%q))`, row(idB)+" .range-totals"))
+		do(t, "dates the wrong way round", setDates(today.Format(time.DateOnly), today.AddDate(0, 0, -2).Format(time.DateOnly)))
+		waitJS(t, "the dates refused", fmt.Sprintf(`(e => e && e.textContent.includes('start date on or before'))(document.querySelector(%q))`, row(idB)+" .dims-slot .field-error"))
+		do(t, "back to 7 days", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(r => { r.value = '7'; r.dispatchEvent(new Event('change')); })(document.querySelector(%q))`, row(idB)+" select.range")))
+		waitJS(t, "7 days again", fmt.Sprintf(`document.querySelectorAll(%q).length === 7 && !!document.querySelector(%q)`, row(idB)+" svg.chart g.day", row(idB)+" .range-totals"))
 		do(t, "print size 60 mm with title", chromedp.SetValue(chromedp.CSS(row(idB)+" select.print-size"), "60"),
 			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event('change'))`, row(idB)+" select.print-size")),
 			chromedp.Click(chromedp.CSS(row(idB)+" input.print-title")))

@@ -1112,10 +1112,10 @@
     return box;
   }
 
-  async function loadStats(id, days, into) {
+  async function loadStats(id, from, to, into) {
     into.replaceChildren(el('p', { class: 'muted small', text: 'Loading…' }));
     try {
-      const q = new URLSearchParams({ from: utcDay(days - 1), to: utcDay(0) });
+      const q = new URLSearchParams({ from, to });
       const { data } = await api('GET', apiLink(id) + '/stats?' + q.toString());
       into.replaceChildren(
         el('p', { class: 'small range-totals' },
@@ -1311,29 +1311,53 @@
       el('div', { class: 'row tight' }, sizeSel, el('label', { for: 'pt-' + id, class: 'check' }, withTitle, ' with title'), printLink));
 
     // The date range of the chart and the ranked dimensions.
+    // Custom dates reach as far back as the stats are kept; the chart has the record's last 30 days.
     const range = el('select', { class: 'range', id: 'rg-' + id },
       el('option', { value: 7, text: 'Last 7 days' }), el('option', { value: 14, text: 'Last 14 days' }),
-      el('option', { value: 30, text: 'Last 30 days', selected: true }));
+      el('option', { value: 30, text: 'Last 30 days', selected: true }), el('option', { value: 'custom', text: 'Custom dates…' }));
+    const fromIn = el('input', { type: 'date', class: 'range-from', id: 'rf-' + id, max: utcDay(0) });
+    const toIn = el('input', { type: 'date', class: 'range-to', id: 'rt2-' + id, max: utcDay(0) });
+    fromIn.value = utcDay(29);
+    toIn.value = utcDay(0);
+    const custom = el('div', { class: 'row tight range-custom', hidden: true },
+      el('label', { for: 'rf-' + id, class: 'inline', text: 'From' }), fromIn,
+      el('label', { for: 'rt2-' + id, class: 'inline', text: 'to' }), toIn);
     const chartBox = el('div', { class: 'chart-slot' });
     const dimsBox = el('div', { class: 'dims-slot' });
     const drawRange = () => {
-      const n = Number(range.value);
-      const days = daily.slice(-n);
+      let from, to;
+      custom.hidden = range.value !== 'custom';
+      if (range.value === 'custom') {
+        from = fromIn.value;
+        to = toIn.value;
+        if (!from || !to || from > to) {
+          dimsBox.replaceChildren(el('p', { class: 'field-error', role: 'alert', text: 'Choose a start date on or before the end date.' }));
+          return;
+        }
+      } else {
+        from = utcDay(Number(range.value) - 1);
+        to = utcDay(0);
+      }
+      const days = daily.filter((d) => d.date >= from && d.date <= to);
       const sum = (k) => days.reduce((a, d) => a + (Number(d[k]) || 0), 0);
+      const older = daily.length && from < daily[0].date;
       chartBox.replaceChildren(chart(days),
         el('p', { class: 'legend small' },
           el('span', { class: 'entry' }, el('span', { class: 'key key-clicks' }), plural(sum('clicks'), 'click', 'clicks')),
-          el('span', { class: 'entry' }, el('span', { class: 'key key-scans' }), sum('scans').toLocaleString() + ' of them by QR scan')));
-      loadStats(id, n, dimsBox);
+          el('span', { class: 'entry' }, el('span', { class: 'key key-scans' }), sum('scans').toLocaleString() + ' of them by QR scan')),
+        older ? el('p', { class: 'small muted', text: 'The chart shows the last 30 days; the counts below cover all the dates chosen.' }) : null);
+      loadStats(id, from, to, dimsBox);
     };
     range.addEventListener('change', drawRange);
+    fromIn.addEventListener('change', drawRange);
+    toIn.addEventListener('change', drawRange);
     drawRange();
 
     actions.prepend(retargetForm, fallbackForm, labelsForm, el('div', { class: 'row tight' }, del));
     details.replaceChildren(
       el('div', { class: 'detail-grid' },
         el('div', { class: 'stats' },
-          el('div', { class: 'row tight range-row' }, el('label', { for: 'rg-' + id, class: 'inline', text: 'Clicks over' }), range),
+          el('div', { class: 'row tight range-row' }, el('label', { for: 'rg-' + id, class: 'inline', text: 'Clicks over' }), range, custom),
           chartBox,
           dimsBox),
         el('div', { class: 'qr-col' }, el('h3', { text: 'QR code' }), qrBlock(id, 160), printBox)),
