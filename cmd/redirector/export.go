@@ -75,8 +75,12 @@ func runExport(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 // clicks and scans are set as the link's totals unless these are higher already, never added.
 func runImport(ctx context.Context, args, environ []string, stdin io.Reader, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
+	csvFile := fs.String("csv", "", "a CSV file of links to create (columns url, slug, label, channel, fallback_url) instead of JSON Lines from stdin")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if *csvFile != "" && fs.NArg() == 0 {
+		return importCSV(ctx, *csvFile, environ, stderr)
 	}
 	if fs.NArg() > 0 {
 		return usageError(fmt.Sprintf("unexpected argument %q (import reads its records from stdin)", fs.Arg(0)))
@@ -131,6 +135,12 @@ func runImport(ctx context.Context, args, environ []string, stdin io.Reader, std
 		if !rec.Deleted && rec.Channel == "" && shortid.Classify(rec.ID) != shortid.KindProduct {
 			if _, _, err := records.SetTargetID(ctx, rec.Target, rec.ID); err != nil {
 				return fmt.Errorf("import %s: index target: %w (so far %v; run it again)", rec.ID, err, changes)
+			}
+		}
+		// A custom slug is matched ignoring case (store.Records.CreateSlug): give it its entry.
+		if !rec.Deleted && shortid.Classify(rec.ID) == shortid.KindSlug {
+			if _, err := records.IndexSlug(ctx, rec.ID); err != nil {
+				return fmt.Errorf("import %s: index slug: %w (so far %v; run it again)", rec.ID, err, changes)
 			}
 		}
 		if l.clicks > 0 || l.scans > 0 {

@@ -42,7 +42,7 @@ func (e usageError) Error() string { return string(e) }
 var commands = []struct{ name, args, summary string }{
 	{"", "[-dev]", "serve redirects and the admin API (configuration from the environment; see README.md)"},
 	{"export", "[-from URL] > links.jsonl", "write every record, deleted ones included, with its click totals, to stdout as JSON Lines (from REDIS_URL, or the embedded store in DATA_DIR)"},
-	{"import", "< links.jsonl", "read records as JSON Lines from stdin into the store (REDIS_URL, or DATA_DIR); the newer updated_at wins, totals are raised to the file's"},
+	{"import", "< links.jsonl | --csv links.csv", "read records as JSON Lines from stdin into the store (REDIS_URL, or DATA_DIR); the newer updated_at wins, totals are raised to the file's. --csv: create the links of a CSV file (url, slug, label, channel, fallback_url), all rows checked first"},
 	{"healthcheck", "", "ask the local server's /healthz; exit status 0 when it answers 200 (for container health checks)"},
 	{"help", "", "print this list"},
 }

@@ -159,7 +159,8 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 		forget = mir.Changed
 	}
 	lookup := shortlink.New(records, lookupOpts)
-	var replicas redis.UniversalClient // nil: the embedded store, a process alone
+	go indexSlugs(ctx, records, logger) // slugs made before they were matched ignoring case
+	var replicas redis.UniversalClient  // nil: the embedded store, a process alone
 	if st.kind == "redis" {
 		replicas = st.rdb
 	}

@@ -86,6 +86,9 @@ func handleID(d Deps) idHandler {
 			notFound(w, d)
 			return
 		}
+		if link.ID != "" {
+			id = link.ID // a slug typed in another case: the link's own id counts the click
+		}
 		client := d.Limits.client(r)
 		var res resolve.Result
 		if link.Channel == "" {

@@ -55,6 +55,7 @@ func routes(d Deps) http.Handler {
 	r.Handler(http.MethodGet, "/api/links/:id/stats", api(handleLinkStats(d)))
 	r.Handler(http.MethodGet, "/api/stats", api(handleAllStats(d)))
 	r.Handler(http.MethodGet, "/api/export", api(handleExport(d)))
+	r.Handler(http.MethodPost, "/api/import", api(handleImport(d)))
 	r.Handler(http.MethodGet, "/api/reports/earnings", api(handleEarningsReport(d)))
 	if d.Bio.Pages != nil {
 		r.Handler(http.MethodPost, "/api/pages", api(handlePageCreate(d)))

@@ -118,7 +118,8 @@ func TestUnrecordedClicksWriteNoKeys(t *testing.T) {
 //   - rd:v1:{id}:rec is a record (live, or a tombstone that keeps what it owns);
 //   - any other rd:v1:{id}:… without a TTL is owned by the record rd:v1:{id}:rec, which must exist;
 //   - rd:v1:links is owned by the live records, and each member must name one;
-//   - rd:v1:tgt:<h> is owned by the live record it names, whose target must hash to h.
+//   - rd:v1:tgt:<h> is owned by the live record it names, whose target must hash to h;
+//   - rd:v1:slug:<s> is owned by the live record it names, whose id in lower case must be s.
 //
 // Anything else is an orphan.
 func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
@@ -134,6 +135,7 @@ func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
 	importedRandom := e.create(fmt.Sprintf(`{"url":%q}`, search("table")), http.StatusCreated)
 	keptRandom := e.create(fmt.Sprintf(`{"url":%q}`, search("sofa")), http.StatusCreated)
 	deletedProduct := e.create(fmt.Sprintf(`{"url":%q}`, product(1302)), http.StatusCreated)
+	deletedSlug := e.create(fmt.Sprintf(`{"url":%q,"slug":"Gone-Soon","labels":["x"]}`, product(1308)), http.StatusCreated)
 
 	// Clicks and scans, by people and by bots, on every kind of id, and on pages through /go.
 	for _, id := range []string{productLink.ID, slugLink.ID, deletedRandom.ID, retargetedRandom.ID, keptRandom.ID, deletedProduct.ID,
@@ -156,7 +158,7 @@ func TestEveryKeyHasAnOwnerOrExpiry(t *testing.T) {
 	if r := e.api(http.MethodPatch, "/api/links/"+slugLink.ID, fmt.Sprintf(`{"url":%q}`, product(1306))); r.status != http.StatusOK {
 		t.Fatalf("PATCH %s = %s, want 200", slugLink.ID, r)
 	}
-	for _, id := range []string{deletedRandom.ID, deletedProduct.ID} {
+	for _, id := range []string{deletedRandom.ID, deletedProduct.ID, deletedSlug.ID} {
 		if r := e.api(http.MethodDelete, "/api/links/"+id, ""); r.status != http.StatusNoContent {
 			t.Fatalf("DELETE %s = %s, want 204", id, r)
 		}
@@ -241,6 +243,14 @@ func (e *env) orphanKeys() []string {
 			sum := sha256.Sum256([]byte(rec.Target))
 			if !ok || "rd:v1:tgt:"+hex.EncodeToString(sum[:16]) != key {
 				orphans = append(orphans, fmt.Sprintf("%s → %s: not a live record leading to the target it indexes (record %+v, live %v)", key, id, rec, ok))
+			}
+		case strings.HasPrefix(key, "rd:v1:slug:"):
+			id, err := e.rdb.Get(ctx, key).Result()
+			if err != nil {
+				e.t.Fatalf("GET %s: %v", key, err)
+			}
+			if _, ok := live(id); !ok || "rd:v1:slug:"+strings.ToLower(id) != key {
+				orphans = append(orphans, fmt.Sprintf("%s → %s: not a live record with that slug", key, id))
 			}
 		default:
 			orphans = append(orphans, key+": no expiry and no owner rule ("+strconv.FormatInt(int64(ttl/time.Millisecond), 10)+" ms)")

@@ -25,6 +25,9 @@ type Records interface {
 	Store
 	// Create stores rec under rec.ID; link.ErrExists when a live record has that id.
 	Create(ctx context.Context, rec link.Record) error
+	// CreateSlug is Create for a custom slug, which it also takes ignoring case: link.ErrExists when
+	// another live link has the slug in another case.
+	CreateSlug(ctx context.Context, rec link.Record) error
 	// CreateForTarget gives a page one id, also under concurrent creates: it returns the live link
 	// already made for rec.Target (created false) or stores rec (created true); link.ErrExists when
 	// rec.ID is taken by another record, live or deleted.
@@ -60,7 +63,8 @@ func NewService(records Records, changes Changes) *Service {
 // Create makes a short link to page, which must be an accepted page (aliurl.Parse's, a share link
 // followed to its page already), at time now (kept to the millisecond, in UTC). The id is:
 //   - slug, when slug is not empty: link.ErrInvalid (its text saying why) when it is not a valid
-//     slug (shortid.CheckSlug), link.ErrExists when a live link has it;
+//     slug (shortid.CheckSlug), link.ErrExists when a live link has it in any case (slugs are
+//     matched ignoring case: Lookup);
 //   - for a product page, the product's code (shortid.Product), so the link resolves from its id
 //     alone; if the code is taken by a live link to this very page, that link is returned with
 //     created false; if the code was retargeted or deleted, the page gets a random id instead;
@@ -118,7 +122,7 @@ func (s *Service) CreateSpec(ctx context.Context, spec Spec, now time.Time) (rec
 			return link.Record{}, false, link.Invalid(err.Error())
 		}
 		rec.ID = slug
-		if err := s.records.Create(ctx, rec); err != nil {
+		if err := s.records.CreateSlug(ctx, rec); err != nil {
 			return link.Record{}, false, err
 		}
 		s.changes.RecordChanged(ctx, rec.ID)

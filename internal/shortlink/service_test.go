@@ -102,7 +102,7 @@ func TestCreateChoosesID(t *testing.T) {
 		t.Errorf("second slug for one product = %q, want winter-sale", second.ID)
 	}
 	s.leadsTo(t, "slug", "Summer_Sale-2026", productTarget)
-	s.leadsTo(t, "slug in another case", "summer_sale-2026", "")
+	s.leadsTo(t, "slug in another case (matched ignoring case: issue 18)", "summer_sale-2026", productTarget)
 }
 
 // TestCreateRefuses: a bad slug or a share link is link.ErrInvalid with a reason, a taken slug

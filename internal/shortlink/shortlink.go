@@ -23,6 +23,13 @@ type Store interface {
 	Get(ctx context.Context, id string) (link.Record, bool, error)
 }
 
+// Folder finds a slug typed in another case; *store.Records is one. A Store that is not a Folder
+// matches ids exactly.
+type Folder interface {
+	// FoldID returns the id of the live link whose slug equals id ignoring case; ok=false when none.
+	FoldID(ctx context.Context, id string) (canonical string, ok bool, err error)
+}
+
 // Mirror is a local copy of the store's records that answers when the store fails; *mirror.Mirror is
 // one.
 type Mirror interface {
@@ -70,12 +77,16 @@ type Link struct {
 	// Channel is the tracking id the record names ("" for the default channel), as stored: the
 	// caller uses it only when it is one of the configured channels.
 	Channel string
+	// ID, when not empty, is the id of the record that answered, a slug that differs from the id asked
+	// for in case only: clicks are the record's, counted under ID.
+	ID string
 }
 
 type entry struct {
 	target     string // canonical target, checked before the entry was made; empty: no live link
 	recorded   bool   // a live record backs target
 	channel    string // the record's channel
+	id         string // Link.ID
 	freshUntil int64  // unix nanoseconds
 }
 
@@ -147,7 +158,7 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	now := l.now().UnixNano()
 	e, hit := l.tier1.GetIfPresent(id)
 	if hit && now < e.freshUntil {
-		return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel}, e.target != "", nil
+		return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel, ID: e.id}, e.target != "", nil
 	}
 	fallback := hit
 	if !hit {
@@ -162,7 +173,7 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 			return link, ok, nil
 		}
 		if hit { // stale-if-error
-			return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel}, e.target != "", nil
+			return Link{Target: e.target, Recorded: e.recorded, Channel: e.channel, ID: e.id}, e.target != "", nil
 		}
 		if t, ok := productTarget(id); ok {
 			return Link{Target: t}, true, nil
@@ -174,6 +185,7 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 	}
 	switch {
 	case found && rec.Deleted:
+		link = l.folded(ctx, id) // a deleted slug is free again, in any case
 	case found:
 		if rec.Divert != "" {
 			// The health check diverts the link (its target is gone, or earns nothing and the owner
@@ -195,10 +207,44 @@ func (l *Lookup) Link(ctx context.Context, id string) (link Link, ok bool, err e
 		link.Recorded = true
 		link.Channel = rec.Channel
 	default:
-		link.Target, _ = productTarget(id)
+		if link.Target, ok = productTarget(id); !ok {
+			link = l.folded(ctx, id)
+		}
 	}
-	l.tier1.Set(id, entry{target: link.Target, recorded: link.Recorded, channel: link.Channel, freshUntil: now + int64(l.fresh)})
+	l.tier1.Set(id, entry{target: link.Target, recorded: link.Recorded, channel: link.Channel, id: link.ID, freshUntil: now + int64(l.fresh)})
 	return link, link.Target != "", nil
+}
+
+// folded answers an id that no record has exactly as the slug it equals ignoring case, if any: a slug
+// is matched ignoring case (people type what they see on a flyer), a random id or product code never
+// (they take no fold entry). Only a miss pays for it: one or two more reads, and the answer, a link
+// or none, is kept in the first tier under the id as typed. A failure answers no link.
+func (l *Lookup) folded(ctx context.Context, id string) Link {
+	f, ok := l.store.(Folder)
+	if !ok || shortid.Classify(id) == shortid.KindProduct {
+		return Link{}
+	}
+	canonical, ok, err := f.FoldID(ctx, id)
+	if err != nil || !ok || canonical == id {
+		return Link{}
+	}
+	rec, found, err := l.store.Get(ctx, canonical)
+	if err != nil || !found || rec.Deleted {
+		return Link{}
+	}
+	var out Link
+	if rec.Divert != "" {
+		if out.Target, err = checkTarget(rec.Divert); err == nil {
+			out.Recorded, out.ID = true, canonical
+			return out
+		}
+	}
+	if out.Target, err = checkTarget(rec.Target); err != nil {
+		l.logger.Warn("short link record refused", "id", canonical, "reason", err.Error())
+		return Link{}
+	}
+	out.Recorded, out.Channel, out.ID = true, rec.Channel, canonical
+	return out
 }
 
 // fromMirror answers id from the mirror's copy of its record when the store has failed; known is

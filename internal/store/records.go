@@ -47,6 +47,9 @@ import (
 //	rd:v1:tgt:<sha256/128>  the id made for a target (string); owned by that id's live record while it leads
 //	                        to the target (Retarget, Delete and Put drop it; a failure between the two steps
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
+//	rd:v1:slug:<slug in lower case>  the id of the live link with that slug in any case (string); owned by
+//	                        that record (Delete and Put of a tombstone drop it; one left by a crash names a
+//	                        record that is missing or deleted, which FoldID ignores and CreateSlug takes over)
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
 //	rd:v1:link:c=<channel>|<page>  the same on a channel other than the default one (ALIEXPRESS_TRACKING_IDS)
 //	rd:v1:order:<sub_order_id>  one synced order (internal/earnings; hash: rank, v); expires 400 days after
@@ -438,6 +441,7 @@ func (r *Records) Delete(ctx context.Context, id string, now time.Time) error {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
 	r.dropTargetID(ctx, target, id)
+	r.dropFold(ctx, id)
 	// After the tombstone: if this fails, the list keeps a member whose record is deleted, which List skips.
 	if err := r.rdb.ZRem(ctx, linkListKey, id).Err(); err != nil {
 		return fmt.Errorf("delete %s: unlist: %w", id, err)
@@ -933,6 +937,7 @@ func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) 
 		r.dropTargetID(ctx, old, rec.ID)
 	}
 	if res[1] == "1" {
+		r.dropFold(ctx, rec.ID)
 		err = r.rdb.ZRem(ctx, linkListKey, rec.ID).Err()
 	} else {
 		created, perr := strconv.ParseInt(res[0], 10, 64)
