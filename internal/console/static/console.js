@@ -787,7 +787,7 @@
         if (state.links.has(link.id)) continue;
         state.links.set(link.id, link);
         list.append(linkRow(link));
-        remember(link);
+        offerFilters(link);
       }
       state.cursor = typeof data.next_cursor === 'string' ? data.next_cursor : '';
       state.total = typeof data.total === 'number' ? data.total : null;
@@ -802,9 +802,9 @@
     }
   }
 
-  // remember offers the channels and labels seen so far in the filters' suggestion lists.
+  // offerFilters offers the channels and labels seen so far in the filters' suggestion lists.
   const known = { channel: new Set(), label: new Set() };
-  function remember(link) {
+  function offerFilters(link) {
     const add = (kind, v) => {
       if (!v || known[kind].has(v)) return;
       known[kind].add(v);
@@ -887,7 +887,7 @@
       const { data } = await api('PATCH', apiLink(id), { labels: set });
       const li = rowOf(id);
       if (li) replaceRow(li, data);
-      remember(data);
+      offerFilters(data);
     });
   }
 
@@ -1290,7 +1290,7 @@
       try {
         const { data } = await api('PATCH', apiLink(id), { labels: parseLabels(lbInput.value) });
         replaceRow(li, data);
-        remember(data);
+        offerFilters(data);
         lbInput.value = (Array.isArray(data.labels) ? data.labels : []).join(', ');
         say(lbInput.value ? 'Labels saved: ' + lbInput.value + '.' : 'Labels cleared.', 'ok');
       } catch (e) {
