@@ -537,6 +537,9 @@ func TestConsoleInBrowser(t *testing.T) {
 			if wide := eval(t, `(() => { const w = document.documentElement.clientWidth; const out = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.offscreen')); return out.slice(0, 3).map(e => e.tagName + '.' + e.className).join(' '); })()`); wide != "" {
 				t.Errorf("%s: wider than the screen: %s", v.name, wide)
 			}
+			if words := eval(t, `(document.body.innerText.match(/\b(null|undefined|NaN|\[object \w+\])\b/g) || []).join(' ')`); words != "" {
+				t.Errorf("%s: the page shows %q, a value that is not for people", v.name, words)
+			}
 			png := screenshot(t, "02-"+v.name+".png")
 			switch v.name {
 			case "desktop-light":

@@ -1340,12 +1340,12 @@
       }
       const days = daily.filter((d) => d.date >= from && d.date <= to);
       const sum = (k) => days.reduce((a, d) => a + (Number(d[k]) || 0), 0);
-      const older = daily.length && from < daily[0].date;
-      chartBox.replaceChildren(chart(days),
+      const older = daily.length > 0 && from < daily[0].date;
+      chartBox.replaceChildren(...[chart(days),
         el('p', { class: 'legend small' },
           el('span', { class: 'entry' }, el('span', { class: 'key key-clicks' }), plural(sum('clicks'), 'click', 'clicks')),
           el('span', { class: 'entry' }, el('span', { class: 'key key-scans' }), sum('scans').toLocaleString() + ' of them by QR scan')),
-        older ? el('p', { class: 'small muted', text: 'The chart shows the last 30 days; the counts below cover all the dates chosen.' }) : null);
+        older ? el('p', { class: 'small muted', text: 'The chart shows the last 30 days; the counts below cover all the dates chosen.' }) : null].filter(Boolean));
       loadStats(id, from, to, dimsBox);
     };
     range.addEventListener('change', drawRange);
