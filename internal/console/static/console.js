@@ -262,7 +262,7 @@
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60000);
-    // For the tests and for screen readers: what was last handed over, and how big.
+    // What was last handed over, and its size: the browser test reads it (a headless browser shows no download).
     $('status').dataset.lastDownload = name + ' ' + blob.size;
   }
 
