@@ -370,6 +370,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	run("list", func(t *testing.T) {
+		// The header links every section (sections added later, such as the API keys', included).
+		nav := eval(t, `[...document.querySelectorAll('#nav a')].map(a => a.textContent + (document.getElementById(a.getAttribute('href').slice(1)) ? '' : ' (broken)')).join(', ')`)
+		if !strings.HasPrefix(nav, "Shorten, Links, Bio pages") || strings.Contains(nav, "broken") {
+			t.Errorf("the header's links are %q, want Shorten, Links, Bio pages, each to its section", nav)
+		}
 
 		svc.visit(t, idA, "")
 		svc.visit(t, idB, "")

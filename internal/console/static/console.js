@@ -1401,6 +1401,22 @@
     showStatus('The page’s URL is in the box: choose Shorten.', 'info');
   }
 
+  // ---- navigation ----
+
+  // buildNav links each section of the console from the header: its data-nav, else its heading. It
+  // runs again when a section is added (the API keys section is built by keys.js).
+  function buildNav() {
+    const links = [];
+    for (const sec of $('app').children) {
+      if (sec.tagName !== 'SECTION') continue;
+      const h = sec.querySelector('h2');
+      if (!h) continue;
+      if (!h.id) h.id = 'section-' + links.length;
+      links.push(el('a', { href: '#' + h.id, text: sec.dataset.nav || h.textContent }));
+    }
+    $('nav').replaceChildren(...links);
+  }
+
   // ---- start ----
 
   function start() {
@@ -1452,6 +1468,8 @@
     $('bulk-sheet').addEventListener('click', bulkSheet);
     $('remember').addEventListener('change', () => { $('remember-warning').hidden = !$('remember').checked; });
     setupBookmarklet();
+    buildNav();
+    new MutationObserver(buildNav).observe($('app'), { childList: true });
     takeNewFromHash();
     window.addEventListener('hashchange', takeNewFromHash);
     // A token remembered on this device serves this tab too.
