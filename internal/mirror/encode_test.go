@@ -19,10 +19,22 @@ func TestEncodeKeepsDiversionAndChannel(t *testing.T) {
 		{ID: "c", Target: "https://www.aliexpress.com/item/1005001.html", Created: now, Updated: now, Channel: "chan_c"},
 		{ID: "d", Target: "https://www.aliexpress.com/item/1005001.html", Created: now, Updated: now, Deleted: true,
 			Divert: "https://www.aliexpress.com/w/wholesale-lamp.html"},
+		{ID: "e", Target: "https://www.aliexpress.com/item/1005001.html", Created: now, Updated: now, Labels: labels(t, "Summer", "flyer")},
+		{ID: "f", Target: "https://www.aliexpress.com/item/1005001.html", Created: now, Updated: now, Channel: "chan_f",
+			Divert: "https://www.aliexpress.com/store/42", Labels: labels(t, "x")},
 	} {
 		got, err := decode(rec.ID, encode(rec))
 		if err != nil || got != rec {
 			t.Errorf("decode(encode(%+v)) = %+v, %v", rec, got, err)
 		}
 	}
+}
+
+func labels(t *testing.T, ls ...string) link.Labels {
+	t.Helper()
+	l, err := link.NewLabels(ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -509,7 +509,7 @@ func keep(b *bolt.Bucket, rec link.Record, during map[string]struct{}) bool {
 	if err != nil {
 		return false
 	}
-	if old.Target == rec.Target && old.Divert == rec.Divert && old.Channel == rec.Channel && old.Deleted == rec.Deleted &&
+	if old.Target == rec.Target && old.Divert == rec.Divert && old.Channel == rec.Channel && old.Labels == rec.Labels && old.Deleted == rec.Deleted &&
 		old.Created.Equal(rec.Created) && old.Updated.Equal(rec.Updated) {
 		return true
 	}
@@ -593,22 +593,29 @@ func (m *Mirror) sweep(ctx context.Context, src Source) error {
 // tombstone), then the target, and, when either is set, a NUL, where the health check diverts clicks
 // (link.Record.Divert), a NUL and the channel: a link answered from the mirror goes where it would go
 // from Redis, on its own tracking id. Stored targets and diversions are accepted URLs and channels
-// tracking ids, none of which holds a NUL.
+// tracking ids, none of which holds a NUL. Then, when the record has labels, a NUL and its labels
+// (link.Labels.Encode, which holds no NUL: labels have no control character); a record written before
+// labels were kept reads as having none.
 const headerLen = 17
 
 func encode(rec link.Record) []byte {
-	v := make([]byte, headerLen, headerLen+len(rec.Target)+2+len(rec.Divert)+len(rec.Channel))
+	labels := rec.Labels.Encode()
+	v := make([]byte, headerLen, headerLen+len(rec.Target)+3+len(rec.Divert)+len(rec.Channel)+len(labels))
 	binary.BigEndian.PutUint64(v[0:], uint64(rec.Created.UnixMilli()))
 	binary.BigEndian.PutUint64(v[8:], uint64(rec.Updated.UnixMilli()))
 	if rec.Deleted {
 		v[16] = 1
 	}
 	v = append(v, rec.Target...)
-	if rec.Divert != "" || rec.Channel != "" {
+	if rec.Divert != "" || rec.Channel != "" || labels != "" {
 		v = append(v, 0)
 		v = append(v, rec.Divert...)
 		v = append(v, 0)
 		v = append(v, rec.Channel...)
+	}
+	if labels != "" {
+		v = append(v, 0)
+		v = append(v, labels...)
 	}
 	return v
 }
@@ -627,8 +634,12 @@ func decode(id string, v []byte) (link.Record, error) {
 	var extra string
 	var ok bool
 	if rec.Target, extra, ok = strings.Cut(rest, "\x00"); ok {
-		if rec.Divert, rec.Channel, ok = strings.Cut(extra, "\x00"); !ok {
+		if rec.Divert, extra, ok = strings.Cut(extra, "\x00"); !ok {
 			return link.Record{}, fmt.Errorf("record %s: a diversion without its channel", id)
+		}
+		var labels string
+		if rec.Channel, labels, ok = strings.Cut(extra, "\x00"); ok {
+			rec.Labels = link.ParseLabels(labels)
 		}
 	}
 	return rec, nil

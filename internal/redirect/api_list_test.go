@@ -69,9 +69,14 @@ func (e *env) listIDs(query string, limit int) ([]string, int) {
 func listFixture(t *testing.T, e *env) (summer, winter, brush, gadget string) {
 	t.Helper()
 	ctx := context.Background()
+	// Each in a later millisecond, so that their order by creation is theirs.
+	step := func() { e.clock.Advance(10 * time.Millisecond) }
 	summer = e.createH(`{"url":"`+product(700)+`","slug":"Summer-Sale","labels":["Summer 2026"," flyer ","FLYER"]}`, http.StatusCreated).ID
+	step()
 	winter = e.createH(`{"url":"`+product(701)+`","slug":"winter-coats","channel":"`+testChannel+`","labels":["Winter"]}`, http.StatusCreated).ID
+	step()
 	brush = e.createH(`{"url":"`+product(702)+`"}`, http.StatusCreated).ID
+	step()
 	gadget = e.createH(`{"url":"`+product(703)+`","slug":"gadgets"}`, http.StatusCreated).ID
 	titles := map[string]string{summer: "Beach Towel", winter: "Down Coat", brush: "Bamboo Toothbrush", gadget: "USB Fan"}
 	for id, title := range titles {

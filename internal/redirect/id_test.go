@@ -216,9 +216,10 @@ func TestClicksCounted(t *testing.T) {
 	// The list shows the totals without the days.
 	var list struct {
 		Links []linkReply `json:"links"`
+		Total int         `json:"total"`
 	}
 	decode(t, e.api(http.MethodGet, "/api/links", ""), &list)
-	if len(list.Links) != 1 || *list.Links[0].Clicks != clicks || list.Links[0].Daily != nil {
+	if len(list.Links) != 1 || list.Total != 1 || *list.Links[0].Clicks != clicks || list.Links[0].Daily != nil {
 		t.Errorf("GET /api/links = %+v, want one link with %d clicks and no daily", list.Links, clicks)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/stats"
 	"github.com/redirector/redirector/internal/store"
 )
 
@@ -100,5 +101,54 @@ func TestRecordLabelsReadBackChecked(t *testing.T) {
 	}
 	if got := mustGetRecord(t, ctx, rs, rec.ID).Labels.All(); !slices.Equal(got, []string{"ok"}) {
 		t.Fatalf("labels read back = %q, want [ok] (the control character's label and the duplicate dropped)", got)
+	}
+}
+
+// Listing reads every live record with its health and totals (and the last click), newest first, on
+// both backends; Visitors answers for many ids at once.
+func TestListing(t *testing.T) { forEachBackend(t, listing) }
+
+func listing(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	rs := store.NewRecords(rdb)
+	counters := store.NewCounters(rdb, 0)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i, id := range []string{"first", "second", "gone"} {
+		mustCreateRecord(t, ctx, rs, testRecord(id, "https://www.aliexpress.com/item/100500100000000"+string(rune('1'+i))+".html", now.Add(time.Duration(i)*time.Second)))
+	}
+	if err := rs.Delete(ctx, "gone", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := counters.AddClicks(ctx, []link.ClickCount{{ID: "first", Day: now.Format("20060102"), Clicks: 3, Scans: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rs.Listing(ctx)
+	if err != nil {
+		t.Fatalf("Listing: %v", err)
+	}
+	if len(got) != 2 || got[0].Record.ID != "second" || got[1].Record.ID != "first" {
+		t.Fatalf("Listing = %+v, want second then first (newest first, the deleted one left out)", got)
+	}
+	first := got[1]
+	if first.Clicks != 3 || first.Scans != 1 || first.LastClick.Before(before.Truncate(time.Millisecond)) || first.Health.State != link.HealthUnknown {
+		t.Errorf("first = %+v, want 3 clicks, 1 scan, a last click from %v, health unknown", first, before)
+	}
+	if !got[0].LastClick.IsZero() || got[0].Clicks != 0 {
+		t.Errorf("second (never clicked) = %+v, want no clicks and no last click", got[0])
+	}
+	// Two visitors on first today, one yesterday; the day before the window's first is not counted.
+	var visits []stats.Visit
+	for i, d := range []int{0, 0, -1, -30} {
+		v := visit("first", i+1, "direct", false)
+		v.Day = now.AddDate(0, 0, d).Format("20060102")
+		visits = append(visits, v)
+	}
+	if err := counters.AddVisits(ctx, visits); err != nil {
+		t.Fatal(err)
+	}
+	v, err := counters.Visitors(ctx, []string{"first", "second", "{bad}"}, 30, now)
+	if err != nil || len(v) != 3 || v[0] != 3 || v[1] != 0 || v[2] != 0 {
+		t.Errorf("Visitors = %v, %v; want [3 0 0]", v, err)
 	}
 }

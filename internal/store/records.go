@@ -48,8 +48,9 @@ import (
 //	                        to the target (Retarget, Delete and Put drop it; a failure between the two steps
 //	                        can leave one, which IDForTarget ignores and SetTargetID takes over)
 //	rd:v1:slug:<slug in lower case>  the id of the live link with that slug in any case (string); owned by
-//	                        that record (Delete and Put of a tombstone drop it; one left by a crash names a
-//	                        record that is missing or deleted, which FoldID ignores and CreateSlug takes over)
+//	                        that record (Delete and Put of a tombstone drop it); expires 10 s after written
+//	                        while its record is being created; one left by a crash names a record that is
+//	                        missing or deleted, which FoldID ignores and CreateSlug takes over
 //	rd:v1:link:<page>       an affiliate link (internal/cache); expires when it may no longer be served stale
 //	rd:v1:link:c=<channel>|<page>  the same on a channel other than the default one (ALIEXPRESS_TRACKING_IDS)
 //	rd:v1:order:<sub_order_id>  one synced order (internal/earnings; hash: rank, v); expires 400 days after

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -13,22 +14,50 @@ import (
 
 // slugFoldPrefix + a slug in lower case holds the id of the live short link whose slug it is, so that a
 // slug typed in another case finds its link (FoldID) and two slugs differing only in case cannot both be
-// created (CreateSlug). Owned by the live record it names: Delete drops it, and an entry whose record is
-// missing or deleted (a crash between two steps) is ignored by FoldID and taken over by CreateSlug.
+// created (CreateSlug). Owned by the live record it names: Delete drops it; while a create is under way
+// it expires (foldPending); an entry naming a record missing or deleted is ignored by FoldID and taken
+// over by CreateSlug.
 const slugFoldPrefix = "rd:v1:slug:"
 
 // maxFoldClaims bounds CreateSlug's rounds: each ends in an answer unless the entry changed under it.
 const maxFoldClaims = 5
 
+// foldPending is how long a claim of a slug's entry waits for its record: it is written expiring, and
+// made lasting once the record is written, so a claimer that dies in between leaves nothing for long,
+// and a racer that finds a claim still expiring knows another create is under way.
+const foldPending = 10 * time.Second
+
+var (
+	// takeFoldScript sets KEYS[1] to ARGV[2], expiring in ARGV[3] ms, if it still holds ARGV[1] and
+	// lasts (no expiry: not a create under way). Returns 1 when taken.
+	takeFoldScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`)
+	// keepFoldScript makes KEYS[1] last if it holds ARGV[1]. Returns 1 when it does.
+	keepFoldScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PERSIST', KEYS[1])
+  return 1
+end
+return 0
+`)
+)
+
 func slugFoldKey(id string) string { return slugFoldPrefix + strings.ToLower(id) }
 
 // CreateSlug is Create for a custom slug: besides rec.ID, it takes the slug ignoring case. It returns an
 // error wrapping link.ErrExists, having written nothing, when a live record has rec.ID or when another
-// live link holds the slug in another case (its entry, see slugFoldPrefix). Slugs differ from random
-// ids here only: random ids (Create, CreateForTarget) stay case-sensitive and take no entry.
+// link holds the slug in another case (a live one, or one being created). Of concurrent CreateSlugs of
+// one slug in any cases, at most one succeeds. Slugs differ from random ids here only: random ids
+// (Create, CreateForTarget) stay case-sensitive and take no entry.
 //
-// The entry is claimed first (SET NX, or compare-and-swap of a stale one), then the record written, so
-// a crash between the two leaves an entry without a record, which the next claim takes over.
+// The entry is claimed first, expiring (foldPending), then the record written, then the entry made
+// lasting: a crash in between leaves an entry that expires, or that names a record missing or deleted,
+// which the next claim takes over.
 func (r *Records) CreateSlug(ctx context.Context, rec link.Record) error {
 	if err := checkRecord(rec.ID, rec.Target); err != nil {
 		return fmt.Errorf("create slug: %w", err)
@@ -36,14 +65,23 @@ func (r *Records) CreateSlug(ctx context.Context, rec link.Record) error {
 	if err := r.claimFold(ctx, rec.ID); err != nil {
 		return err
 	}
-	return r.Create(ctx, rec)
+	err := r.Create(ctx, rec)
+	if err != nil && !errors.Is(err, link.ErrExists) {
+		return err // the claim expires unless the record was written after all (the next claim keeps it)
+	}
+	// Created, or a live record has the id already: either way the entry names its owner.
+	if kerr := keepFoldScript.Run(ctx, r.rdb, []string{slugFoldKey(rec.ID)}, rec.ID).Err(); kerr != nil && err == nil {
+		return fmt.Errorf("create %s: keep slug claim: %w", rec.ID, kerr)
+	}
+	return err
 }
 
-// claimFold makes id's fold entry name id, unless it names another live record (link.ErrExists).
+// claimFold makes id's fold entry name id (expiring, until CreateSlug or IndexSlug makes it last),
+// unless it names another live record or a create under way (link.ErrExists).
 func (r *Records) claimFold(ctx context.Context, id string) error {
 	key := slugFoldKey(id)
 	for range maxFoldClaims {
-		set, err := r.rdb.SetNX(ctx, key, id, 0).Result()
+		set, err := r.rdb.SetNX(ctx, key, id, foldPending).Result()
 		if err != nil {
 			return fmt.Errorf("create %s: claim slug: %w", id, err)
 		}
@@ -60,16 +98,26 @@ func (r *Records) claimFold(ctx context.Context, id string) error {
 		if holder == id {
 			return nil
 		}
+		// The order matters: an entry is made lasting only after its record is written, so one that
+		// lasts and then names no live record is stale (its record deleted, or never written), not a
+		// create under way.
+		ttl, err := r.rdb.PTTL(ctx, key).Result()
+		if err != nil {
+			return fmt.Errorf("create %s: read slug claim: %w", id, err)
+		}
+		if ttl > 0 {
+			return fmt.Errorf("create %s: %s is being created: %w", id, holder, link.ErrExists)
+		}
 		if live, err := r.holds(ctx, holder, key); err != nil {
 			return fmt.Errorf("create %s: slug holder %s: %w", id, holder, err)
 		} else if live {
 			return fmt.Errorf("create %s: %s differs only in case: %w", id, holder, link.ErrExists)
 		}
-		swapped, err := swapTargetIndexScript.Run(ctx, r.rdb, []string{key}, holder, id).Int()
+		taken, err := takeFoldScript.Run(ctx, r.rdb, []string{key}, holder, id, foldPending.Milliseconds()).Int()
 		if err != nil {
 			return fmt.Errorf("create %s: take over slug claim: %w", id, err)
 		}
-		if swapped == 1 {
+		if taken == 1 {
 			return nil
 		}
 	}
@@ -121,7 +169,18 @@ func (r *Records) IndexSlug(ctx context.Context, id string) (ok bool, err error)
 	if errors.Is(err, link.ErrExists) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	// The record exists (the caller's): the entry lasts, unless the record was deleted meanwhile.
+	if live, err := r.holds(ctx, id, slugFoldKey(id)); err != nil || !live {
+		r.dropFold(ctx, id)
+		return false, err
+	}
+	if err := keepFoldScript.Run(ctx, r.rdb, []string{slugFoldKey(id)}, id).Err(); err != nil {
+		return false, fmt.Errorf("index slug %s: %w", id, err)
+	}
+	return true, nil
 }
 
 // dropFold removes id's fold entry if it names id, once id's record is deleted. A failure leaves an
