@@ -330,6 +330,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"dedup window not a duration", []string{"CLICK_DEDUP_WINDOW=hour"}, []string{"CLICK_DEDUP_WINDOW"}},
 		{"stats top zero", []string{"STATS_TOP=0"}, []string{"STATS_TOP"}},
 		{"stats top too big", []string{"STATS_TOP=1001"}, []string{"STATS_TOP"}},
+		{"webhook allow private not a bool", []string{"WEBHOOK_ALLOW_PRIVATE=maybe"}, []string{"WEBHOOK_ALLOW_PRIVATE"}},
 		{"base url empty", []string{"BASE_URL="}, []string{"BASE_URL is required", "https://go.example.com"}},
 		{"redis url not redis", []string{"REDIS_URL=http://127.0.0.1:1/0"}, []string{"REDIS_URL"}},
 		{"several at once", []string{"LINK_TTL=abc", "BASE_URL=ftp://x", "CLICK_FLUSH=0s"}, []string{"LINK_TTL", "BASE_URL", "CLICK_FLUSH"}},

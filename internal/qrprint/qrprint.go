@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/go-pdf/fpdf"
 
@@ -185,8 +186,7 @@ func drawCode(pdf *fpdf.Fpdf, m [][]bool, x, y, size float64) {
 // writeLine writes s centred on cx, its top at y, at pt points or smaller until it fits width (but not
 // below minPt), and returns the y under it.
 func writeLine(pdf *fpdf.Fpdf, s string, cx, y, width, pt float64) float64 {
-	tr := pdf.UnicodeTranslatorFromDescriptor("")
-	s = tr(printable(s))
+	s = toCP1252(printable(s))
 	pdf.SetFont("Helvetica", "", pt)
 	for pt > minPt && pdf.GetStringWidth(s) > width {
 		pt -= 0.5
@@ -201,8 +201,7 @@ func writeLine(pdf *fpdf.Fpdf, s string, cx, y, width, pt float64) float64 {
 // writeLines writes s in at most n lines of width, centred on cx from y, the last cut with an ellipsis
 // when s is longer.
 func writeLines(pdf *fpdf.Fpdf, s string, cx, y, width, pt float64, n int) {
-	tr := pdf.UnicodeTranslatorFromDescriptor("")
-	s = tr(strings.Join(strings.Fields(printable(s)), " "))
+	s = toCP1252(strings.Join(strings.Fields(printable(s)), " "))
 	pdf.SetFont("Helvetica", "", pt)
 	pdf.SetTextColor(60, 60, 60)
 	lines := wrap(pdf, s, width)
@@ -219,6 +218,14 @@ func writeLines(pdf *fpdf.Fpdf, s string, cx, y, width, pt float64, n int) {
 		pdf.Text(cx-pdf.GetStringWidth(l)/2, y+float64(i)*lh+pt*lineMM*0.8, l)
 	}
 }
+
+// cp1252 returns the translation of UTF-8 into the core fonts' encoding, cp1252 (what it lacks becomes
+// a dot), read once: fpdf reads its table again at each call. The function is safe for concurrent use.
+var cp1252 = sync.OnceValue(func() func(string) string {
+	return fpdf.New("P", "mm", "A4", "").UnicodeTranslatorFromDescriptor("")
+})
+
+func toCP1252(s string) string { return cp1252()(s) }
 
 // printable is s with control characters (which would end the core fonts' width count) made spaces.
 func printable(s string) string {

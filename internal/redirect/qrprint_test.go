@@ -410,3 +410,25 @@ func TestQRZip(t *testing.T) {
 	}
 	apiError(t, "unknown id", e.api(http.MethodPost, "/api/qr/zip", `{"ids":["nosuchlink1"]}`), http.StatusBadRequest)
 }
+
+// Every PDF is drawn anew, so each spends one of the client's renderings: past its budget a client gets
+// 429 with Retry-After, and another client still gets its PDF.
+func TestQRPDFRenderBudget(t *testing.T) {
+	t.Parallel()
+	const burst = 2
+	e := newEnv(t, envOptions{Limits: &LimitOptions{RenderRate: 0.001, RenderBurst: burst, TrustedProxies: localProxy}})
+	code := mustProductCode(t, productID(460))
+	const hostile, other = "203.0.113.8", "198.51.100.10"
+	for i := range burst {
+		if r := e.get("/"+code+"/qr.pdf", "X-Forwarded-For", hostile); r.status != http.StatusOK {
+			t.Fatalf("PDF %d of a budget of %d = %s, want 200", i+1, burst, r)
+		}
+	}
+	r := e.get("/"+code+"/qr.pdf", "X-Forwarded-For", hostile)
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); r.status != http.StatusTooManyRequests || err != nil || ra < 1 {
+		t.Errorf("PDF past the budget = %s Retry-After %q, want 429 with a Retry-After", r, r.header.Get("Retry-After"))
+	}
+	if r := e.get("/"+code+"/qr.pdf", "X-Forwarded-For", other); r.status != http.StatusOK {
+		t.Errorf("PDF for another client = %s, want 200", r)
+	}
+}

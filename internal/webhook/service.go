@@ -457,7 +457,8 @@ func (s *Service) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 		return
 	}
 	for _, id := range ids {
-		n, err := claimScript.Run(ctx, s.rdb, []string{queueKey}, id, now.UnixMilli(), now.Add(s.opts.Lease).UnixMilli()).Int()
+		lease := now.Add(s.opts.Lease).UnixMilli()
+		n, err := claimScript.Run(ctx, s.rdb, []string{queueKey}, id, now.UnixMilli(), lease).Int()
 		if err != nil || n == 0 {
 			continue
 		}
@@ -465,13 +466,35 @@ func (s *Service) dispatch(ctx context.Context, sem chan struct{}, wg *sync.Wait
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			s.attempt(context.WithoutCancel(ctx), id)
+			s.attempt(ctx, id, lease)
 		}()
 	}
 }
 
-// attempt sends the delivery id once and records the outcome: delivered, retried later, or given up.
-func (s *Service) attempt(ctx context.Context, id string) {
+// finishScript records an attempt's outcome if the lease that attempt was made under is still the
+// delivery's: its time in the queue is still ARGV[2]. Otherwise another process took the delivery when
+// the lease ran out, and its attempt's outcome is the one to keep. The record ARGV[3] replaces KEYS[2]
+// (keeping its expiry); the delivery is queued again at ARGV[4], or leaves the queue when that is "".
+var finishScript = redis.NewScript(`
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not at or tonumber(at) ~= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[3], 'XX', 'KEEPTTL')
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+end
+return 1
+`)
+
+// attempt sends the delivery id, claimed until lease (unix ms), once and records the outcome:
+// delivered, retried later, or given up. When ctx ends (the process stops) the request is cut short
+// and recorded as a failed attempt, to be retried: stopping does not wait for a slow receiver.
+func (s *Service) attempt(runCtx context.Context, id string, lease int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), 2*s.opts.Timeout) // for the store
+	defer cancel()
 	v, err := s.rdb.Get(ctx, deliveryKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		s.rdb.ZRem(ctx, queueKey, id) // expired: nothing to send
@@ -498,7 +521,7 @@ func (s *Service) attempt(ctx context.Context, id string) {
 	}
 	s.attempted.Add(1)
 	d.Attempts++
-	d.Status, d.Error = s.send(ctx, h, d)
+	d.Status, d.Error = s.send(runCtx, h, d)
 	now := s.opts.Now()
 	done := d.Status >= 200 && d.Status < 300
 	d.NextRetry = time.Time{}
@@ -519,17 +542,16 @@ func (s *Service) attempt(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
-	_, err = s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		pipe.SetArgs(ctx, deliveryKey(id), nv, redis.SetArgs{Mode: "XX", KeepTTL: true})
-		if d.NextRetry.IsZero() {
-			pipe.ZRem(ctx, queueKey, id)
-		} else {
-			pipe.ZAdd(ctx, queueKey, redis.Z{Score: float64(d.NextRetry.UnixMilli()), Member: id})
-		}
-		return nil
-	})
-	if err != nil {
-		s.opts.Logger.Warn("webhook delivery write", "id", id, "err", err)
+	next := ""
+	if !d.NextRetry.IsZero() {
+		next = strconv.FormatInt(d.NextRetry.UnixMilli(), 10)
+	}
+	n, err := finishScript.Run(ctx, s.rdb, []string{queueKey, deliveryKey(id)}, id, lease, nv, next).Int()
+	switch {
+	case err != nil:
+		s.opts.Logger.Warn("webhook delivery write", "id", id, "err", err) // the lease ends and it is sent again
+	case n == 0:
+		s.opts.Logger.Warn("webhook delivery lease lost: the attempt outlived it, another process took it", "id", id)
 	}
 }
 

@@ -35,6 +35,7 @@ type receiver struct {
 	got      map[string][]string // delivery id → event bodies received, one per attempt
 	bad      []string            // what failed verification
 	attempts int
+	hold     chan struct{} // when set, each request waits for it to close
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -47,8 +48,15 @@ func newReceiver(t *testing.T) *receiver {
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	hold := r.hold
 	r.attempts++
+	r.mu.Unlock()
+	if hold != nil {
+		<-hold
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err := r.verify(req.Header.Get("Redirector-Signature"), body); err != nil {
 		r.bad = append(r.bad, err.Error())
 		w.WriteHeader(http.StatusUnauthorized)
@@ -481,5 +489,77 @@ func TestEmbeddedStore(t *testing.T) {
 	waitFor(t, "delivered", func() bool { ds := deliveries(t, s, h.ID); return len(ds) == 1 && ds[0].State() == "delivered" })
 	if _, _, bad := r.snapshot(); len(bad) > 0 {
 		t.Errorf("receiver refused: %q", bad)
+	}
+}
+
+// An attempt that outlived its lease (another process took the delivery meanwhile) records nothing: the
+// other process's attempt is the one that counts, and the delivery stays queued under its lease.
+func TestLeaseLost(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	srv := redistest.Start(t)
+	rdb := client(t, srv)
+	s := New(rdb, testOptions(r))
+	h := register(t, s, r, "link.created")
+	ctx := context.Background()
+	if err := s.enqueue(ctx, pending{event: LinkCreated, data: json.RawMessage(`{}`), at: time.Now()}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	id := deliveries(t, s, h.ID)[0].ID
+	now := time.Now()
+	mine, theirs := now.Add(time.Minute).UnixMilli(), now.Add(2*time.Minute).UnixMilli()
+	if n, err := claimScript.Run(ctx, rdb, []string{queueKey}, id, now.UnixMilli(), mine).Int(); err != nil || n != 1 {
+		t.Fatalf("claim = %d, %v; want 1", n, err)
+	}
+	rdb.ZAdd(ctx, queueKey, redis.Z{Score: float64(theirs), Member: id}) // the lease ran out and another took it
+	s.attempt(ctx, id, mine)
+	if _, n, _ := r.snapshot(); n != 1 {
+		t.Fatalf("receiver got %d requests, want the 1 attempt", n)
+	}
+	d := deliveries(t, s, h.ID)[0]
+	if d.Attempts != 0 || d.State() != "pending" {
+		t.Errorf("delivery after an attempt under a lost lease = %+v, want it untouched (0 attempts, pending)", d)
+	}
+	if at := rdb.ZScore(ctx, queueKey, id).Val(); int64(at) != theirs {
+		t.Errorf("queue time = %v, want the other process's lease %d", at, theirs)
+	}
+	// Under its own lease, the same attempt is recorded.
+	s.attempt(ctx, id, theirs)
+	if d := deliveries(t, s, h.ID)[0]; d.Attempts != 1 || d.State() != "delivered" {
+		t.Errorf("delivery after an attempt under its lease = %+v, want delivered after 1 attempt", d)
+	}
+	if n := rdb.ZCard(ctx, queueKey).Val(); n != 0 {
+		t.Errorf("queue holds %d after delivery, want 0", n)
+	}
+}
+
+// Stopping does not wait for a receiver that hangs: the attempt is cut short, recorded as failed and
+// queued again, for the next process.
+func TestStopCutsHangingAttempt(t *testing.T) {
+	t.Parallel()
+	r := newReceiver(t)
+	hold := make(chan struct{})
+	r.hold = hold
+	t.Cleanup(func() { close(hold) }) // before the receiver's server closes
+	opts := testOptions(r)
+	opts.Timeout = time.Hour
+	s := New(client(t, redistest.Start(t)), opts)
+	h := register(t, s, r, "link.created")
+	stop := start(t, s)
+	s.Emit(LinkCreated, map[string]string{"id": "slow"})
+	waitFor(t, "the receiver to hold the attempt", func() bool { _, n, _ := r.snapshot(); return n == 1 })
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	waitFor(t, "Run to return while the receiver still hangs", func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	})
+	d := deliveries(t, s, h.ID)[0]
+	if d.Attempts != 1 || d.State() != "pending" || d.NextRetry.IsZero() || !strings.Contains(d.Error, "context canceled") {
+		t.Errorf("delivery after stopping = %+v, want 1 attempt, cut short, pending with a retry", d)
 	}
 }
