@@ -22,11 +22,12 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## test-deps: what the tests need on this machine (redis-server, chromium, poppler-utils), installed if missing
+## test-deps: what the tests need on this machine (redis-server, chromium, poppler-utils, axe-core), installed if missing
 test-deps:
 	@scripts/ensure-redis.sh
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-poppler.sh
+	@scripts/ensure-axe.sh
 
 ## lint: formatting, vet and known vulnerabilities
 lint:

@@ -20,9 +20,11 @@ const Prefix = "/admin"
 // staticPrefix is where the console's scripts, styles and icon live.
 const staticPrefix = Prefix + "/static/"
 
-// policy is the console's Content-Security-Policy: its own scripts, styles and images (and data:
-// images) only, requests to its own origin only, no plugins, no forms posting anywhere, no framing.
-const policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+// policy is the console's Content-Security-Policy: its own scripts and styles only; its own images,
+// data: images and product pictures from AliExpress's image hosts (the hosts preview.ValidImage
+// accepts); requests to its own origin only, no plugins, no forms posting anywhere, no framing.
+const policy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
+	"img-src 'self' data: https://*.alicdn.com https://*.aliexpress-media.com; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // The console's files, built into the binary.
