@@ -32,6 +32,9 @@ type consoleService struct {
 	token string
 }
 
+// consoleChannel is the channel besides the default one that the console's service may tag links with.
+const consoleChannel = "flyer_2026"
+
 func startConsoleService(t *testing.T) consoleService {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,6 +51,8 @@ func startConsoleService(t *testing.T) consoleService {
 		"CLICK_FLUSH=100ms",
 		// One browser clicks link B twice (once as a scan), and the console must show both.
 		"CLICK_DEDUP_WINDOW=0",
+		// A second channel, for the bulk "Set channel".
+		"ALIEXPRESS_TRACKING_IDS=sandbox," + consoleChannel,
 		"LOG_LEVEL=warn",
 		"DATA_DIR=" + t.TempDir(),
 	}
@@ -122,6 +127,7 @@ func (s consoleService) link(t *testing.T, id string) (rec struct {
 	FallbackURL  string   `json:"fallback_url"`
 	FallbackWhen string   `json:"fallback_when"`
 	Labels       []string `json:"labels"`
+	Channel      string   `json:"channel"`
 }, ok bool) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, s.base+"/api/links/"+id, nil)

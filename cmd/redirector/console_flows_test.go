@@ -767,6 +767,22 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("after the bulk label, %s has labels %q, want promo", id, rec.Labels)
 			}
 		}
+		// Set channel: an unknown one is refused and named; a listed one moves both; empty moves them back.
+		do(t, "set an unknown channel", chromedp.SetValue(chromedp.ID("bulk-channel"), "nobody"), chromedp.Click(chromedp.ID("bulk-channel-btn")),
+			chromedp.WaitVisible(chromedp.CSS("#bulk-msg.error")))
+		if msg := text(t, "#bulk-msg"); !strings.Contains(msg, "unknown channel") {
+			t.Errorf("an unknown channel says %q, want the server's reason", msg)
+		}
+		for _, ch := range []string{consoleChannel, ""} {
+			do(t, "set channel "+ch, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.getElementById('bulk-msg').hidden = true; document.getElementById('bulk-channel').value = %q`, ch)),
+				chromedp.Click(chromedp.ID("bulk-channel-btn")),
+				chromedp.WaitVisible(chromedp.CSS("#bulk-msg.ok")))
+			for _, id := range []string{idF, idG} {
+				if rec, _ := svc.link(t, id); rec.Channel != ch {
+					t.Errorf("after the bulk channel %q, %s has channel %q", ch, id, rec.Channel)
+				}
+			}
+		}
 		screenshot(t, "04-bulk.png")
 		lastSent := func(path string) string {
 			t.Helper()

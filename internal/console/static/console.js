@@ -891,6 +891,18 @@
     });
   }
 
+  // bulkChannel moves the selected links to a channel (one of ALIEXPRESS_TRACKING_IDS; empty: the
+  // default one) from their next click; the server refuses a channel it does not know.
+  async function bulkChannel() {
+    const ch = $('bulk-channel').value.trim();
+    await eachSelected(ch ? 'moved to channel ' + ch : 'moved to the default channel', async (id) => {
+      const { data } = await api('PATCH', apiLink(id), { channel: ch || null });
+      const li = rowOf(id);
+      if (li) replaceRow(li, data);
+      offerFilters(data);
+    });
+  }
+
   function bulkDelete() {
     const ids = selectedIDs();
     const box = $('bulk-confirm');
@@ -1462,6 +1474,7 @@
     });
     $('bulk-clear').addEventListener('click', () => { state.selected.clear(); updateBulk(); $('select-all').focus(); });
     $('bulk-label-btn').addEventListener('click', () => bulkLabel().catch(report));
+    $('bulk-channel-btn').addEventListener('click', () => bulkChannel().catch(report));
     $('bulk-delete').addEventListener('click', bulkDelete);
     $('bulk-export').addEventListener('click', bulkExport);
     $('bulk-zip').addEventListener('click', bulkZip);
