@@ -10,16 +10,6 @@ import (
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 )
 
-// historyLink is GET /api/links/{id} with its health history.
-type historyLink struct {
-	healthLink
-	HealthHistory []struct {
-		At   time.Time `json:"at"`
-		From string    `json:"from"`
-		To   string    `json:"to"`
-	} `json:"health_history"`
-}
-
 // TestHealthHistoryAPI: GET /api/links/{id} shows the link's changes of health state, newest first, as
 // the checks found them (ok at creation, gone, ok again); the list leaves them out; a new target starts
 // the history over and deleting the link deletes it.
@@ -34,13 +24,13 @@ func TestHealthHistoryAPI(t *testing.T) {
 	l := e.createH(fmt.Sprintf(`{"url": %q}`, product(31)), http.StatusCreated) // Inspect: unknown → ok
 	created := span{createdFrom, e.clock.Now()}
 
-	get := func() historyLink {
+	get := func() healthLink {
 		t.Helper()
 		r := e.api(http.MethodGet, "/api/links/"+l.ID, "")
 		if r.status != http.StatusOK {
 			t.Fatalf("GET /api/links/%s = %s", l.ID, r)
 		}
-		var got historyLink
+		var got healthLink
 		decodeLoose(t, r, &got)
 		return got
 	}
