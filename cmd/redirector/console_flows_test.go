@@ -583,6 +583,10 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec["health"] = map[string]any{"state": "gone", "seen_at": "2026-11-02T10:00:00Z"}
+			rec["health_history"] = []map[string]string{
+				{"at": "2026-11-02T10:00:00Z", "from": "ok", "to": "gone"},
+				{"at": "2026-11-01T09:00:00Z", "from": "unknown", "to": "ok"},
+			}
 			gone, _ := json.Marshal(rec)
 			sugg, _ := json.Marshal(map[string]any{"suggestions": []map[string]string{{
 				"id": "1005009999999999", "title": "Sandbox product 1005009999999999", "image": productImageHost + "kf/sandbox-1005009999999999.jpg",
@@ -598,6 +602,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		do(t, "open C's details", chromedp.Click(chromedp.CSS(row(idC)+" button.toggle")), chromedp.WaitVisible(chromedp.CSS(row(idC)+" .use-suggestion")))
 		if got := text(t, row(idC)+" .health-box"); !strings.Contains(got, "Product gone") || !strings.Contains(got, "Sandbox product 1005009999999999") || !strings.Contains(got, "9.0% commission") {
 			t.Errorf("C's health reads %q, want it gone with the replacement, its price and commission", got)
+		}
+		// Its history, newest first, in the badges' words.
+		if got := eval(t, fmt.Sprintf(`String(document.querySelectorAll(%q).length)`, row(idC)+" .health-history li")); got != "2" {
+			t.Errorf("C's health history has %s entries, want 2", got)
+		}
+		if got := text(t, row(idC)+" .health-history"); !strings.Contains(got, "earning → gone") || !strings.Contains(got, "not checked → earning") ||
+			strings.Index(got, "earning → gone") > strings.Index(got, "not checked → earning") {
+			t.Errorf("C's health history reads %q, want “earning → gone” before “not checked → earning”", got)
 		}
 		axeCheck(t, "a gone link's details, desktop-light")
 		screenshot(t, "03-gone-suggestions.png")

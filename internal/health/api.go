@@ -8,6 +8,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // Warnings POST /api/links answers when the page will not earn.
@@ -141,4 +142,10 @@ func (m *Monitor) Suggest(ctx context.Context, id string) ([]link.Product, error
 		}
 	}
 	return out, nil
+}
+
+// History returns the last changes of the link id's health state, newest first (store.HealthHistoryLen
+// at most; none once it is deleted or retargeted).
+func (m *Monitor) History(ctx context.Context, id string) ([]store.HealthChange, error) {
+	return m.store.HealthHistory(ctx, id)
 }

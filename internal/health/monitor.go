@@ -27,6 +27,7 @@ type Store interface {
 	ReleaseHealthLease(ctx context.Context, owner string) error
 	SetLastHealthCheck(ctx context.Context, c store.HealthCheck) error
 	LastHealthCheck(ctx context.Context) (store.HealthCheck, bool, error)
+	HealthHistory(ctx context.Context, id string) ([]store.HealthChange, error)
 }
 
 // Platform answers about products; *affiliate.Client is one. Both calls return affiliate.ErrWouldWait,

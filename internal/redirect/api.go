@@ -74,6 +74,9 @@ type linkJSON struct {
 	Earnings     *earningsJSON `json:"earnings,omitempty"`
 	Labels       []string      `json:"labels"`                  // always present: [] for none
 	LastClickAt  *time.Time    `json:"last_click_at,omitempty"` // in lists: the last click, when known
+
+	// HealthHistory, on GET /api/links/{id} alone: the last changes of Health's state, newest first.
+	HealthHistory []healthChangeJSON `json:"health_history,omitempty"`
 }
 
 type dayJSON struct {
@@ -243,6 +246,7 @@ func handleGet(d Deps) http.Handler {
 			return
 		}
 		withHealth(ctx, d, []*linkJSON{&l})
+		withHealthHistory(ctx, d, &l)
 		writeJSON(w, http.StatusOK, l)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/link"
+	"github.com/redirector/redirector/internal/store"
 )
 
 // Health knows which links still earn; *health.Monitor is one.
@@ -23,11 +24,37 @@ type Health interface {
 	Report(ctx context.Context) (health.Report, error)
 	// Suggest lists promotable replacements: link.ErrNotFound, health.ErrNoTitle, or the platform's errors.
 	Suggest(ctx context.Context, id string) ([]link.Product, error)
+	// History is the link's last changes of health state, newest first.
+	History(ctx context.Context, id string) ([]store.HealthChange, error)
 }
 
 type healthJSON struct {
 	State  link.HealthState `json:"state"`
 	SeenAt *time.Time       `json:"seen_at,omitempty"`
+}
+
+// healthChangeJSON is one entry of a link's health_history (GET /api/links/{id}).
+type healthChangeJSON struct {
+	At   time.Time        `json:"at"`
+	From link.HealthState `json:"from"`
+	To   link.HealthState `json:"to"`
+}
+
+// withHealthHistory adds the link's health history, newest first; a store error leaves it out (the
+// rest of the answer stands).
+func withHealthHistory(ctx context.Context, d Deps, l *linkJSON) {
+	if d.Health == nil {
+		return
+	}
+	hs, err := d.Health.History(ctx, l.ID)
+	if err != nil {
+		d.Logger.Warn("link health history", "id", l.ID, "err", err)
+		return
+	}
+	l.HealthHistory = make([]healthChangeJSON, len(hs))
+	for i, h := range hs {
+		l.HealthHistory[i] = healthChangeJSON{At: h.At.UTC(), From: h.From, To: h.To}
+	}
 }
 
 type productJSON struct {

@@ -34,6 +34,11 @@ type healthLink struct {
 		Currency       string `json:"currency"`
 		CommissionRate string `json:"commission_rate"`
 	} `json:"product"`
+	HealthHistory []struct {
+		At   time.Time `json:"at"`
+		From string    `json:"from"`
+		To   string    `json:"to"`
+	} `json:"health_history"` // GET /api/links/{id} alone
 }
 
 // createH is env.create for a service with health: the answer carries the health fields too.

@@ -116,6 +116,7 @@ func TestUnrecordedClicksWriteNoKeys(t *testing.T) {
 // Redis either expires or is owned by a record, live or deleted. The owner rule:
 //   - a key with a TTL owns itself until it expires;
 //   - rd:v1:{id}:rec is a record (live, or a tombstone that keeps what it owns);
+//   - rd:v1:{id}:hh (the health history) is owned by the live record rd:v1:{id}:rec: Delete deletes it;
 //   - any other rd:v1:{id}:… without a TTL is owned by the record rd:v1:{id}:rec, which must exist;
 //   - rd:v1:links is owned by the live records, and each member must name one;
 //   - rd:v1:tgt:<h> is owned by the live record it names, whose target must hash to h;
@@ -236,6 +237,12 @@ func (e *env) orphanKeys() []string {
 		case strings.HasPrefix(key, "rd:v1:{"):
 			id, rest, _ := strings.Cut(strings.TrimPrefix(key, "rd:v1:{"), "}:")
 			if rest == "rec" {
+				continue
+			}
+			if rest == "hh" { // the health history: deleted with the record, so only a live record owns one
+				if _, ok := live(id); !ok {
+					orphans = append(orphans, fmt.Sprintf("%s: a health history without a live record %s", key, id))
+				}
 				continue
 			}
 			if _, ok, err := records.Get(ctx, id); err != nil || !ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,14 +37,21 @@ const (
 
 // setHealthScript writes a live record's health if it still leads to ARGV[1] with the plan B ARGV[11]
 // and ARGV[12] (fallback, fallback_when; "" for none): state ARGV[2], seen ARGV[3], divert ARGV[4]
-// (dropped when empty), and, when ARGV[5] (the title) is not empty, the product ARGV[5..10]. Returns
-// {previous state, previous divert}, or false (a nil reply) when nothing was written.
+// (dropped when empty), and, when ARGV[5] (the title) is not empty, the product ARGV[5..10]. A new state
+// is pushed onto the history KEYS[2] ("<seen ms> <from> <to>", from "unknown" when none was), which keeps
+// the newest ARGV[13] entries. Returns {previous state, previous divert}, or false (a nil reply) when
+// nothing was written.
 var setHealthScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted', 'h_state', 'divert', 'fallback', 'fallback_when')
 if not cur[1] or cur[2] == '1' or cur[1] ~= ARGV[1] or (cur[5] or '') ~= ARGV[11] or (cur[6] or '') ~= ARGV[12] then
   return false
 end
 redis.call('HSET', KEYS[1], 'h_state', ARGV[2], 'h_seen', ARGV[3])
+local from = cur[3] or 'unknown'
+if from ~= ARGV[2] then
+  redis.call('LPUSH', KEYS[2], ARGV[3] .. ' ' .. from .. ' ' .. ARGV[2])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[13]) - 1)
+end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'divert', ARGV[4])
 else
@@ -74,9 +82,9 @@ func (r *Records) SetHealthFrom(ctx context.Context, rec link.Record, h link.Hea
 		return "", false, false, fmt.Errorf("set health: %w", err)
 	}
 	p := h.Product
-	res, err := setHealthScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, string(h.State),
+	res, err := setHealthScript.Run(ctx, r.rdb, []string{recordKey(id), healthHistoryKey(id)}, target, string(h.State),
 		h.Seen.UnixMilli(), divert, p.Title, p.Image, p.Price, p.Currency, p.CommissionRate, p.Store,
-		rec.Fallback, rec.FallbackWhen).StringSlice()
+		rec.Fallback, rec.FallbackWhen, HealthHistoryLen).StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return "", false, false, nil
 	}
@@ -87,6 +95,48 @@ func (r *Records) SetHealthFrom(ctx context.Context, rec link.Record, h link.Hea
 		return "", false, false, fmt.Errorf("set health %s: script answered %d values", id, len(res))
 	}
 	return link.HealthState(res[0]), true, res[1] != divert, nil
+}
+
+// HealthHistoryLen is how many changes of state a link's health history keeps (the newest).
+const HealthHistoryLen = 20
+
+// healthHistoryKey names the list of id's health changes, newest first: one of the keys its record owns
+// (same hash tag), written by SetHealthFrom in the script that writes the state, and deleted by Delete,
+// by a new target (Retarget, Patch: the history of the old target says nothing of the new one) and by
+// a Put or revival that replaces the record.
+func healthHistoryKey(id string) string { return recordKeyPrefix + id + "}:hh" }
+
+// HealthChange is one change of a link's health state.
+type HealthChange struct {
+	At       time.Time // when the check that found it finished (millisecond precision, UTC)
+	From, To link.HealthState
+}
+
+// HealthHistory returns the last HealthHistoryLen changes of id's health state, newest first; none for
+// a link never checked, deleted, or missing. An entry it cannot read is skipped.
+func (r *Records) HealthHistory(ctx context.Context, id string) ([]HealthChange, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("health history: %w", err)
+	}
+	vals, err := r.rdb.LRange(ctx, healthHistoryKey(id), 0, HealthHistoryLen-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("health history %s: %w", id, err)
+	}
+	out := make([]HealthChange, 0, len(vals))
+	for _, v := range vals {
+		parts := strings.Fields(v)
+		if len(parts) != 3 {
+			continue
+		}
+		at, err := parseMs(parts[0])
+		from, okFrom := link.ParseHealthState(parts[1])
+		to, okTo := link.ParseHealthState(parts[2])
+		if err != nil || !okFrom || !okTo {
+			continue
+		}
+		out = append(out, HealthChange{At: at, From: from, To: to})
+	}
+	return out, nil
 }
 
 // Health returns the health of each id, in order: the zero Health (unknown, never seen) for an id whose

@@ -24,7 +24,7 @@ var errPatchRace = errors.New("the record kept changing: try again")
 // for absent); the plan B read is not compared when ARGV[12] is "1" (the patch gives the whole plan B). ARGV[7] is the new target, ARGV[8] and ARGV[9] the new fallback and fallback_when (""
 // drops them), ARGV[10] the new divert ("" drops it), ARGV[11] updated; when ARGV[13] is "1", ARGV[14] replaces the labels ("" drops them); when ARGV[15] is "1", ARGV[16]
 // replaces the channel ("" drops it: the default channel). A new target drops the health
-// found for the old one, as a retarget does. Returns {"ok", created}, {"changed"} when the record moved
+// found for the old one and its history KEYS[2], as a retarget does. Returns {"ok", created}, {"changed"} when the record moved
 // on since it was read, or false (a nil reply) when there is no live record.
 var patchRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted', 'fallback', 'fallback_when', 'h_state', 'p_store', 'p_title', 'created')
@@ -38,6 +38,7 @@ end
 redis.call('HSET', KEYS[1], 'target', ARGV[7], 'updated', ARGV[11])
 if cur[1] ~= ARGV[7] then
   redis.call('HDEL', KEYS[1], 'h_state', 'h_seen', 'p_title', 'p_image', 'p_price', 'p_cur', 'p_comm', 'p_store')
+  redis.call('DEL', KEYS[2])
 end
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'fallback', ARGV[8])
@@ -148,7 +149,7 @@ func (r *Records) Patch(ctx context.Context, id string, p link.Patch, now time.T
 			after = link.Health{State: link.HealthUnknown}
 		}
 		rec.Divert = divert(rec, after)
-		res, err := patchRecordScript.Run(ctx, r.rdb, []string{recordKey(id)},
+		res, err := patchRecordScript.Run(ctx, r.rdb, []string{recordKey(id), healthHistoryKey(id)},
 			read.Target, read.Fallback, read.FallbackWhen, state, h.Product.Store, h.Product.Title,
 			rec.Target, rec.Fallback, rec.FallbackWhen, rec.Divert, now.UnixMilli(), whole, setLabels, labels, setChannel, rec.Channel).StringSlice()
 		if errors.Is(err, redis.Nil) {

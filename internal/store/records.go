@@ -29,6 +29,9 @@ import (
 //	rd:v1:{id}:rec          the record (hash: target, created, updated, deleted, channel, fallback,
 //	                        fallback_when, divert, labels, and its health: h_state, h_seen, p_* the product last
 //	                        known; see health.go); owns the keys below
+//	rd:v1:{id}:hh           the link's last 20 health changes, newest first (list; see health.go); owned by
+//	                        the record {id}: Delete, a new target (Retarget, Patch) and a Put or revival that
+//	                        replaces the record delete it
 //	rd:v1:{id}:n            click totals (hash); owned by the record {id}: AddClicks writes only while it exists
 //	rd:v1:{id}:d:YYYYMMDD   one day's clicks (hash); expires the Counters' retention after its last write
 //	rd:v1:{id}:w            the last click batch applied per writer (hash); expires 7 days after its last write
@@ -148,7 +151,7 @@ local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
 if cur[1] and (cur[2] ~= '1' or ARGV[4] ~= '1') then
   return 0
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'fallback', ARGV[5], 'fallback_when', ARGV[6])
@@ -165,7 +168,7 @@ return 1
 // retargetRecordScript points a live record at ARGV[1] and sets updated to ARGV[2], dropping the health
 // found for the old target (healthFields) and the diversion it caused. Returns the record's created and
 // its target before and its plan B (fallback, fallback_when), or false (a nil reply) when there is no
-// live record.
+// live record. The health history KEYS[2] goes with the old target's health.
 var retargetRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'created', 'deleted', 'fallback', 'fallback_when')
 if not cur[1] or cur[3] == '1' then
@@ -174,18 +177,20 @@ end
 redis.call('HSET', KEYS[1], 'target', ARGV[1], 'updated', ARGV[2])
 if cur[1] ~= ARGV[1] then
   redis.call('HDEL', KEYS[1], 'divert', 'h_state', 'h_seen', 'p_title', 'p_image', 'p_price', 'p_cur', 'p_comm', 'p_store')
+  redis.call('DEL', KEYS[2])
 end
 return {cur[2] or '0', cur[1], cur[4] or '', cur[5] or ''}
 `)
 
-// deleteRecordScript turns a live record into a tombstone. Returns its target, or false (a nil reply)
-// when there is no live record.
+// deleteRecordScript turns a live record into a tombstone and deletes its health history KEYS[2].
+// Returns its target, or false (a nil reply) when there is no live record.
 var deleteRecordScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'target', 'deleted')
 if not cur[1] or cur[2] == '1' then
   return false
 end
 redis.call('HSET', KEYS[1], 'deleted', '1', 'updated', ARGV[1])
+redis.call('DEL', KEYS[2])
 return cur[1]
 `)
 
@@ -201,7 +206,7 @@ if not cur[1] or tonumber(ARGV[3]) > (tonumber(cur[1]) or 0) then
   if cur[2] and cur[3] ~= '1' then
     replaced = cur[2]
   end
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[1], 'target', ARGV[1], 'created', ARGV[2], 'updated', ARGV[3])
   if ARGV[5] ~= '' then
     redis.call('HSET', KEYS[1], 'fallback', ARGV[5], 'fallback_when', ARGV[6])
@@ -309,7 +314,7 @@ func (r *Records) create(ctx context.Context, rec link.Record, revive bool) erro
 	if revive {
 		reviveArg = "1"
 	}
-	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
+	ok, err := createRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID), healthHistoryKey(rec.ID)},
 		rec.Target, created, rec.Updated.UnixMilli(), reviveArg, rec.Fallback, rec.FallbackWhen, rec.Channel, rec.Labels.Encode()).Int()
 	if err != nil {
 		return fmt.Errorf("create %s: %w", rec.ID, err)
@@ -397,7 +402,7 @@ func (r *Records) Retarget(ctx context.Context, id, target string, now time.Time
 	if err := checkRecord(id, target); err != nil {
 		return link.Record{}, fmt.Errorf("retarget record: %w", err)
 	}
-	res, err := retargetRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, target, now.UnixMilli()).StringSlice()
+	res, err := retargetRecordScript.Run(ctx, r.rdb, []string{recordKey(id), healthHistoryKey(id)}, target, now.UnixMilli()).StringSlice()
 	if errors.Is(err, redis.Nil) {
 		return link.Record{}, fmt.Errorf("retarget %s: %w", id, link.ErrNotFound)
 	}
@@ -437,7 +442,7 @@ func (r *Records) Delete(ctx context.Context, id string, now time.Time) error {
 	if err := checkID(id); err != nil {
 		return fmt.Errorf("delete record: %w", err)
 	}
-	target, err := deleteRecordScript.Run(ctx, r.rdb, []string{recordKey(id)}, now.UnixMilli()).Text()
+	target, err := deleteRecordScript.Run(ctx, r.rdb, []string{recordKey(id), healthHistoryKey(id)}, now.UnixMilli()).Text()
 	if errors.Is(err, redis.Nil) {
 		return fmt.Errorf("delete %s: %w", id, link.ErrNotFound)
 	}
@@ -923,7 +928,7 @@ func (r *Records) Restore(ctx context.Context, rec link.Record) (Change, error) 
 	if rec.Deleted {
 		deleted = "1"
 	}
-	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID)},
+	res, err := putRecordScript.Run(ctx, r.rdb, []string{recordKey(rec.ID), healthHistoryKey(rec.ID)},
 		rec.Target, rec.Created.UnixMilli(), rec.Updated.UnixMilli(), deleted, rec.Fallback, rec.FallbackWhen, rec.Channel, rec.Labels.Encode()).StringSlice()
 	if err != nil {
 		return Unchanged, fmt.Errorf("put %s: %w", rec.ID, err)

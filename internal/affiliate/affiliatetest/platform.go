@@ -205,6 +205,15 @@ func (p *Platform) RemoveProduct(ids ...string) {
 	}
 }
 
+// RestoreProduct brings products RemoveProduct made disappear back, as a product put up again.
+func (p *Platform) RestoreProduct(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		delete(p.removed, id)
+	}
+}
+
 // SetProductNotPromotable takes the products out of the affiliate programme: productdetail.get
 // reports them with a commission_rate of "0.0%", link.generate gives their product pages
 // (https://<host>/item/<id>.html) no promotion link, and product.query leaves them out.

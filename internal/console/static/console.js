@@ -1139,6 +1139,15 @@
     }
   }
 
+  // healthHistory lists the link's last changes of health state, newest first, in the badges' words.
+  function healthHistory(changes) {
+    if (!Array.isArray(changes) || !changes.length) return [];
+    const word = (st) => (Object.prototype.hasOwnProperty.call(HEALTH, st) ? HEALTH[st][0] : String(st));
+    return [el('h4', { text: 'History' }), el('ul', { class: 'health-history small' },
+      ...changes.map((c) => el('li', { dataset: { from: c.from, to: c.to } },
+        el('time', { class: 'muted', datetime: c.at, text: formatDate(c.at) }), ' ' + word(c.from) + ' → ' + word(c.to))))];
+  }
+
   // healthBlock tells the link's state and, for a gone or untagged product, offers replacements:
   // one click points the link at one of them.
   function healthBlock(link, onRetarget) {
@@ -1150,6 +1159,7 @@
     }
     box.append(el('p', { class: 'small' }, healthBadge(link), ' ', HEALTH[h.state] ? HEALTH[h.state][1] + '.' : '',
       h.seen_at ? el('span', { class: 'muted', text: ' As of ' + formatDate(h.seen_at) + '.' }) : null));
+    box.append(...healthHistory(link.health_history));
     if (h.state !== 'gone' && h.state !== 'untagged') return box;
     const list = el('ul', { class: 'suggestions' }, el('li', { class: 'muted small', text: 'Looking for replacements…' }));
     box.append(el('h4', { text: 'Promote instead' }), list);
