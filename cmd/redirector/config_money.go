@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/redirector/redirector/internal/link"
 )
 
 // checkMoney checks the channel, sub-id and order-sync settings, fills in the default channel, and
@@ -20,7 +22,7 @@ func checkMoney(cfg *config) []string {
 		cfg.TrackingIDs = append([]string{cfg.TrackingID}, cfg.TrackingIDs...)
 	}
 	for _, id := range cfg.TrackingIDs {
-		if !validTrackingID(id) {
+		if !link.ValidChannel(id) {
 			problems = append(problems, fmt.Sprintf("ALIEXPRESS_TRACKING_IDS entry %q is not a tracking id (1 to 64 letters, digits, _ or -)", id))
 		}
 	}
@@ -41,17 +43,4 @@ func checkMoney(cfg *config) []string {
 	}
 	cfg.orderZone = zone
 	return problems
-}
-
-func validTrackingID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

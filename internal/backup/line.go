@@ -63,9 +63,11 @@ func NewLine(rec link.Record, totals link.Stats) Line {
 	}
 }
 
-// strictJSON are the options lines are read with, as the API reads its bodies: names match exactly,
-// a name given twice is an error, and so is a name the type does not have.
-var strictJSON = jsonv2.JoinOptions(
+// StrictJSON are the options lines are read with, and the API's bodies (internal/redirect). Names
+// match exactly: encoding/json would take "URL" for "url", and keep the last of a name given twice, so
+// what one reader sees could differ from what another sees. A name given twice is an error, and so is
+// a name the type does not have.
+var StrictJSON = jsonv2.JoinOptions(
 	jsonv2.MatchCaseInsensitiveNames(false),
 	jsontext.AllowDuplicateNames(false),
 	jsonv2.RejectUnknownMembers(true),
@@ -75,15 +77,15 @@ var strictJSON = jsonv2.JoinOptions(
 // the form only; CheckRecord, CheckPage and Parse check the values.
 func ParseLine(b []byte) (Line, error) {
 	var l Line
-	if err := jsonv2.Unmarshal(b, &l, strictJSON); err != nil {
-		return Line{}, errors.New(jsonReason(err))
+	if err := jsonv2.Unmarshal(b, &l, StrictJSON); err != nil {
+		return Line{}, errors.New(JSONReason(err))
 	}
 	return l, nil
 }
 
-// jsonReason is a short reason for an error of reading JSON with strictJSON: the unknown or
+// JSONReason is a short reason for an error of reading JSON with StrictJSON: the unknown or
 // duplicate field named, else the decoder's own words.
-func jsonReason(err error) string {
+func JSONReason(err error) string {
 	var sem *jsonv2.SemanticError
 	var syn *jsontext.SyntacticError
 	switch {

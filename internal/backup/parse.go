@@ -155,7 +155,7 @@ func CheckRecord(l Line, latest time.Time) (link.Record, error) {
 				f.name, f.t.UTC().Format(time.RFC3339Nano), Earliest.Format(time.DateOnly), latest.UTC().Format(time.RFC3339))
 		}
 	}
-	if l.Channel != "" && !validChannel(l.Channel) {
+	if l.Channel != "" && !link.ValidChannel(l.Channel) {
 		return link.Record{}, fmt.Errorf("channel %q is not a tracking id (1 to 64 letters, digits, _ or -)", l.Channel)
 	}
 	rec := link.Record{ID: l.ID, Target: l.Target, Created: l.CreatedAt, Updated: l.UpdatedAt, Deleted: l.Deleted, Channel: l.Channel}
@@ -180,19 +180,4 @@ func CheckRecord(l Line, latest time.Time) (link.Record, error) {
 		return link.Record{}, fmt.Errorf("labels: %w", err)
 	}
 	return rec, nil
-}
-
-// validChannel reports whether s has the form of a tracking id (ALIEXPRESS_TRACKING_IDS): 1 to 64
-// letters, digits, _ or -.
-func validChannel(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

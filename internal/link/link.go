@@ -93,3 +93,18 @@ type Day struct {
 	Bio      int64 // the part of Clicks that came from a bio page
 	Visitors int64 // distinct visitors counted that day
 }
+
+// ValidChannel reports whether s has the form of a tracking id (a channel of ALIEXPRESS_TRACKING_IDS):
+// 1 to 64 letters, digits, _ or -.
+func ValidChannel(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

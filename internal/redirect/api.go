@@ -438,36 +438,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "body must be a JSON object")
 	default:
-		writeError(w, http.StatusBadRequest, "malformed JSON body: "+jsonReason(err))
+		writeError(w, http.StatusBadRequest, "malformed JSON body: "+backup.JSONReason(err))
 	}
 	return false
 }
 
 var errTrailing = errors.New("trailing data after the JSON object")
 
-// strictJSON are the options JSON bodies and import lines are read with. Names match exactly:
-// encoding/json would take "URL" for "url", and keep the last of a name given twice, so what one
-// reader of a body sees could differ from what another sees. A name given twice is an error, and so
-// is a name the type does not have.
-var strictJSON = jsonv2.JoinOptions(
-	jsonv2.MatchCaseInsensitiveNames(false),
-	jsontext.AllowDuplicateNames(false),
-	jsonv2.RejectUnknownMembers(true),
-)
-
-// jsonReason is a short reason for an error of reading JSON with strictJSON: the unknown or
-// duplicate field named, else the decoder's own words.
-func jsonReason(err error) string {
-	var sem *jsonv2.SemanticError
-	var syn *jsontext.SyntacticError
-	switch {
-	case errors.As(err, &sem) && errors.Is(sem.Err, jsonv2.ErrUnknownName):
-		return fmt.Sprintf("unknown field %q (names are exact, in lower case)", sem.JSONPointer.LastToken())
-	case errors.As(err, &syn) && errors.Is(syn.Err, jsontext.ErrDuplicateName):
-		return fmt.Sprintf("duplicate field %q", syn.JSONPointer.LastToken())
-	}
-	return err.Error()
-}
+// strictJSON are the options JSON bodies are read with, as import lines are (backup.StrictJSON).
+var strictJSON = backup.StrictJSON
 
 // fail answers err with its status and a short message: the one table of errors to statuses of
 // /api/. conflict is the message for link.ErrExists, which each call words for itself. An error it

@@ -35,8 +35,33 @@
     return e;
   }
 
-  // What pages.js (the bio page editor, loaded after this file) builds on.
-  window.redirectorConsole = Object.freeze({ el, $, TOKEN_KEY });
+  // jsonAPI makes the JSON API caller of a section of the console (pages.js, keys.js): it sends
+  // the tab's token as the bearer, answers null for 204, the parsed body otherwise, and throws an
+  // Error in the section's words (describe(status, the server's reason)); status 0: not reached.
+  function jsonAPI(describe) {
+    return async function call(method, path, body) {
+      const token = sessionStorage.getItem(TOKEN_KEY) || '';
+      const init = { method, headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' }, cache: 'no-store', credentials: 'omit', redirect: 'error' };
+      if (body !== undefined) {
+        init.headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(body);
+      }
+      let res;
+      try {
+        res = await fetch(path, init);
+      } catch {
+        throw new Error(describe(0));
+      }
+      if (res.status === 204) return null;
+      let data = null;
+      try { data = await res.json(); } catch { data = null; }
+      if (!res.ok) throw new Error(describe(res.status, data && typeof data.error === 'string' ? data.error : ''));
+      return data;
+    };
+  }
+
+  // What pages.js (the bio page editor) and keys.js (API keys), loaded after this file, build on.
+  window.redirectorConsole = Object.freeze({ el, $, TOKEN_KEY, jsonAPI });
 
   function svg(tag, attrs) {
     const e = document.createElementNS(SVG_NS, tag);

@@ -5,7 +5,7 @@
 
 (() => {
   // The element builder and the token's storage key are console.js's (loaded first, both deferred).
-  const { el, $, TOKEN_KEY } = window.redirectorConsole;
+  const { el, $, TOKEN_KEY, jsonAPI } = window.redirectorConsole;
 
   function describe(status, detail) {
     if (status === 0) return 'Could not reach the redirector. Check the connection and try again.';
@@ -18,25 +18,7 @@
     return 'The redirector gave an unexpected answer (status ' + status + ').';
   }
 
-  async function api(method, path, body) {
-    const token = sessionStorage.getItem(TOKEN_KEY) || '';
-    const init = { method, headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' }, cache: 'no-store', credentials: 'omit', redirect: 'error' };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    let res;
-    try {
-      res = await fetch(path, init);
-    } catch {
-      throw new Error(describe(0));
-    }
-    if (res.status === 204) return null;
-    let data = null;
-    try { data = await res.json(); } catch { data = null; }
-    if (!res.ok) throw new Error(describe(res.status, data && typeof data.error === 'string' ? data.error : ''));
-    return data;
-  }
+  const api = jsonAPI(describe);
 
   let current = null; // the page being edited, as the API last answered; null: a new page
 
