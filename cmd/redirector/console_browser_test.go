@@ -157,19 +157,8 @@ func (s consoleService) link(t *testing.T, id string) (rec struct {
 func (s consoleService) create(t *testing.T, target string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"url": target})
-	req, err := http.NewRequest(http.MethodPost, s.base+"/api/links", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /api/links %s: %v", target, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /api/links %s: status %d, want 201", target, resp.StatusCode)
+	if status := s.apiJSON(t, http.MethodPost, "/api/links", string(body), nil); status != http.StatusCreated {
+		t.Fatalf("POST /api/links %s: status %d, want 201", target, status)
 	}
 }
 

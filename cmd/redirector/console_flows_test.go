@@ -74,18 +74,7 @@ func thumbnailPNG(name string) []byte {
 func (s consoleService) apiStatus(t *testing.T, method, path string, body any) int {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, s.base+path, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return s.apiJSON(t, method, path, string(b), nil)
 }
 
 // TestConsoleInBrowser drives the console in one headless Chromium through what a marketer does:

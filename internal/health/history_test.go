@@ -2,52 +2,24 @@ package health_test
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/redirector/redirector/internal/affiliate"
 	"github.com/redirector/redirector/internal/affiliate/affiliatetest"
 	"github.com/redirector/redirector/internal/aliurl"
 	"github.com/redirector/redirector/internal/health"
 	"github.com/redirector/redirector/internal/link"
-	"github.com/redirector/redirector/internal/redistest"
-	"github.com/redirector/redirector/internal/shortlink"
 	"github.com/redirector/redirector/internal/store"
 )
 
 // A link's health history holds each change of state the checks find, newest first, at most
 // store.HealthHistoryLen of them; a new target starts it over, and deleting the link deletes it.
 func TestHealthHistory(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	fake, hs := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
-	t.Cleanup(hs.Close)
-	cfg := fake.Config()
-	client, err := affiliate.New(affiliate.Config{
-		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: hs.URL,
-		RatePerSecond: 1000, HTTPClient: &http.Client{Timeout: 5 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	const pid = 1005001234567002
+	fake, client, rdb, rec := startHealthFixture(t, pid)
 	ctx := context.Background()
 	records := store.NewRecords(rdb)
-	const pid = 1005001234567002
-	page, err := aliurl.Parse("https://www.aliexpress.com/item/" + strconv.Itoa(pid) + ".html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	links := shortlink.NewService(records, nopChanges{})
-	rec, _, err := links.Create(ctx, page, "", time.Now())
-	if err != nil {
-		t.Fatalf("Create: %v", err)
-	}
 	// Each check runs a minute after the last, so that the history's times tell the checks apart.
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	m := health.New(records, client, nopChanges{}, health.Options{Rate: 1000, Now: func() time.Time { return now }})

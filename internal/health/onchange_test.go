@@ -28,31 +28,10 @@ func (nopChanges) RecordChanged(context.Context, string) {}
 // OnChange (the link.health_changed webhook) hears of each change of a link's state, once: unknown → ok at
 // the first check, nothing when a check finds the same, ok → gone when the product disappears.
 func TestOnChange(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	fake, hs := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
-	t.Cleanup(hs.Close)
-	cfg := fake.Config()
-	client, err := affiliate.New(affiliate.Config{
-		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: hs.URL,
-		RatePerSecond: 1000, HTTPClient: &http.Client{Timeout: 5 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	const pid = 1005001234567001
+	fake, client, rdb, rec := startHealthFixture(t, pid)
 	ctx := context.Background()
 	records := store.NewRecords(rdb)
-	const pid = 1005001234567001
-	page, err := aliurl.Parse("https://www.aliexpress.com/item/" + strconv.Itoa(pid) + ".html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, _, err := shortlink.NewService(records, nopChanges{}).Create(ctx, page, "", time.Now())
-	if err != nil {
-		t.Fatalf("Create: %v", err)
-	}
 	fake.SetProduct(strconv.Itoa(pid), affiliatetest.Product{ID: strconv.Itoa(pid), Title: "Desk Lamp", Price: "9.99", Currency: "USD"})
 
 	type change struct {
@@ -84,4 +63,33 @@ func TestOnChange(t *testing.T) {
 	check("same again")
 	fake.RemoveProduct(strconv.Itoa(pid))
 	check("product gone", change{rec.ID, link.HealthOK, link.HealthGone})
+}
+
+// startHealthFixture starts what a monitor test needs: a real redis-server, the strict platform fake
+// with a client of it, and a short link (its record) for product pid, created through shortlink.
+func startHealthFixture(t *testing.T, pid int) (*affiliatetest.Platform, *affiliate.Client, *redis.Client, link.Record) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	fake, hs := affiliatetest.NewServer(affiliatetest.PlatformConfig{})
+	t.Cleanup(hs.Close)
+	cfg := fake.Config()
+	client, err := affiliate.New(affiliate.Config{
+		AppKey: cfg.AppKey, AppSecret: cfg.Secret, TrackingID: cfg.TrackingID, APIURL: hs.URL,
+		RatePerSecond: 1000, HTTPClient: &http.Client{Timeout: 5 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	page, err := aliurl.Parse("https://www.aliexpress.com/item/" + strconv.Itoa(pid) + ".html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := shortlink.NewService(store.NewRecords(rdb), nopChanges{}).Create(context.Background(), page, "", time.Now())
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return fake, client, rdb, rec
 }
