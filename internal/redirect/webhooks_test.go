@@ -257,17 +257,8 @@ func TestWebhookImport(t *testing.T) {
 	e := newEnv(t, envOptions{Webhooks: rcv.options()})
 	e.registerHook(rcv, "link.created")
 	csv := fmt.Sprintf("url,slug\n%s,spring-sale\n%s,\n", product(401), product(402))
-	r := e.request(http.MethodPost, "/api/import", strings.NewReader(csv), "Authorization", "Bearer "+testToken, "Content-Type", "text/csv")
-	var res struct {
-		Created   int `json:"created"`
-		Unchanged int `json:"unchanged"`
-		Links     []struct {
-			Row      int    `json:"row"`
-			ID       string `json:"id"`
-			ShortURL string `json:"short_url"`
-			Created  bool   `json:"created"`
-		} `json:"links"`
-	}
+	r := e.importCSV(csv)
+	var res importReply
 	decode(t, r, &res)
 	if r.status != http.StatusOK || res.Created != 2 || len(res.Links) != 2 {
 		t.Fatalf("POST /api/import = %s, want 2 links created", r)
