@@ -11,13 +11,7 @@ if [ -f "$PKG" ] && grep -q "\"version\": \"$VERSION\"" "$PKG"; then
 fi
 if ! command -v npm >/dev/null 2>&1; then
   echo "npm not found: installing Debian's npm package (needed to fetch axe-core for the console browser test)" >&2
-  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "ERROR: install npm (Node.js), then run $0 again." >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >&2
-  apt-get install -y -q --no-install-recommends npm >&2
+  "$(dirname "$0")/apt-install.sh" "the console browser test (to fetch axe-core)" npm
 fi
 mkdir -p "$DIR"
 # --prefix keeps it out of the repository's own tree of packages (there is none) and off the global one.
