@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -35,14 +34,26 @@ type consoleService struct {
 // consoleChannel is the channel besides the default one that the console's service may tag links with.
 const consoleChannel = "flyer_2026"
 
+// startConsoleService runs the service in -dev mode on a free loopback port until the test ends.
+// Another test can take the port between the probe that found it free and the service's bind: then
+// it tries again on another port, up to three times.
 func startConsoleService(t *testing.T) consoleService {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
+	for attempt := 1; ; attempt++ {
+		svc, err := tryConsoleService(t)
+		if err == nil {
+			return svc
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+}
+
+// tryConsoleService starts the service once; an error when it stopped before serving.
+func tryConsoleService(t *testing.T) (consoleService, error) {
+	t.Helper()
+	addr := freeAddr(t)
 	svc := consoleService{base: "http://" + addr, token: "console-test-token-7Hq2"}
 	environ := []string{
 		"LISTEN_ADDR=" + addr,
@@ -60,6 +71,27 @@ func startConsoleService(t *testing.T) consoleService {
 	var out bytes.Buffer // written by run's goroutine only; read after it returned
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-dev"}, environ, strings.NewReader(""), &out, &out) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			cancel()
+			return consoleService{}, fmt.Errorf("run returned before serving: %v; output:\n%s", err, out.String())
+		default:
+		}
+		resp, err := http.Get(svc.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("GET /healthz did not answer 200 within 10s (last error %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -71,25 +103,7 @@ func startConsoleService(t *testing.T) consoleService {
 			t.Errorf("run did not return within 15s of its context ending")
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before serving: %v; output:\n%s", err, out.String())
-		default:
-		}
-		resp, err := http.Get(svc.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return svc
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /healthz did not answer 200 within 10s (last error %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return svc, nil
 }
 
 // visit is a person's click on a short link (with query "qr" for a scan): it must be a 302.
