@@ -98,8 +98,11 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Product pictures are answered here, never fetched from the internet. stubs holds the API
 	// answers the test stands in for (by method and URL), for states the sandbox never reaches.
+	// A held request (by method and URL) waits until its channel closes, then goes on to the
+	// service: the test decides when an answer arrives, to order a slow answer after a newer one.
 	var stubMu sync.Mutex
-	stubs := map[string][]byte{} // guarded by stubMu
+	stubs := map[string][]byte{}        // guarded by stubMu
+	holds := map[string]chan struct{}{} // guarded by stubMu
 	if err := chromedp.Listen(bctx, func(ev any) {
 		p, ok := ev.(*fetch.EventRequestPaused)
 		if !ok {
@@ -116,7 +119,15 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 			stubMu.Lock()
 			body, ok := stubs[p.Request.Method+" "+p.Request.URL]
+			hold := holds[p.Request.Method+" "+p.Request.URL]
 			stubMu.Unlock()
+			if hold != nil {
+				select {
+				case <-hold:
+				case <-bctx.Done():
+					return
+				}
+			}
 			if !ok {
 				_, _ = chromedp.Call(bctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: p.RequestID})
 				return
@@ -498,8 +509,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		do(t, "custom dates", setDates(today.AddDate(0, 0, -2).Format(time.DateOnly), today.Format(time.DateOnly)))
 		waitJS(t, "a 3-day chart", fmt.Sprintf(`document.querySelectorAll(%q).length === 3`, row(idB)+" svg.chart g.day"))
 		waitJS(t, "the custom range's totals", fmt.Sprintf(`(e => e && e.textContent.startsWith('2 clicks'))(document.querySelector(%q))`, row(idB)+" .range-totals"))
+		// Choosing "custom" again first loads the dates still in the fields; that answer is held until
+		// the wrong dates have been refused, and then must not overwrite the refusal.
+		staleURL := fmt.Sprintf("%s/api/links/%s/stats?from=%s&to=%s", svc.base, idB, today.AddDate(0, 0, -2).Format(time.DateOnly), today.Format(time.DateOnly))
+		release := make(chan struct{})
+		stubMu.Lock()
+		holds["GET "+staleURL] = release
+		stubMu.Unlock()
+		intercept(t, staleURL)
+		timed := fmt.Sprintf(`performance.getEntriesByName(%q).filter(e => e.responseEnd > 0).length`, staleURL)
+		before := eval(t, `String(`+timed+`)`)
 		do(t, "dates the wrong way round", setDates(today.Format(time.DateOnly), today.AddDate(0, 0, -2).Format(time.DateOnly)))
-		waitJS(t, "the dates refused", fmt.Sprintf(`(e => e && e.textContent.includes('start date on or before'))(document.querySelector(%q))`, row(idB)+" .dims-slot .field-error"))
+		refused := fmt.Sprintf(`(e => !!e && e.textContent.includes('start date on or before'))(document.querySelector(%q))`, row(idB)+" .dims-slot .field-error")
+		waitJS(t, "the dates refused", refused)
+		close(release)
+		// The held answer has arrived once the browser timed one more load of its URL (the first custom
+		// range loaded the same dates); two turns of the event loop later its handler has run.
+		waitJS(t, "the held answer arrived", timed+` > `+before)
+		if got, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`new Promise(r => setTimeout(() => setTimeout(r, 0), 0)).then(() => `+refused+`)`, chromedp.EvalAwaitPromise)); err != nil || !got {
+			t.Errorf("the refusal of the dates is gone once the answer for the earlier dates arrived (%v): %q", err, text(t, row(idB)+" .dims-slot"))
+		}
+		stubMu.Lock()
+		delete(holds, "GET "+staleURL)
+		stubMu.Unlock()
+		intercept(t)
 		do(t, "back to 7 days", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(r => { r.value = '7'; r.dispatchEvent(new Event('change')); })(document.querySelector(%q))`, row(idB)+" select.range")))
 		waitJS(t, "7 days again", fmt.Sprintf(`document.querySelectorAll(%q).length === 7 && !!document.querySelector(%q)`, row(idB)+" svg.chart g.day", row(idB)+" .range-totals"))
 		do(t, "print size 60 mm with title", chromedp.SetValue(chromedp.CSS(row(idB)+" select.print-size"), "60"),

@@ -1149,18 +1149,22 @@
     return box;
   }
 
-  async function loadStats(id, from, to, into) {
+  // loadStats fills into with the counts of the dates chosen. current tells whether this load is
+  // still the latest one asked for: an answer that arrives after the dates changed again is dropped,
+  // so a slow answer never overwrites a newer range or a refusal of the dates.
+  async function loadStats(id, from, to, into, current) {
     into.replaceChildren(el('p', { class: 'muted small', text: 'Loading…' }));
     try {
       const q = new URLSearchParams({ from, to });
       const { data } = await api('GET', apiLink(id) + '/stats?' + q.toString());
+      if (!current()) return;
       into.replaceChildren(
         el('p', { class: 'small range-totals' },
           plural(Number(data.clicks) || 0, 'click', 'clicks') + ' from ' + plural(Number(data.visitors) || 0, 'visitor', 'visitors') +
           ', ' + plural(Number(data.scans) || 0, 'scan', 'scans')),
         el('div', { class: 'dims' }, ...DIMENSIONS.map(([dim, title]) => rankedBars(dim, title, data[dim]))));
     } catch (e) {
-      into.replaceChildren(el('p', { class: 'field-error', role: 'alert', text: e.message }));
+      if (current()) into.replaceChildren(el('p', { class: 'field-error', role: 'alert', text: e.message }));
     }
   }
 
@@ -1371,7 +1375,9 @@
       el('label', { for: 'rt2-' + id, class: 'inline', text: 'to' }), toIn);
     const chartBox = el('div', { class: 'chart-slot' });
     const dimsBox = el('div', { class: 'dims-slot' });
+    let drawn = 0; // counts the ranges drawn; a stats load writes only if no later one began
     const drawRange = () => {
+      const mine = ++drawn;
       let from, to;
       custom.hidden = range.value !== 'custom';
       if (range.value === 'custom') {
@@ -1393,7 +1399,7 @@
           el('span', { class: 'entry' }, el('span', { class: 'key key-clicks' }), plural(sum('clicks'), 'click', 'clicks')),
           el('span', { class: 'entry' }, el('span', { class: 'key key-scans' }), sum('scans').toLocaleString() + ' of them by QR scan')),
         older ? el('p', { class: 'small muted', text: 'The chart shows the last 30 days; the counts below cover all the dates chosen.' }) : null].filter(Boolean));
-      loadStats(id, from, to, dimsBox);
+      loadStats(id, from, to, dimsBox, () => mine === drawn);
     };
     range.addEventListener('change', drawRange);
     fromIn.addEventListener('change', drawRange);
