@@ -215,7 +215,12 @@ func TestAPIKeys(t *testing.T) {
 	if err := json.Unmarshal(list.body, &got); err != nil || len(got.Keys) != 1 || got.Keys[0].ID != id || got.Keys[0].Name != "wp" {
 		t.Fatalf("GET /api/keys = %s (%v), want the key wp", list, err)
 	}
-	secret := key[strings.LastIndexByte(key, '_')+1:]
+	// rdk_<id>_<secret>: the secret is base64url and may itself hold '_', so it is all after the second one.
+	parts := strings.SplitN(key, "_", 3)
+	if len(parts) != 3 || len(parts[2]) < 20 {
+		t.Fatalf("key %q is not rdk_<id>_<secret>", key)
+	}
+	secret := parts[2]
 	if strings.Contains(string(list.body), secret) {
 		t.Errorf("GET /api/keys shows the key: %s", list)
 	}
