@@ -31,7 +31,7 @@ func startGatedPlatform(t testing.TB) (p *platform, release func()) {
 		select {
 		case <-gate:
 		case <-r.Context().Done():
-			return
+			panic(http.ErrAbortHandler) // the client gave up: no response, not an implied 200
 		}
 		fake.ServeHTTP(w, r)
 	}))
