@@ -45,6 +45,9 @@ type harness struct {
 	// one's title and merged top functions, by cumulative time, for the report, apart by a NUL.
 	profileOrder []string
 	profileTops  map[string]string
+	// peer is -peer's server, once started; cleanups are run by close after the children stop.
+	peer     *peer
+	cleanups []func()
 }
 
 // logsDir is where the children's logs are kept after a run (git ignores bench/out).
@@ -54,6 +57,9 @@ const logsDir = "bench/out/logs"
 // removes the temporary directory.
 func (h *harness) close() {
 	h.ps.stopAll()
+	for _, f := range h.cleanups {
+		f()
+	}
 	if h.fake != nil {
 		h.fake.Close()
 	}
@@ -134,6 +140,14 @@ func (h *harness) run(ctx context.Context) (*report, error) {
 			return nil, err
 		}
 		h.logf("pre-filled in %v", time.Since(t).Round(time.Millisecond))
+	}
+	if o.peer != "" && h.want("redis") {
+		if h.peer, err = h.startPeer(ctx, redisAddr, zipfBase, o.products); err != nil {
+			return nil, fmt.Errorf("peer: %w", err)
+		}
+		if err := h.checkPeer(ctx, rep, h.peer, zipfBase+uint64(o.products)-1); err != nil {
+			return nil, err
+		}
 	}
 
 	if h.want("hot-go") || h.want("hot-id") || h.want("bio") || h.want("zipf") || h.want("cold") {
@@ -285,11 +299,18 @@ func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec w
 		url  string
 		pid  int
 		side *side
+		peer bool // the peer: its own paths, its processes' CPU summed
 	}
-	servers := []server{{h.baseURL, h.baseProc.pid(), &c.bare}, {h.hardURL, h.hardProc.pid(), &c.hard}, {svc.base, svc.pid(), &c.svc}}
+	servers := []server{{h.baseURL, h.baseProc.pid(), &c.bare, false}, {h.hardURL, h.hardProc.pid(), &c.hard, false}, {svc.base, svc.pid(), &c.svc, false}}
+	if h.peer != nil && key == "redis" {
+		servers = append(servers, server{h.peer.base, h.peer.p.pid(), &c.peer, true})
+	}
 	at := func(sv server, d time.Duration) wrkSpec {
 		one := spec
-		one.url, one.server, one.duration = sv.url+spec.url, sv.pid, d
+		if sv.peer {
+			one = peerSpec(spec)
+		}
+		one.url, one.server, one.duration = sv.url+one.url, sv.pid, d
 		return one
 	}
 	if o.warmup > 0 {
@@ -305,11 +326,11 @@ func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec w
 		return nil, w, err
 	}
 	for i := range o.rounds {
-		for j, sv := range servers {
+		for _, sv := range servers {
 			var prof *proc
 			var cpu chan error
 			ls := loadSpec{name: name, duration: slice}
-			if j == len(servers)-1 {
+			if sv.side == &c.svc {
 				if o.perf && i == 0 {
 					if prof, err = h.startPerf(ls); err != nil {
 						return nil, w, err
@@ -348,7 +369,10 @@ func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec w
 	for _, x := range []struct {
 		what string
 		s    side
-	}{{"bare floor", c.bare}, {"hardened floor", c.hard}, {name, c.svc}} {
+	}{{"bare floor", c.bare}, {"hardened floor", c.hard}, {name, c.svc}, {"peer", c.peer}} {
+		if len(x.s) == 0 {
+			continue
+		}
 		h.logf("%s: %.0f req/s, p99 %.0fµs, %.1f µs CPU per request, generator %.0f%% of its core, %d errors",
 			x.what, x.s.rps(), x.s.p99(), x.s.cpuPerReq(), 100*x.s.genShare(), x.s.errors())
 	}

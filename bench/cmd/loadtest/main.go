@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -59,6 +60,8 @@ type options struct {
 	limit            time.Duration
 	serviceEnv       []string // KEY=VALUE settings given to every start of the service
 	redisQuery       string   // appended to the service's REDIS_URL, e.g. pool_size=4
+	peer             string   // a checkout of noquark/wormholes at ca5752c, measured in scenario (d); "" for none
+	peerPG           string   // the PostgreSQL URL the peer's database is created through
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -91,6 +94,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return nil
 	})
 	fs.StringVar(&o.redisQuery, "redis-query", "", "query appended to the service's REDIS_URL, to measure the client's options (e.g. pool_size=4&read_timeout=100ms)")
+	fs.StringVar(&o.peer, "peer", "", "a `DIR` holding noquark/wormholes at commit ca5752c (git archive ca5752c | tar -x -C DIR): its redirector is built and joins scenario (d)'s rounds on /{id} (needs PostgreSQL and psql)")
+	fs.StringVar(&o.peerPG, "peer-pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL URL through which the peer's database (peerbench_<pid>, dropped at the end) is created")
 	quick := fs.Bool("quick", false, "issue 20's figures alone, in about 4 minutes: -scenarios "+quickScenarios+" -soak 0 -pprof (flags given as well win)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -130,6 +135,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	for _, s := range strings.Split(o.scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" && !isScenario(s) {
 			problems = append(problems, fmt.Sprintf("unknown scenario %q (known: %s)", s, strings.Join(scenarioNames, ",")))
+		}
+	}
+	if o.peer != "" {
+		if !slices.Contains(strings.Split(strings.ReplaceAll(o.scenarios, " ", ""), ","), "redis") {
+			problems = append(problems, errNoPeer.Error())
+		}
+		if err := checkPeerDir(o.peer); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if err := checkPeerPG(o.peerPG); err != nil {
+			problems = append(problems, err.Error())
 		}
 	}
 	if len(problems) > 0 {

@@ -287,7 +287,7 @@ func comparisonTargets(cs []*comparison) []target {
 	if len(cs) > 0 {
 		slices, saturated, worst := 0, 0, 0.0
 		for _, c := range cs {
-			for _, s := range []side{c.bare, c.hard, c.svc} {
+			for _, s := range []side{c.bare, c.hard, c.svc, c.peer} {
 				slices += len(s)
 				saturated += s.saturated()
 				worst = max(worst, s.maxGenShare())
@@ -309,7 +309,10 @@ func comparisonTable(b *strings.Builder, cs []*comparison) {
 		for _, x := range []struct {
 			name string
 			s    side
-		}{{c.name, c.svc}, {"  bare floor, its rounds", c.bare}, {"  hardened floor, its rounds", c.hard}} {
+		}{{c.name, c.svc}, {"  bare floor, its rounds", c.bare}, {"  hardened floor, its rounds", c.hard}, {"  " + peerName + ", its rounds", c.peer}} {
+			if len(x.s) == 0 {
+				continue // no peer
+			}
 			gen := fmt.Sprintf("%.0f%% (%.0f%%)", 100*x.s.genShare(), 100*x.s.maxGenShare())
 			if n := x.s.saturated(); n > 0 {
 				gen += fmt.Sprintf(" **saturated in %d**", n)

@@ -112,11 +112,14 @@ func (h *harness) zipf(ctx context.Context, svc *service, rep *report) error {
 
 // redisOnly is scenario (d): the same clicks with the first tier disabled, each a Redis read.
 func (h *harness) redisOnly(ctx context.Context, svc *service, rep *report) error {
-	_, w, err := h.compare(ctx, rep, svc, h.zipfSpec(), "redis", "(d) first tier off (CACHE_SIZE=0), every click a Redis `GET`, same Zipf mix")
+	c, w, err := h.compare(ctx, rep, svc, h.zipfSpec(), "redis", "(d) first tier off (CACHE_SIZE=0), every click a Redis `GET`, same Zipf mix")
 	if err != nil {
 		return err
 	}
 	rep.note("(d) " + tierSplit(w))
+	if h.peer != nil {
+		h.peerNote(ctx, rep, c)
+	}
 	return nil
 }
 

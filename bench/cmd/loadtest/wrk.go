@@ -42,7 +42,8 @@ type wrkSpec struct {
 	args     []string // the script's arguments (init(args))
 	conns    int      // keep-alive connections; 0: wrkConns
 	duration time.Duration
-	server   int // the pid whose CPU is measured over the run
+	server   int  // the pid whose CPU is measured over the run
+	tree     bool // measure the CPU of server and all its descendants (the peer's prefork children)
 }
 
 // wrkResult is what wrk's done() reported, with the CPU times measured around it.
@@ -200,7 +201,7 @@ func runWrk(ctx context.Context, dir string, spec wrkSpec) (wrkResult, error) {
 	cmd := exec.CommandContext(ctx, bin, wrkArgs(spec, path)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cpu0, err := procCPU(spec.server)
+	cpu0, err := serverCPU(spec)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -212,7 +213,7 @@ func runWrk(ctx context.Context, dir string, spec wrkSpec) (wrkResult, error) {
 		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(cmd.Args[1:], " "), err, tailOf(out.String(), 10))
 	}
 	wall := time.Since(began)
-	cpu1, err := procCPU(spec.server)
+	cpu1, err := serverCPU(spec)
 	if err != nil {
 		return wrkResult{}, err
 	}
@@ -223,6 +224,16 @@ func runWrk(ctx context.Context, dir string, spec wrkSpec) (wrkResult, error) {
 	r.wall, r.svcCPU = wall, cpu1-cpu0
 	r.genCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return r, nil
+}
+
+// serverCPU returns the CPU time spec's server has used so far: with spec.tree, summed over it
+// and its descendants.
+func serverCPU(spec wrkSpec) (time.Duration, error) {
+	if spec.tree {
+		cpu, _, err := procTreeCPU(spec.server)
+		return cpu, err
+	}
+	return procCPU(spec.server)
 }
 
 // procCPU returns the user and system time process pid has used so far.
@@ -339,6 +350,7 @@ type comparison struct {
 	key, name  string
 	bare, hard side // the floors: bare net/http, and with the service's timeouts and header limit
 	svc        side
+	peer       side // -peer: the peer, in the same rounds (scenario (d) only)
 }
 
 func rpsOf(r wrkResult) float64 { return r.rps() }

@@ -1,11 +1,16 @@
 -- Clicks on /go over n products, drawn from a Zipf distribution of exponent s (P(rank k) ∝ k^-s, as
 -- Go's rand.Zipf with v = 1), the popular ranks spread over the products by a seeded permutation.
--- Arguments: n, s, the first product id, the seed. The requests are formatted once, in init.
+-- Arguments: n, s, the first product id, the seed, and optionally "id": ask /<product id> (the
+-- peer's short links, -peer) instead of /go. The requests are formatted once, in init.
 local requests, cdf, n
 
 init = function(args)
   n = tonumber(args[1])
   local s, base, seed = tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
+  local path = "/go?u=https%%3A%%2F%%2Fwww.aliexpress.com%%2Fitem%%2F%.0f.html"
+  if args[5] == "id" then
+    path = "/%.0f"
+  end
   math.randomseed(seed)
   cdf = {}
   local sum = 0
@@ -26,8 +31,7 @@ init = function(args)
   end
   requests = {}
   for k = 1, n do
-    requests[k] = wrk.format(nil, string.format(
-      "/go?u=https%%3A%%2F%%2Fwww.aliexpress.com%%2Fitem%%2F%.0f.html", base + perm[k]))
+    requests[k] = wrk.format(nil, string.format(path, base + perm[k]))
   end
 end
 
