@@ -325,6 +325,10 @@ func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec w
 	if w.before, err = svc.metrics(ctx); err != nil {
 		return nil, w, err
 	}
+	var pg0 time.Duration
+	if len(servers) > 3 {
+		pg0 = h.peer.pgTreeCPU()
+	}
 	for i := range o.rounds {
 		for _, sv := range servers {
 			var prof *proc
@@ -356,6 +360,11 @@ func (h *harness) compare(ctx context.Context, rep *report, svc *service, spec w
 				}
 			}
 			*sv.side = append(*sv.side, r)
+		}
+	}
+	if len(servers) > 3 {
+		if pg1 := h.peer.pgTreeCPU(); pg0 >= 0 && pg1 >= 0 {
+			h.peer.pgCPU = pg1 - pg0
 		}
 	}
 	w.calls = h.platform.Calls() - calls0

@@ -95,6 +95,11 @@ type peer struct {
 	p    *proc
 	base string
 	dsn  string // its database
+	// pgPID is the PostgreSQL server's postmaster, whose tree (the backends that write the
+	// peer's clicks) is measured over the rounds; 0 if it could not be found.
+	pgPID int
+	// pgCPU is the PostgreSQL server's CPU over the rounds of scenario (d); negative: unknown.
+	pgCPU time.Duration
 }
 
 // psql runs one psql command against dsn.
@@ -114,6 +119,35 @@ func psqlOut(ctx context.Context, dsn string, args ...string) (string, error) {
 	return strings.TrimSpace(out.String()), nil
 }
 
+// postmasterPID returns the pid of the PostgreSQL server dsn reaches: the first line of
+// postmaster.pid in its data directory (a superuser's setting to read; the peer's database is
+// created as one).
+func postmasterPID(ctx context.Context, dsn string) (int, error) {
+	dataDir, err := psqlOut(ctx, dsn, "-c", "show data_directory")
+	if err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
+}
+
+// pgTreeCPU returns the PostgreSQL server's CPU so far, summed over its processes; negative when
+// unknown.
+func (pr *peer) pgTreeCPU() time.Duration {
+	if pr == nil || pr.pgPID == 0 {
+		return -1
+	}
+	cpu, _, err := procTreeCPU(pr.pgPID)
+	if err != nil {
+		return -1
+	}
+	return cpu
+}
+
 // peerNote says what the peer did meanwhile: the click events it wrote to PostgreSQL (it
 // flushes a stream's batch at 10,000 events or every 10 s, so the last seconds' may be missing).
 func (h *harness) peerNote(ctx context.Context, rep *report, c *comparison) {
@@ -123,8 +157,8 @@ func (h *harness) peerNote(ctx context.Context, rep *report, c *comparison) {
 	}
 	rep.note(fmt.Sprintf("(d) the peer answered %s requests in its measured slices (plus its warm-up) with a 301 and a cookie, and had written %s click events "+
 		"to its PostgreSQL clicks table when the rounds ended; the service answers a 302 and counts clicks in Redis. The peer's CPU per request is the "+
-		"utime+stime of its prefork master and children summed (/proc/<pid>/stat of each, found by parent pid); PostgreSQL's own CPU, like Redis's for both, is not counted.",
-		count(c.peer.requests()), n))
+		"utime+stime of its prefork master and children summed (/proc/<pid>/stat of each, found by parent pid); PostgreSQL's own CPU, like Redis's for both, is not in it. %s",
+		count(c.peer.requests()), n, pgShare(h.peer.pgCPU, c.peer.requests())))
 }
 
 // buildPeer compiles the peer's redirector from the checkout with a workspace of its two
@@ -224,7 +258,10 @@ func (h *harness) startPeer(ctx context.Context, redisAddr string, base uint64, 
 	}
 	// Prefork's children are in the master's process group: stop them with it.
 	h.cleanups = append([]func(){func() { _ = syscall.Kill(-p.pid(), syscall.SIGKILL) }}, h.cleanups...)
-	pr := &peer{p: p, base: "http://127.0.0.1:" + strconv.Itoa(port), dsn: dsn}
+	pr := &peer{p: p, base: "http://127.0.0.1:" + strconv.Itoa(port), dsn: dsn, pgCPU: -1}
+	if pr.pgPID, err = postmasterPID(ctx, dsn); err != nil {
+		h.logf("PostgreSQL's CPU will not be measured: %v", err)
+	}
 	first := pr.base + "/" + peerKey(base)
 	if err := waitHTTP(ctx, p, first, http.StatusMovedPermanently, 20*time.Second); err != nil {
 		return nil, err
@@ -359,4 +396,15 @@ func peerSpec(zipf wrkSpec) wrkSpec {
 	one.url, one.tree = "/", true
 	one.args = append(append([]string{}, zipf.args...), "id")
 	return one
+}
+
+// pgShare says how much CPU the PostgreSQL server used over the rounds, per request of the peer's
+// measured slices.
+func pgShare(cpu time.Duration, requests int) string {
+	if cpu < 0 || requests == 0 {
+		return "PostgreSQL's CPU over the rounds was not measured."
+	}
+	return fmt.Sprintf("PostgreSQL's processes used %.1f s of CPU over the rounds (all four servers' slices: the peer's batches are written when full or every 10 s), "+
+		"%.1f µs per request of the peer's measured slices (the machine's PostgreSQL is shared: other use of it counts too).",
+		cpu.Seconds(), float64(cpu.Microseconds())/float64(requests))
 }

@@ -208,3 +208,12 @@ func TestZipfScriptIDs(t *testing.T) {
 		t.Errorf("%d distinct paths, want the Zipf mix's several", len(paths))
 	}
 }
+
+func TestPgShare(t *testing.T) {
+	if got := pgShare(-1, 100); !strings.Contains(got, "not measured") {
+		t.Errorf("pgShare(unknown) = %q, want it to say so", got)
+	}
+	if got := pgShare(3*time.Second, 100_000); !strings.Contains(got, "3.0 s") || !strings.Contains(got, "30.0 µs per request") {
+		t.Errorf("pgShare(3s, 100,000) = %q, want 3.0 s and 30.0 µs per request", got)
+	}
+}
