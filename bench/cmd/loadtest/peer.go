@@ -156,7 +156,7 @@ func (h *harness) peerNote(ctx context.Context, rep *report, c *comparison) {
 		n = "an unknown number of (" + err.Error() + ")"
 	}
 	rep.note(fmt.Sprintf("(d) the peer answered %s requests in its measured slices (plus its warm-up) with a 301 and a cookie, and had written %s click events "+
-		"to its PostgreSQL clicks table when the rounds ended; the service answers a 302 and counts clicks in Redis. The peer's CPU per request is the "+
+		"to its PostgreSQL clicks table when the rounds ended; the service answers a 302 and, on /go, records no click (it counts short links' clicks, on /{id}, in Redis). The peer's CPU per request is the "+
 		"utime+stime of its prefork master and children summed (/proc/<pid>/stat of each, found by parent pid); PostgreSQL's own CPU, like Redis's for both, is not in it. %s",
 		count(c.peer.requests()), n, pgShare(h.peer.pgCPU, c.peer.requests())))
 }
