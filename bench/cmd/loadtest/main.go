@@ -10,6 +10,7 @@
 //	go run ./bench/cmd/loadtest -quick               # issue 20's figures alone, with profiles (about 4 minutes)
 //	go run ./bench/cmd/loadtest -duration 3s -soak 30s   # a quick look
 //	go run ./bench/cmd/loadtest -mem1m               # also: 1,000,000 entries in the first tier
+//	go run ./bench/cmd/loadtest -scenarios redis -soak 0 -peer DIR   # (d) with the peer beside the service (see peer.go)
 package main
 
 import (

@@ -349,6 +349,10 @@ func (r *report) markdown() string {
 	if len(r.comparisons) > 0 {
 		comparisonTable(&b, r.comparisons)
 	}
+	if o.peer != "" {
+		b.WriteString("With `-peer`, each round of (d) ends with a slice of the peer, noquark/wormholes at ca5752c, sent the same Zipf draw as `/{id}` " +
+			"(its links seeded in the same Redis as hashes; its click events go to a PostgreSQL database of the run's own, plain tables): see the notes.\n\n")
+	}
 	if len(o.serviceEnv) > 0 || o.redisQuery != "" {
 		fmt.Fprintf(&b, "Settings of the service measured here, over the defaults: %s.\n\n", strings.Join(settingsShown(o), ", "))
 	}
