@@ -35,20 +35,25 @@
     return e;
   }
 
+  // send makes one call of the admin API: token as the bearer, body (if any) as JSON, and neither
+  // the HTTP cache, cookies nor redirects.
+  function send(token, method, path, body, accept) {
+    const init = { method, headers: { Authorization: 'Bearer ' + token, Accept: accept || 'application/json' }, cache: 'no-store', credentials: 'omit', redirect: 'error' };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init);
+  }
+
   // jsonAPI makes the JSON API caller of a section of the console (pages.js, keys.js): it sends
   // the tab's token as the bearer, answers null for 204, the parsed body otherwise, and throws an
   // Error in the section's words (describe(status, the server's reason)); status 0: not reached.
   function jsonAPI(describe) {
     return async function call(method, path, body) {
-      const token = sessionStorage.getItem(TOKEN_KEY) || '';
-      const init = { method, headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' }, cache: 'no-store', credentials: 'omit', redirect: 'error' };
-      if (body !== undefined) {
-        init.headers['Content-Type'] = 'application/json';
-        init.body = JSON.stringify(body);
-      }
       let res;
       try {
-        res = await fetch(path, init);
+        res = await send(sessionStorage.getItem(TOKEN_KEY) || '', method, path, body);
       } catch {
         throw new Error(describe(0));
       }
@@ -229,20 +234,9 @@
       askToken('');
       throw new APIError(401, 'Sign in with the admin token first.');
     }
-    const init = {
-      method,
-      headers: { Authorization: 'Bearer ' + t, Accept: accept || 'application/json' },
-      cache: 'no-store',
-      credentials: 'omit',
-      redirect: 'error',
-    };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
     let res;
     try {
-      res = await fetch(path, init);
+      res = await send(t, method, path, body, accept);
     } catch {
       throw new APIError(0, describe(0));
     }
